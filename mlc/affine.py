@@ -1,0 +1,143 @@
+"""Index-map algebra shared by every level of mlc.
+
+Index maps are xDSL `AffineMap`s over the iteration space of a compute op: dimensions
+`0 .. rank-1` are the output indices, the rest are reduction variables. Maps are quasi-affine
+(integer coefficients, `floordiv`/`mod` by positive constants), as in MLIR.
+
+This module holds the small amount of algebra the passes share: printing expressions with
+chosen names, parsing them back, and interval bounds (used to prove a read can never leave its
+tensor, so the loop code needs no bounds check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from xdsl.ir.affine import (
+    AffineBinaryOpExpr,
+    AffineBinaryOpKind,
+    AffineConstantExpr,
+    AffineDimExpr,
+    AffineExpr,
+    AffineMap,
+)
+
+Interval = tuple[int, int]
+"""Inclusive integer range `(lo, hi)`."""
+
+
+def dim_names(rank: int, num_reductions: int) -> list[str]:
+    """Names for the iteration variables: `d0..` for output indices, `r0..` for reductions."""
+    return [f"d{i}" for i in range(rank)] + [f"r{i}" for i in range(num_reductions)]
+
+
+def format_expr(expr: AffineExpr, names: Sequence[str]) -> str:
+    """Print `expr` in MLIR affine syntax with the given dimension names."""
+    return _format(expr, names, 0)
+
+
+_PRECEDENCE = {
+    AffineBinaryOpKind.Add: 1,
+    AffineBinaryOpKind.Mul: 2,
+    AffineBinaryOpKind.FloorDiv: 2,
+    AffineBinaryOpKind.CeilDiv: 2,
+    AffineBinaryOpKind.Mod: 2,
+}
+_TOKEN = {
+    AffineBinaryOpKind.Mul: "*",
+    AffineBinaryOpKind.FloorDiv: "floordiv",
+    AffineBinaryOpKind.CeilDiv: "ceildiv",
+    AffineBinaryOpKind.Mod: "mod",
+}
+
+
+def _format(expr: AffineExpr, names: Sequence[str], parent: int) -> str:
+    if isinstance(expr, AffineDimExpr):
+        return names[expr.position]
+    if isinstance(expr, AffineConstantExpr):
+        return str(expr.value)
+    assert isinstance(expr, AffineBinaryOpExpr), f"symbols are not used in mlc maps: {expr}"
+    prec = _PRECEDENCE[expr.kind]
+    if expr.kind == AffineBinaryOpKind.Add:
+        lhs = _format(expr.lhs, names, prec)
+        rhs = expr.rhs
+        if isinstance(rhs, AffineConstantExpr) and rhs.value < 0:
+            text = f"{lhs} - {-rhs.value}"
+        elif (
+            isinstance(rhs, AffineBinaryOpExpr)
+            and rhs.kind == AffineBinaryOpKind.Mul
+            and isinstance(rhs.rhs, AffineConstantExpr)
+            and rhs.rhs.value < 0
+        ):
+            coeff = -rhs.rhs.value
+            term = _format(rhs.lhs, names, prec + 1)
+            text = f"{lhs} - {term}" if coeff == 1 else f"{lhs} - {term} * {coeff}"
+        else:
+            text = f"{lhs} + {_format(rhs, names, prec)}"
+    else:
+        text = f"{_format(expr.lhs, names, prec)} {_TOKEN[expr.kind]} {_format(expr.rhs, names, prec + 1)}"
+    return f"({text})" if prec < parent else text
+
+
+def format_map_results(amap: AffineMap, names: Sequence[str]) -> str:
+    """`[e0, e1, ...]` with the given dimension names."""
+    return "[" + ", ".join(format_expr(e, names) for e in amap.results) + "]"
+
+
+def expr_bounds(expr: AffineExpr, ranges: Sequence[Interval]) -> Interval:
+    """Conservative inclusive bounds of `expr` when dimension `k` ranges over `ranges[k]`."""
+    if isinstance(expr, AffineDimExpr):
+        return ranges[expr.position]
+    if isinstance(expr, AffineConstantExpr):
+        return (expr.value, expr.value)
+    assert isinstance(expr, AffineBinaryOpExpr)
+    lo1, hi1 = expr_bounds(expr.lhs, ranges)
+    lo2, hi2 = expr_bounds(expr.rhs, ranges)
+    match expr.kind:
+        case AffineBinaryOpKind.Add:
+            return (lo1 + lo2, hi1 + hi2)
+        case AffineBinaryOpKind.Mul:
+            corners = (lo1 * lo2, lo1 * hi2, hi1 * lo2, hi1 * hi2)
+            return (min(corners), max(corners))
+        case AffineBinaryOpKind.FloorDiv:
+            assert lo2 == hi2 and lo2 > 0, "division by a positive constant"
+            return (lo1 // lo2, hi1 // lo2)
+        case AffineBinaryOpKind.CeilDiv:
+            assert lo2 == hi2 and lo2 > 0, "division by a positive constant"
+            return (-(-lo1 // lo2), -(-hi1 // lo2))
+        case AffineBinaryOpKind.Mod:
+            assert lo2 == hi2 and lo2 > 0, "modulo by a positive constant"
+            if lo1 >= 0 and hi1 < lo2 and lo1 // lo2 == hi1 // lo2:
+                return (lo1 % lo2, hi1 % lo2)
+            return (0, lo2 - 1)
+    raise AssertionError(expr.kind)
+
+
+def read_in_bounds(amap: AffineMap, ranges: Sequence[Interval], shape: Sequence[int]) -> list[bool]:
+    """For each result of `amap`, whether it provably stays inside `0 .. shape[k]-1`."""
+    result: list[bool] = []
+    for expr, size in zip(amap.results, shape, strict=True):
+        lo, hi = expr_bounds(expr, ranges)
+        result.append(lo >= 0 and hi < size)
+    return result
+
+
+def iteration_ranges(shape: Sequence[int], extents: Sequence[int]) -> list[Interval]:
+    """The iteration ranges of a compute op: output dims, then reduction variables."""
+    return [(0, n - 1) for n in (*shape, *extents)]
+
+
+def dims(count: int) -> list[AffineExpr]:
+    """`[d0, d1, ...]` as expressions, for building maps in Python."""
+    return [AffineExpr.dimension(i) for i in range(count)]
+
+
+def make_map(num_dims: int, results: Sequence[AffineExpr | int]) -> AffineMap:
+    """An AffineMap over `num_dims` dimensions (no symbols)."""
+    exprs = tuple(AffineExpr.constant(r) if isinstance(r, int) else r for r in results)
+    return AffineMap(num_dims, 0, exprs)
+
+
+def map_from(num_dims: int, fn: Callable[..., Sequence[AffineExpr | int]]) -> AffineMap:
+    """Build a map from a Python function of the dimension expressions."""
+    return make_map(num_dims, fn(*dims(num_dims)))

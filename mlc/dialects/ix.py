@@ -1,0 +1,342 @@
+"""The index-level dialect `ix`: every tensor is defined by one compute op in index notation.
+
+    %y = ix.compute sum(r0: 3, r1: 3) (%x[d0, d1 + r0, d2 + r1], %w[r0, r1] fill -inf)
+           : (tensor<4x8x8xf32>, tensor<3x3xf32>) -> tensor<4x6x6xf32> {
+    ^bb0(%a: f32, %b: f32):
+      %p = arith.mulf %a, %b : f32
+      ix.yield %p : f32
+    }
+
+reads: the op's iteration space is the output index space `d0..d{rank-1}` followed by the
+reduction variables `r0..`. Each operand is read through its own quasi-affine map of that space;
+a read outside the operand's bounds yields the read's `fill` value (0 unless said otherwise).
+body: gets the read scalars as block arguments (`ix.index` gives an iteration variable) and yields
+one scalar. With a reduction (`sum` or `max`), the yielded values are combined over the reduction
+variables (sum starting from 0, max from -inf keeping the first maximum); without one, the value
+is the output element.
+
+Like a `linalg.generic` on tensors, plus zero-filled out-of-bounds reads; what it computes is
+fixed here, how (loop order, tiling, fusion) is decided later by passes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from xdsl.builder import ImplicitBuilder
+from xdsl.dialects.builtin import (
+    AffineMapAttr,
+    ArrayAttr,
+    DenseArrayBase,
+    FloatAttr,
+    IndexType,
+    IntegerAttr,
+    StringAttr,
+    TensorType,
+    f64,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Dialect, Region, SSAValue
+from xdsl.ir.affine import AffineExpr, AffineMap
+from xdsl.irdl import (
+    AnyAttr,
+    IRDLOperation,
+    irdl_op_definition,
+    operand_def,
+    prop_def,
+    region_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+)
+from xdsl.parser import Parser
+from xdsl.parser.affine_parser import AffineParser
+from xdsl.printer import Printer
+from xdsl.traits import HasParent, IsTerminator, Pure
+from xdsl.utils.exceptions import VerifyException
+
+from mlc.affine import dim_names, format_map_results
+
+REDUCTIONS = ("none", "sum", "max")
+
+
+def _format_fill(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return repr(value)
+
+
+class Read:
+    """One read of a compute op: a tensor, the index map into it, and the out-of-bounds value."""
+
+    __slots__ = ("fill", "map", "value")
+
+    def __init__(self, value: SSAValue, amap: AffineMap, fill: float = 0.0) -> None:
+        self.value = value
+        self.map = amap
+        self.fill = fill
+
+
+BodyFn = Callable[[Sequence[SSAValue]], SSAValue]
+"""Builds the scalar body (inside an ImplicitBuilder) from the read scalars; returns the value."""
+
+
+@irdl_op_definition
+class ComputeOp(IRDLOperation):
+    """Defines a tensor element-wise in index notation (see the module docstring)."""
+
+    name = "ix.compute"
+
+    inputs = var_operand_def(TensorType)
+    result = result_def(TensorType)
+    maps = prop_def(ArrayAttr[AffineMapAttr])
+    fills = prop_def(ArrayAttr[FloatAttr])
+    reduction = prop_def(StringAttr)
+    extents = prop_def(DenseArrayBase.constr(i64))
+    body = region_def("single_block")
+
+    traits = traits_def(Pure())
+
+    def __init__(
+        self,
+        reads: Sequence[Read],
+        result_type: TensorType,
+        body: Region,
+        reduction: str = "none",
+        extents: Sequence[int] = (),
+    ) -> None:
+        super().__init__(
+            operands=[[r.value for r in reads]],
+            result_types=[result_type],
+            properties={
+                "maps": ArrayAttr([AffineMapAttr(r.map) for r in reads]),
+                "fills": ArrayAttr([FloatAttr(r.fill, f64) for r in reads]),
+                "reduction": StringAttr(reduction),
+                "extents": DenseArrayBase.from_list(i64, list(extents)),
+            },
+            regions=[body],
+        )
+
+    @staticmethod
+    def build(
+        result_type: TensorType,
+        reads: Sequence[Read],
+        body: BodyFn,
+        reduction: str = "none",
+        extents: Sequence[int] = (),
+    ) -> ComputeOp:
+        """Build a compute op, constructing its body with `body(read_scalars)`."""
+        block = Block(arg_types=[_element_type(r.value.type) for r in reads])
+        with ImplicitBuilder(block):
+            YieldOp(body(block.args))
+        return ComputeOp(reads, result_type, Region(block), reduction, extents)
+
+    # -- accessors -------------------------------------------------------------------------
+    @property
+    def result_type(self) -> TensorType:
+        assert isinstance(self.result.type, TensorType)
+        return self.result.type
+
+    @property
+    def rank(self) -> int:
+        return self.result_type.get_num_dims()
+
+    @property
+    def reduction_extents(self) -> tuple[int, ...]:
+        return tuple(self.extents.get_values())
+
+    @property
+    def index_maps(self) -> list[AffineMap]:
+        return [m.data for m in self.maps.data]
+
+    @property
+    def fill_values(self) -> list[float]:
+        return [f.value.data for f in self.fills.data]
+
+    @property
+    def reads(self) -> list[Read]:
+        return [Read(v, m, f) for v, m, f in zip(self.inputs, self.index_maps, self.fill_values, strict=True)]
+
+    @property
+    def yield_op(self) -> YieldOp:
+        term = self.body.block.last_op
+        assert isinstance(term, YieldOp)
+        return term
+
+    # -- verification ----------------------------------------------------------------------
+    def verify_(self) -> None:
+        red = self.reduction.data
+        if red not in REDUCTIONS:
+            raise VerifyException(f"reduction must be one of {', '.join(REDUCTIONS)}, got '{red}'")
+        extents = self.reduction_extents
+        if red == "none" and extents:
+            raise VerifyException("reduction extents given without a reduction")
+        if red != "none" and not extents:
+            raise VerifyException(f"a '{red}' reduction needs at least one reduction variable")
+        if any(e <= 0 for e in extents):
+            raise VerifyException(f"reduction extents must be positive, got {list(extents)}")
+        n = len(self.inputs)
+        if len(self.maps) != n or len(self.fills) != n:
+            raise VerifyException(f"expected {n} index maps and fills (one per input), got {len(self.maps)} and {len(self.fills)}")
+        num_dims = self.rank + len(extents)
+        for k, (value, amap) in enumerate(zip(self.inputs, self.index_maps)):
+            assert isinstance(value.type, TensorType)
+            if amap.num_dims != num_dims or amap.num_symbols != 0:
+                raise VerifyException(f"index map of input {k} must have {num_dims} dimensions and no symbols, got {amap}")
+            if len(amap.results) != value.type.get_num_dims():
+                raise VerifyException(
+                    f"index map of input {k} has {len(amap.results)} results but the input has rank {value.type.get_num_dims()}"
+                )
+        block = self.body.block
+        arg_types = [a.type for a in block.args]
+        expected = [_element_type(v.type) for v in self.inputs]
+        if arg_types != expected:
+            raise VerifyException(f"body arguments must be the input element types {expected}, got {arg_types}")
+        if not isinstance(block.last_op, YieldOp):
+            raise VerifyException("body must end with ix.yield")
+        if block.last_op.value.type != self.result_type.get_element_type():
+            raise VerifyException(
+                f"body yields {block.last_op.value.type} but the result element type is {self.result_type.get_element_type()}"
+            )
+        for op in block.ops:
+            if isinstance(op, IndexOp) and not 0 <= op.dim.value.data < num_dims:
+                raise VerifyException(f"ix.index {op.dim.value.data} is outside the {num_dims} iteration variables")
+
+    # -- custom syntax ---------------------------------------------------------------------
+    def print(self, printer: Printer) -> None:
+        extents = self.reduction_extents
+        names = dim_names(self.rank, len(extents))
+        if self.reduction.data != "none":
+            printer.print_string(f" {self.reduction.data}(")
+            printer.print_string(", ".join(f"r{j}: {e}" for j, e in enumerate(extents)))
+            printer.print_string(")")
+        printer.print_string(" (")
+        for k, read in enumerate(self.reads):
+            if k:
+                printer.print_string(", ")
+            printer.print_ssa_value(read.value)
+            printer.print_string(format_map_results(read.map, names))
+            if read.fill != 0.0 or math.copysign(1.0, read.fill) < 0:
+                printer.print_string(f" fill {_format_fill(read.fill)}")
+        printer.print_string(") : (")
+        printer.print_list(self.inputs.types, printer.print_attribute)
+        printer.print_string(") -> ")
+        printer.print_attribute(self.result.type)
+        if self.attributes:
+            printer.print_op_attributes(self.attributes, print_keyword=True)
+        printer.print_string(" ")
+        printer.print_region(self.body)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ComputeOp:
+        reduction = parser.parse_optional_keyword_in(("sum", "max")) or "none"
+        extents: list[int] = []
+        if reduction != "none":
+
+            def parse_var() -> int:
+                name = parser.parse_identifier()
+                if name != f"r{len(extents)}":
+                    parser.raise_error(f"reduction variables must be named r0, r1, ... in order, got '{name}'")
+                parser.parse_punctuation(":")
+                extent = parser.parse_integer(allow_negative=False, allow_boolean=False)
+                extents.append(extent)
+                return extent
+
+            parser.parse_comma_separated_list(parser.Delimiter.PAREN, parse_var)
+
+        raw_reads = parser.parse_comma_separated_list(parser.Delimiter.PAREN, lambda: _parse_read(parser))
+        parser.parse_punctuation(":")
+        input_types = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_type)
+        parser.parse_punctuation("->")
+        result_type = parser.parse_type()
+        if not isinstance(result_type, TensorType):
+            parser.raise_error(f"ix.compute must produce a tensor, got {result_type}")
+        if len(input_types) != len(raw_reads):
+            parser.raise_error(f"{len(raw_reads)} reads but {len(input_types)} input types")
+        attributes = parser.parse_optional_attr_dict_with_keyword()
+        body = parser.parse_region()
+
+        rank = result_type.get_num_dims()
+        remap = [AffineExpr.dimension(i) for i in range(rank)] + [AffineExpr.constant(0)] * (_R_BASE - rank)
+        remap += [AffineExpr.dimension(rank + j) for j in range(len(extents))]
+        reads: list[Read] = []
+        for (operand, exprs, fill), typ in zip(raw_reads, input_types):
+            value = parser.resolve_operand(operand, typ)
+            results = tuple(e.replace_dims_and_symbols(remap, []) for e in exprs)
+            reads.append(Read(value, AffineMap(rank + len(extents), 0, results), fill))
+        op = cls(reads, result_type, body, reduction, extents)
+        if attributes is not None:
+            op.attributes |= attributes.data
+        return op
+
+
+_R_BASE = 64
+"""While parsing a read, `rJ` is dimension `_R_BASE + J` until the output rank is known."""
+
+
+def _parse_read(parser: Parser):
+    operand = parser.parse_unresolved_operand()
+    affine = AffineParser(parser._parser_state)  # pyright: ignore[reportPrivateUsage]
+
+    def bare_id() -> AffineExpr | None:
+        name = parser.parse_optional_identifier()
+        if name is None:
+            return None
+        if len(name) > 1 and name[0] in "dr" and name[1:].isdigit():
+            pos = int(name[1:])
+            return AffineExpr.dimension(pos if name[0] == "d" else _R_BASE + pos)
+        parser.raise_error(f"unknown index variable '{name}' (use d0.. and r0..)")
+
+    exprs = parser.parse_comma_separated_list(
+        parser.Delimiter.SQUARE,
+        lambda: affine._parse_affine_expr(bare_id),  # pyright: ignore[reportPrivateUsage]
+    )
+    fill = 0.0
+    if parser.parse_optional_keyword("fill"):
+        negative = parser.parse_optional_punctuation("-") is not None
+        if parser.parse_optional_keyword("inf"):
+            fill = math.inf
+        elif parser.parse_optional_keyword("nan"):
+            fill = math.nan
+        else:
+            fill = float(parser.parse_number())
+        fill = -fill if negative else fill
+    return operand, exprs, fill
+
+
+@irdl_op_definition
+class YieldOp(IRDLOperation):
+    """Ends a compute body with the scalar for the current iteration point."""
+
+    name = "ix.yield"
+    value = operand_def(AnyAttr())
+    traits = traits_def(IsTerminator(), HasParent(ComputeOp))
+    assembly_format = "$value attr-dict `:` type($value)"
+
+    def __init__(self, value: SSAValue) -> None:
+        super().__init__(operands=[value])
+
+
+@irdl_op_definition
+class IndexOp(IRDLOperation):
+    """The value of iteration variable `dim` (output indices first, then reduction variables)."""
+
+    name = "ix.index"
+    dim = prop_def(IntegerAttr[i64])
+    result = result_def(IndexType)
+    traits = traits_def(Pure(), HasParent(ComputeOp))
+    assembly_format = "$dim attr-dict"
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(properties={"dim": IntegerAttr(dim, i64)}, result_types=[IndexType()])
+
+
+def _element_type(t: Attribute) -> Attribute:
+    assert isinstance(t, TensorType), t
+    return t.get_element_type()
+
+
+IX = Dialect("ix", [ComputeOp, YieldOp, IndexOp], [])
