@@ -1,0 +1,114 @@
+"""Loop building shared by the passes that produce loop-level IR (`scf`/`memref`/`arith`).
+
+Everything here inserts through xDSL's `ImplicitBuilder`: call these helpers inside a
+`with ImplicitBuilder(block):` and the ops land at the end of that block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from xdsl.builder import ImplicitBuilder
+from xdsl.dialects import arith, memref, scf
+from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, MemRefType
+from xdsl.ir import Attribute, Block, SSAValue
+from xdsl.ir.affine import AffineBinaryOpExpr, AffineBinaryOpKind, AffineConstantExpr, AffineDimExpr, AffineExpr
+
+from mlc.affine import Interval, expr_bounds
+
+
+def index_const(value: int) -> SSAValue:
+    return arith.ConstantOp(IntegerAttr(value, IndexType())).result
+
+
+def float_const(value: float, typ: Attribute) -> SSAValue:
+    return arith.ConstantOp(FloatAttr(value, typ)).result  # pyright: ignore[reportArgumentType]
+
+
+LoopBody = Callable[[SSAValue, Sequence[SSAValue]], Sequence[SSAValue]]
+"""Builds a loop body from the induction variable and the loop-carried values; returns the
+values carried to the next iteration."""
+
+
+def for_loop(lower: int, upper: int, body: LoopBody, carried: Sequence[SSAValue] = ()) -> Sequence[SSAValue]:
+    """`for (i = lower; i < upper; ++i)` carrying `carried`; returns the final carried values."""
+    block = Block(arg_types=[IndexType(), *(v.type for v in carried)])
+    with ImplicitBuilder(block):
+        scf.YieldOp(*body(block.args[0], block.args[1:]))
+    loop = scf.ForOp(index_const(lower), index_const(upper), index_const(1), carried, block)
+    return loop.results
+
+
+def loop_nest(extents: Sequence[int], body: Callable[[list[SSAValue], Sequence[SSAValue]], Sequence[SSAValue]],
+              carried: Sequence[SSAValue] = ()) -> Sequence[SSAValue]:
+    """Perfect nest over `extents` (outermost first), threading `carried` through every level."""
+
+    def level(depth: int, ivs: list[SSAValue], values: Sequence[SSAValue]) -> Sequence[SSAValue]:
+        if depth == len(extents):
+            return body(ivs, values)
+        return for_loop(0, extents[depth], lambda iv, vals: level(depth + 1, [*ivs, iv], vals), values)
+
+    return level(0, [], carried)
+
+
+def if_else(cond: SSAValue, result_type: Attribute, then: Callable[[], SSAValue], otherwise: Callable[[], SSAValue]) -> SSAValue:
+    """`cond ? then() : otherwise()` where each branch builds its own ops."""
+    blocks = []
+    for branch in (then, otherwise):
+        block = Block()
+        with ImplicitBuilder(block):
+            scf.YieldOp(branch())
+        blocks.append(block)
+    return scf.IfOp(cond, [result_type], [blocks[0]], [blocks[1]]).results[0]
+
+
+def emit_index_expr(expr: AffineExpr, ivs: Sequence[SSAValue], ranges: Sequence[Interval]) -> SSAValue:
+    """Integer code for a quasi-affine expression of the induction variables.
+
+    `floordiv`/`mod` have floor semantics (Python's); when the numerator is provably
+    non-negative the cheaper truncating C operations are the same thing and are used instead.
+    """
+    if isinstance(expr, AffineDimExpr):
+        return ivs[expr.position]
+    if isinstance(expr, AffineConstantExpr):
+        return index_const(expr.value)
+    assert isinstance(expr, AffineBinaryOpExpr)
+    lhs = emit_index_expr(expr.lhs, ivs, ranges)
+    rhs = emit_index_expr(expr.rhs, ivs, ranges)
+    non_negative = expr_bounds(expr.lhs, ranges)[0] >= 0
+    match expr.kind:
+        case AffineBinaryOpKind.Add:
+            return arith.AddiOp(lhs, rhs).result
+        case AffineBinaryOpKind.Mul:
+            return arith.MuliOp(lhs, rhs).result
+        case AffineBinaryOpKind.FloorDiv:
+            return (arith.DivSIOp if non_negative else arith.FloorDivSIOp)(lhs, rhs).result
+        case AffineBinaryOpKind.CeilDiv:
+            return arith.CeilDivSIOp(lhs, rhs).result
+        case AffineBinaryOpKind.Mod:
+            rem = arith.RemSIOp(lhs, rhs).result
+            if non_negative:
+                return rem
+            negative = arith.CmpiOp(rem, index_const(0), "slt").result
+            return arith.SelectOp(negative, arith.AddiOp(rem, rhs).result, rem).result
+    raise AssertionError(expr.kind)
+
+
+def guarded_load(buffer: SSAValue, indices: Sequence[SSAValue], unsafe: Sequence[bool], fill: float) -> SSAValue:
+    """Load `buffer[indices]`, or `fill` when an index flagged `unsafe` falls outside the buffer.
+
+    One unsigned comparison per unsafe index checks `0 <= i < size` (a negative index is a huge
+    unsigned number).
+    """
+    buf_type = buffer.type
+    assert isinstance(buf_type, MemRefType)
+    elt = buf_type.get_element_type()
+    cond: SSAValue | None = None
+    for idx, size, check in zip(indices, buf_type.get_shape(), unsafe, strict=True):
+        if not check:
+            continue
+        inside = arith.CmpiOp(idx, index_const(size), "ult").result
+        cond = inside if cond is None else arith.AndIOp(cond, inside).result
+    if cond is None:
+        return memref.LoadOp.get(buffer, indices).res
+    return if_else(cond, elt, lambda: memref.LoadOp.get(buffer, indices).res, lambda: float_const(fill, elt))

@@ -1,0 +1,160 @@
+"""`mlc-lower-loops`: index-level compute ops to loops over buffers.
+
+Bufferisation is trivial at this level because every tensor is defined by exactly one compute
+op: tensor arguments become memref arguments, each returned value gets a caller-provided output
+buffer appended to the signature (destination-passing style), and every other tensor gets a
+`memref.alloc` (turned into a slice of one arena by `mlc-plan-memory`).
+
+A compute op `out[d] = R_{r in E} body(x_k[m_k(d, r)])` becomes
+
+    for d in shape:                       # parallel dims, row-major
+      acc = init(R)                       # 0 for sum, -inf for max
+      for r in E: acc = combine(acc, body(load_or_fill(x_k, m_k(d, r))))
+      out[d] = acc
+
+Reads whose maps provably stay in bounds (interval analysis over the loop ranges) are plain
+loads; the others are guarded and yield the read's fill value outside the tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from xdsl.builder import ImplicitBuilder, _current_builder  # pyright: ignore[reportPrivateUsage]
+from xdsl.context import Context
+from xdsl.dialects import arith, func, memref
+from xdsl.dialects.builtin import MemRefType, ModuleOp, TensorType
+from xdsl.ir import Block, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import PassFailedException
+
+from mlc.affine import iteration_ranges, read_in_bounds
+from mlc.dialects import ix
+from mlc.loops import emit_index_expr, float_const, guarded_load, loop_nest
+
+
+def memref_of(t: TensorType) -> MemRefType:
+    return MemRefType(t.get_element_type(), t.get_shape())
+
+
+@dataclass(frozen=True)
+class LowerLoopsPass(ModulePass):
+    """Lower ix.compute ops to scf loops over memrefs (destination-passing outputs)."""
+
+    name = "mlc-lower-loops"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for f in [o for o in op.ops if isinstance(o, func.FuncOp)]:
+            if any(isinstance(t, TensorType) for t in (*f.function_type.inputs, *f.function_type.outputs)):
+                lower_function(f)
+
+
+def lower_function(f: func.FuncOp) -> None:
+    """Rewrite one tensor-level function into a loop-level one (in place)."""
+    old = f.body.block
+    ret = old.last_op
+    assert isinstance(ret, func.ReturnOp)
+    in_types = [memref_of(a.type) for a in old.args]  # pyright: ignore[reportArgumentType]
+    out_types = [memref_of(v.type) for v in ret.arguments]  # pyright: ignore[reportArgumentType]
+    block = Block(arg_types=[*in_types, *out_types])
+    n_in = len(in_types)
+    for new, arg in zip(block.args, old.args):
+        new.name_hint = arg.name_hint
+    buffers: dict[SSAValue, SSAValue] = dict(zip(old.args, block.args[:n_in]))
+    destination: dict[SSAValue, SSAValue] = {}
+    for k, v in enumerate(ret.arguments):
+        if isinstance(v.owner, ix.ComputeOp) and v not in destination:
+            destination[v] = block.args[n_in + k]
+
+    with ImplicitBuilder(block):
+        for op in old.ops:
+            if isinstance(op, ix.ComputeOp):
+                out = destination.get(op.result)
+                if out is None:
+                    out = memref.AllocOp.get(op.result_type.get_element_type(), 64, op.result_type.get_shape()).memref
+                emit_compute(op, [buffers[v] for v in op.inputs], out)
+                buffers[op.result] = out
+            elif isinstance(op, func.ReturnOp):
+                for k, v in enumerate(op.arguments):
+                    out = block.args[n_in + k]
+                    if buffers[v] is not out:
+                        memref.CopyOp(buffers[v], out)
+                func.ReturnOp()
+            else:
+                raise PassFailedException(
+                    f"mlc-lower-loops: '{op.name}' in @{f.sym_name.data} is not index-level; run mlc-lower-graph first"
+                )
+    f.body.detach_block(old)
+    f.body.add_block(block)
+    f.function_type = func.FunctionType.from_lists([*in_types, *out_types], [])
+
+
+def emit_compute(op: ix.ComputeOp, inputs: Sequence[SSAValue], out: SSAValue) -> None:
+    """The loop nest of one compute op, writing into `out` (see the module docstring)."""
+    shape, extents = op.result_type.get_shape(), op.reduction_extents
+    elt = op.result_type.get_element_type()
+    ranges = iteration_ranges(shape, extents)
+    reads = op.reads
+    unsafe = [
+        [not ok for ok in read_in_bounds(r.map, ranges, buf.type.get_shape())]  # pyright: ignore[reportAttributeAccessIssue]
+        for r, buf in zip(reads, inputs)
+    ]
+
+    def point(ivs: Sequence[SSAValue]) -> SSAValue:
+        """The body's value at one point of the iteration space."""
+        values = []
+        for r, buf, bad in zip(reads, inputs, unsafe):
+            idx = [emit_index_expr(e, ivs, ranges) for e in r.map.results]
+            values.append(guarded_load(buf, idx, bad, r.fill))
+        return inline_body(op, values, ivs)
+
+    def parallel(ivs: list[SSAValue], _: Sequence[SSAValue]) -> Sequence[SSAValue]:
+        reduction = op.reduction.data
+        if reduction == "none":
+            value = point(ivs)
+        else:
+            init = float_const(0.0 if reduction == "sum" else float("-inf"), elt)
+            combine = _COMBINE[reduction]
+            (value,) = loop_nest(extents, lambda rivs, acc: [combine(acc[0], point([*ivs, *rivs]))], [init])
+        memref.StoreOp.get(value, out, ivs)
+        return []
+
+    loop_nest(shape, parallel)
+
+
+def _sum(acc: SSAValue, value: SSAValue) -> SSAValue:
+    return arith.AddfOp(acc, value).result
+
+
+def _max_first(acc: SSAValue, value: SSAValue) -> SSAValue:
+    """max keeping the earliest maximum: replace only when strictly greater."""
+    greater = arith.CmpfOp(value, acc, "ogt").result
+    return arith.SelectOp(greater, value, acc).result
+
+
+_COMBINE = {"sum": _sum, "max": _max_first}
+
+
+def inline_body(op: ix.ComputeOp, args: Sequence[SSAValue], ivs: Sequence[SSAValue]) -> SSAValue:
+    """Clone the body of `op` at the insertion point, with reads and indices substituted."""
+    mapping: dict[SSAValue, SSAValue] = dict(zip(op.body.block.args, args, strict=True))
+    for body_op in op.body.block.ops:
+        if isinstance(body_op, ix.YieldOp):
+            return mapping.get(body_op.value, body_op.value)
+        if isinstance(body_op, ix.IndexOp):
+            mapping[body_op.result] = ivs[body_op.dim.value.data]
+            continue
+        clone: Operation = body_op.clone(value_mapper=mapping)
+        _insert(clone)
+        for old_res, new_res in zip(body_op.results, clone.results):
+            mapping[old_res] = new_res
+    raise AssertionError("compute body without ix.yield")
+
+
+def _insert(op: Operation) -> None:
+    """Insert a cloned op at the active ImplicitBuilder's point (cloning may already have)."""
+    if op.parent is None:
+        builder = _current_builder.builder
+        assert builder is not None, "inline_body must run inside an ImplicitBuilder"
+        builder.insert(op)
