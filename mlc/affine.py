@@ -141,3 +141,60 @@ def make_map(num_dims: int, results: Sequence[AffineExpr | int]) -> AffineMap:
 def map_from(num_dims: int, fn: Callable[..., Sequence[AffineExpr | int]]) -> AffineMap:
     """Build a map from a Python function of the dimension expressions."""
     return make_map(num_dims, fn(*dims(num_dims)))
+
+
+def reshape_map(src: Sequence[int], dst: Sequence[int]) -> AffineMap:
+    """The map from an index of shape `dst` to the index of shape `src` holding the same element
+    under a row-major reshape (same element count).
+
+    Both shapes are cut where their prefix products agree (MLIR's reassociation groups): within
+    a group the output index is linearised, `L = sum_k d_k * stride_k`, and delinearised into the
+    group's source dims, `e_k = (L floordiv s_k) mod n_k`. Cutting keeps maps short (flattening
+    `[N, H, W, C]` keeps `d0`); size-1 dims read index 0 and add nothing to `L`.
+    """
+    groups = _reshape_groups(src, dst)
+
+    def index(*d: AffineExpr) -> list[AffineExpr | int]:
+        result: list[AffineExpr | int] = []
+        for src_dims, dst_dims in groups:
+            linear: AffineExpr = AffineExpr.constant(0)
+            for k, stride in zip(dst_dims, _row_major_strides([dst[k] for k in dst_dims])):
+                if dst[k] != 1:
+                    linear = linear + d[k] * stride
+            size = 1
+            for k in src_dims:
+                size *= src[k]
+            for k, stride in zip(src_dims, _row_major_strides([src[k] for k in src_dims])):
+                n = src[k]
+                e = linear if stride == 1 else linear // stride
+                result.append(0 if n == 1 else (e if stride * n == size else e % n))
+        return result
+
+    return map_from(len(dst), index)
+
+
+def _row_major_strides(shape: Sequence[int]) -> list[int]:
+    strides, acc = [], 1
+    for n in reversed(shape):
+        strides.append(acc)
+        acc *= n
+    return strides[::-1]
+
+
+def _reshape_groups(src: Sequence[int], dst: Sequence[int]) -> list[tuple[range, range]]:
+    """Consecutive (src dims, dst dims) groups of equal element count, cut as finely as possible."""
+
+    def prefix(shape: Sequence[int]) -> list[int]:
+        out = [1]
+        for n in shape:
+            out.append(out[-1] * n)
+        return out
+
+    ps, pd = prefix(src), prefix(dst)
+    cuts = [(0, 0)]
+    for p in range(1, len(src)):
+        q = next((q for q in range(cuts[-1][1] + 1, len(dst)) if pd[q] == ps[p]), None)
+        if q is not None:
+            cuts.append((p, q))
+    cuts.append((len(src), len(dst)))
+    return [(range(p0, p1), range(q0, q1)) for (p0, q0), (p1, q1) in zip(cuts, cuts[1:])]

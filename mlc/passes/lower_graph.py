@@ -1,0 +1,581 @@
+"""`mlc-lower-graph`: every `nn` op becomes one or more `ix.compute` ops (tensors in, tensors out).
+
+Each lowering below states what its compute ops compute in index notation, then builds them.
+Notation: `y[i]` is the output element at iteration point `i`; `Σ_r` / `max_r` range over the
+reduction variables; `x[...]` outside `x` reads 0 unless a fill is given.
+
+The lowerings run inside an `ImplicitBuilder` placed just before the `nn` op, so every op they
+create (the compute ops, and inside each body the scalar ops) lands there in program order.
+Four helpers carry the boilerplate:
+  - `compute`   one compute op from reads given as Python index functions of the iteration vars;
+  - `pointwise` `y[i] = f(a[i'], b[i''], ...)` with NumPy broadcasting of each operand to `y`;
+  - `reduce`    `y[kept] = Σ_{axes} term(x[...]) * scale` (or `max`) for same-shaped operands;
+  - `window`    `y[n,i,j,c] = Σ/max_{a,b} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c]`.
+Bodies use only the scalar ops the backends support, through the scalar body builders below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from math import prod
+from typing import Any, TypeVar
+
+from xdsl.builder import Builder, ImplicitBuilder
+from xdsl.context import Context
+from xdsl.dialects import arith, math
+from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, IndexType, IntegerAttr, IntegerType, ModuleOp, TensorType
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir.affine import AffineExpr, AffineMap
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from mlc.affine import map_from, reshape_map
+from mlc.dialects import ix, nn
+
+Shape = tuple[int, ...]
+Index = Callable[..., Sequence[AffineExpr | int]]
+"""An index function: iteration variables (output dims, then reduction vars) -> tensor index."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalar body builders (create ops at the implicit insertion point, i.e. inside a body)
+# ---------------------------------------------------------------------------------------------
+Scalar = SSAValue | float | int
+"""An SSA scalar, or a Python number that becomes a constant of its partner's type."""
+
+
+def const(value: float | int, typ: Attribute) -> SSAValue:
+    """`arith.constant` of a float type, or of `index` for an int with an index partner."""
+    if isinstance(typ, IndexType):
+        return arith.ConstantOp(IntegerAttr(int(value), IndexType())).result
+    return arith.ConstantOp(FloatAttr(float(value), typ)).result  # pyright: ignore[reportArgumentType]
+
+
+def _lift(v: Scalar, like: Scalar) -> SSAValue:
+    if isinstance(v, SSAValue):
+        return v
+    assert isinstance(like, SSAValue), "at least one operand must be an SSA value"
+    return const(v, like.type)
+
+
+def _binary(op_cls: type[Operation]) -> Callable[[Scalar, Scalar], SSAValue]:
+    def build(a: Scalar, b: Scalar) -> SSAValue:
+        return op_cls(_lift(a, b), _lift(b, a)).results[0]  # pyright: ignore[reportCallIssue]
+
+    build.__name__ = op_cls.name.split(".")[1]
+    return build
+
+
+def _unary(op_cls: type[Operation]) -> Callable[[SSAValue], SSAValue]:
+    def build(a: SSAValue) -> SSAValue:
+        return op_cls(a).results[0]  # pyright: ignore[reportCallIssue]
+
+    build.__name__ = op_cls.name.split(".")[1]
+    return build
+
+
+add, sub, mul, div, maximum = map(_binary, (arith.AddfOp, arith.SubfOp, arith.MulfOp, arith.DivfOp, arith.MaximumfOp))
+addi, subi, muli, maxsi, minsi = map(_binary, (arith.AddiOp, arith.SubiOp, arith.MuliOp, arith.MaxSIOp, arith.MinSIOp))
+neg, exp, log, sqrt, absf, tanh = map(_unary, (arith.NegfOp, math.ExpOp, math.LogOp, math.SqrtOp, math.AbsFOp, math.TanhOp))
+
+
+def cmpf(predicate: str, a: Scalar, b: Scalar) -> SSAValue:
+    return arith.CmpfOp(_lift(a, b), _lift(b, a), predicate).result
+
+
+def cmpi(predicate: str, a: Scalar, b: Scalar) -> SSAValue:
+    return arith.CmpiOp(_lift(a, b), _lift(b, a), predicate).result
+
+
+def select(cond: SSAValue, a: Scalar, b: Scalar) -> SSAValue:
+    return arith.SelectOp(cond, _lift(a, b), _lift(b, a)).result
+
+
+def index(dim: int) -> SSAValue:
+    """The iteration variable `dim` (output dims first, then reduction variables)."""
+    return ix.IndexOp(dim).result
+
+
+def index_to_float(i: SSAValue, typ: Attribute) -> SSAValue:
+    """index -> i64 -> float (arith.sitofp takes signless integers only)."""
+    return arith.SIToFPOp(arith.IndexCastOp(i, IntegerType(64)).result, typ).result  # pyright: ignore[reportArgumentType]
+
+
+def relu(x: SSAValue) -> SSAValue:
+    """relu(x) = x > 0 ? x : 0."""
+    zero = const(0.0, x.type)
+    return select(cmpf("ogt", x, zero), x, zero)
+
+
+def sign(x: SSAValue) -> SSAValue:
+    """sign(x) = x >= 0 ? 1 : -1 (so sign(0) = +1, as XNOR-Net binarises)."""
+    return select(cmpf("oge", x, 0.0), const(1.0, x.type), -1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compute-op builders
+# ---------------------------------------------------------------------------------------------
+def shape_of(v: SSAValue) -> Shape:
+    assert isinstance(v.type, TensorType), v.type
+    return tuple(v.type.get_shape())
+
+
+def element_type_of(v: SSAValue) -> Attribute:
+    assert isinstance(v.type, TensorType), v.type
+    return v.type.get_element_type()
+
+
+@dataclass(frozen=True)
+class Access:
+    """A read of `value` at `index(*iteration_vars)` (or through a ready-made map); reads outside
+    `value` give `fill`."""
+
+    value: SSAValue
+    index: Index | AffineMap
+    fill: float = 0.0
+
+    def map(self, num_dims: int) -> AffineMap:
+        return self.index if isinstance(self.index, AffineMap) else map_from(num_dims, self.index)
+
+
+def compute(
+    shape: Sequence[int],
+    reads: Sequence[Access],
+    body: Callable[..., SSAValue],
+    *,
+    reduction: str = "none",
+    extents: Sequence[int] = (),
+    element_type: Attribute | None = None,
+) -> SSAValue:
+    """One `ix.compute` of the given output shape; `body(*read_scalars)` builds the scalar body.
+    The element type is the first read's unless given (a compute op with no reads must give it)."""
+    num_dims = len(shape) + len(extents)
+    ix_reads = [ix.Read(r.value, r.map(num_dims), r.fill) for r in reads]
+    elt = element_type or element_type_of(reads[0].value)
+    op = ix.ComputeOp.build(TensorType(elt, list(shape)), ix_reads, lambda args: body(*args), reduction, extents)
+    return op.result
+
+
+def broadcast_index(operand: Shape, out_rank: int) -> Index:
+    """NumPy broadcasting as a read map: dims aligned at the trailing end, size-1 dims read at 0."""
+    lead = out_rank - len(operand)
+    return lambda *d: [0 if n == 1 else d[lead + k] for k, n in enumerate(operand)]
+
+
+def pointwise(shape: Sequence[int], operands: Sequence[SSAValue], body: Callable[..., SSAValue]) -> SSAValue:
+    """y[i] = body(a[bcast(i)], b[bcast(i)], ...), every operand broadcast to `shape`."""
+    return compute(shape, [Access(v, broadcast_index(shape_of(v), len(shape))) for v in operands], body)
+
+
+def reduce(
+    operands: Sequence[SSAValue],
+    axes: Sequence[int],
+    term: Callable[..., SSAValue],
+    *,
+    scale: float | None = None,
+    kind: str = "sum",
+    keepdims: bool = False,
+) -> SSAValue:
+    """y[kept] = Σ_{r over axes} term(a[k], b[k], ...) * scale, where k puts the output vars at the
+    kept dims and the reduction vars r0.. at `axes` (all operands have the same shape). `kind="max"`
+    takes the maximum instead. With `keepdims` the reduced dims stay as size-1 output dims."""
+    shape = shape_of(operands[0])
+    axes = sorted(set(axes))
+    kept = [k for k in range(len(shape)) if k not in axes]
+    out_shape = [1 if k in axes else n for k, n in enumerate(shape)] if keepdims else [shape[k] for k in kept]
+    out_var = {k: (k if keepdims else kept.index(k)) for k in kept}
+
+    def at(*v: AffineExpr) -> list[AffineExpr]:
+        return [v[out_var[k]] if k in out_var else v[len(out_shape) + axes.index(k)] for k in range(len(shape))]
+
+    def body(*xs: SSAValue) -> SSAValue:
+        t = term(*xs)
+        return t if scale is None else mul(t, scale)
+
+    return compute(
+        out_shape,
+        [Access(v, at) for v in operands],
+        body,
+        reduction=kind if axes else "none",
+        extents=[shape[k] for k in axes],
+    )
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where tap (a, b) of output pixel (i, j) reads: h = i*sh + a*dh - pt, w = j*sw + b*dw - pl."""
+
+    stride: tuple[int, ...]  # (sh, sw)
+    dilation: tuple[int, ...]  # (dh, dw)
+    padding: tuple[int, ...]  # (pt, pb, pl, pr)
+
+    def at(self, i: AffineExpr, j: AffineExpr, a: AffineExpr, b: AffineExpr) -> tuple[AffineExpr, AffineExpr]:
+        (sh, sw), (dh, dw), (pt, _, pl, _) = self.stride, self.dilation, self.padding
+        return i * sh + a * dh - pt, j * sw + b * dw - pl
+
+    @staticmethod
+    def of(op: nn.Conv2DOp | nn.BinConv2DOp | nn.MaxPool2DOp | nn.AvgPool2DOp) -> Window:
+        dilation = _ints(op.dilation) if isinstance(op, nn.Conv2DOp | nn.BinConv2DOp) else (1, 1)
+        return Window(_ints(op.stride), dilation, _ints(op.padding))
+
+
+def window(
+    x: SSAValue,
+    win: Window,
+    size: Sequence[int],
+    out_shape: Sequence[int],
+    body: Callable[[SSAValue], SSAValue],
+    *,
+    kind: str = "sum",
+    fill: float = 0.0,
+) -> SSAValue:
+    """y[n,i,j,c] = Σ_{a<KH, b<KW} body(x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c]) (or max),
+    padded cells read as `fill`."""
+    return compute(
+        out_shape,
+        [Access(x, lambda n, i, j, c, a, b: [n, *win.at(i, j, a, b), c], fill)],
+        body,
+        reduction=kind,
+        extents=size,
+    )
+
+
+def conv(x: SSAValue, w: SSAValue, win: Window, out_shape: Sequence[int], *, fill: float = 0.0) -> SSAValue:
+    """y[n,i,j,f] = Σ_{a,b,c} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c] * w[a,b,c,f], padded
+    cells of x read as `fill`."""
+    kh, kw, channels, _ = shape_of(w)
+    return compute(
+        out_shape,
+        [
+            Access(x, lambda n, i, j, f, a, b, c: [n, *win.at(i, j, a, b), c], fill),
+            Access(w, lambda n, i, j, f, a, b, c: [a, b, c, f]),
+        ],
+        mul,
+        reduction="sum",
+        extents=(kh, kw, channels),
+    )
+
+
+def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
+    return tuple(int(v) for v in attr.get_values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Lowerings, one per nn op or family
+# ---------------------------------------------------------------------------------------------
+Lowering = Callable[[Any], SSAValue]
+"""Builds the compute ops of one nn op (at the implicit insertion point); returns its value."""
+LOWERINGS: dict[type[Operation], Lowering] = {}
+"""nn op class -> its lowering."""
+
+L = TypeVar("L", bound=Lowering)
+
+
+def lowers(*classes: type[Operation]) -> Callable[[L], L]:
+    """Register the decorated function as the lowering of `classes`."""
+
+    def register(fn: L) -> L:
+        for cls in classes:
+            LOWERINGS[cls] = fn
+        return fn
+
+    return register
+
+
+def out_shape(op: Operation) -> Shape:
+    return shape_of(op.results[0])
+
+
+@lowers(nn.Conv2DOp)
+def lower_conv2d(op: nn.Conv2DOp) -> SSAValue:
+    """y[n,i,j,f] = Σ_{a,b,c} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c] * w[a,b,c,f]  (0 outside x)"""
+    return conv(op.x, op.w, Window.of(op), out_shape(op))
+
+
+@lowers(nn.BinConv2DOp)
+def lower_binconv2d(op: nn.BinConv2DOp) -> SSAValue:
+    """XNOR-Net, with sign(v) = v >= 0 ? 1 : -1 and M = KH*KW*C:
+
+        sw[a,b,c,f] = sign(w[a,b,c,f])
+        α[f]        = Σ_{a,b,c} |w[a,b,c,f]| * (1/M)                      mean |w| per filter
+    bwn:
+        wb[a,b,c,f] = sw[a,b,c,f] * α[f]
+        y           = conv(x, wb)
+    xnor:
+        sx[n,h,w,c] = sign(x[n,h,w,c])
+        P           = conv(sx read as pad_value outside, sw)               an exact integer sum
+        A[n,h,w,0]  = Σ_c |x[n,h,w,c]| * (1/C)                             mean_c |x|
+        K[n,i,j,0]  = Σ_{a,b} A[n, i*sh + a*dh - pt, j*sw + b*dw - pl, 0] * (1/(KH*KW))  (0 outside)
+        y[n,i,j,f]  = P[n,i,j,f] * K[n,i,j,0] * α[f]
+
+    sign stays a compute op of its own (the unary `sign` lowering), so autodiff can give it the
+    straight-through estimator; α and K are ordinary computations and are differentiated exactly.
+    K keeps a size-1 channel dim so that it broadcasts over f like α broadcasts over n, i, j.
+    """
+    x, w, win, shape = op.x, op.w, Window.of(op), out_shape(op)
+    kh, kw, c, _ = shape_of(w)
+    sw = pointwise(shape_of(w), [w], sign)
+    alpha = reduce([w], (0, 1, 2), absf, scale=1.0 / (kh * kw * c))
+    if op.mode.data == "bwn":
+        return conv(x, pointwise(shape_of(w), [sw, alpha], mul), win, shape)
+    sx = pointwise(shape_of(x), [x], sign)
+    p = conv(sx, sw, win, shape, fill=float(op.pad_value.value.data))
+    a = reduce([x], (3,), absf, scale=1.0 / c, keepdims=True)
+    k = window(a, win, (kh, kw), (*shape[:3], 1), lambda v: mul(v, 1.0 / (kh * kw)))
+    return pointwise(shape, [p, k, alpha], lambda pv, kv, av: mul(mul(pv, kv), av))
+
+
+@lowers(nn.MatmulOp)
+def lower_matmul(op: nn.MatmulOp) -> SSAValue:
+    """y[m,n] = Σ_k a[m,k] * b[k,n]"""
+    return matmul(op.lhs, op.rhs, out_shape(op))
+
+
+def matmul(a: SSAValue, b: SSAValue, shape: Shape) -> SSAValue:
+    return compute(
+        shape,
+        [Access(a, lambda m, n, k: [m, k]), Access(b, lambda m, n, k: [k, n])],
+        mul,
+        reduction="sum",
+        extents=(shape_of(a)[1],),
+    )
+
+
+@lowers(nn.DenseOp)
+def lower_dense(op: nn.DenseOp) -> SSAValue:
+    """y[n,o] = Σ_i x[n,i] * w[i,o];  then y[n,o] + b[o] when there is a bias"""
+    y = matmul(op.x, op.w, out_shape(op))
+    return y if op.b is None else pointwise(out_shape(op), [y, op.b], add)
+
+
+@lowers(nn.MaxPool2DOp)
+def lower_maxpool2d(op: nn.MaxPool2DOp) -> SSAValue:
+    """y[n,i,j,c] = max_{a,b} x[n, i*sh + a - pt, j*sw + b - pl, c], padded cells read as -inf
+    (so they never win: every window holds at least one real cell)"""
+    return window(op.x, Window.of(op), _ints(op.size), out_shape(op), lambda v: v, kind="max", fill=float("-inf"))
+
+
+@lowers(nn.AvgPool2DOp)
+def lower_avgpool2d(op: nn.AvgPool2DOp) -> SSAValue:
+    """y[n,i,j,c] = Σ_{a,b} x[n, i*sh + a - pt, j*sw + b - pl, c] / count(i, j), padded cells 0,
+    count(i, j) = rows(i) * cols(j) the in-bounds cells of the window (TensorFlow), where
+    rows(i) = min(i*sh - pt + KH, H) - max(i*sh - pt, 0), and likewise cols(j).
+    Without padding every window is inside, so count = KH*KW."""
+    (kh, kw), (sh, sw) = _ints(op.size), _ints(op.stride)
+    pt, _, pl, _ = _ints(op.padding)
+    _, h, w, _ = shape_of(op.x)
+    elt = op.element_type()
+    padded = any(_ints(op.padding))
+
+    def inside(dim: int, stride: int, pad: int, k: int, size: int) -> SSAValue:
+        start = index(dim)
+        start = start if stride == 1 else muli(start, stride)
+        start = start if pad == 0 else subi(start, pad)
+        return subi(minsi(addi(start, k), size), maxsi(start, 0))
+
+    def body(v: SSAValue) -> SSAValue:
+        if not padded:
+            return mul(v, 1.0 / (kh * kw))
+        cells = muli(inside(1, sh, pt, kh, h), inside(2, sw, pl, kw, w))
+        return div(v, index_to_float(cells, elt))
+
+    return window(op.x, Window.of(op), (kh, kw), out_shape(op), body)
+
+
+@lowers(nn.ReshapeOp)
+def lower_reshape(op: nn.ReshapeOp) -> SSAValue:
+    """y[i] = x[delinearise_x(linearise_y(i))] (row-major), as one quasi-affine map"""
+    shape = out_shape(op)
+    return compute(shape, [Access(op.x, reshape_map(shape_of(op.x), shape))], lambda v: v)
+
+
+@lowers(nn.ConcatOp)
+def lower_concat(op: nn.ConcatOp) -> SSAValue:
+    """With o_k the offset of input k along the axis and i the axis index:
+        y[.., i, ..] = i < o_1 ? x_0[.., i, ..] : i < o_2 ? x_1[.., i - o_1, ..] : ... x_m[.., i - o_m, ..]
+    Each read is shifted by its offset; out of range it reads 0, so every read is safe and the
+    select picks the one in range."""
+    axis = op.axis.value.data
+    offsets = [0]
+    for v in op.inputs:
+        offsets.append(offsets[-1] + shape_of(v)[axis])
+
+    def shifted(off: int) -> Index:
+        return lambda *d: [*d[:axis], d[axis] - off, *d[axis + 1 :]]
+
+    def body(*xs: SSAValue) -> SSAValue:
+        i = index(axis)
+        y = xs[-1]
+        for x, end in zip(reversed(xs[:-1]), reversed(offsets[1:-1])):
+            y = select(cmpi("slt", i, end), x, y)
+        return y
+
+    return compute(out_shape(op), [Access(v, shifted(o)) for v, o in zip(op.inputs, offsets)], body)
+
+
+UNARY_BODIES: dict[type[Operation], Callable[[SSAValue], SSAValue]] = {
+    nn.ReluOp: relu,
+    nn.SigmoidOp: lambda x: div(1.0, add(1.0, exp(neg(x)))),
+    nn.TanhOp: tanh,
+    nn.ExpOp: exp,
+    nn.LogOp: log,
+    nn.SqrtOp: sqrt,
+    nn.AbsOp: absf,
+    nn.SignOp: sign,
+    nn.NegOp: neg,
+}
+"""Scalar bodies: relu = x > 0 ? x : 0, sigmoid = 1 / (1 + exp(-x)), sign = x >= 0 ? 1 : -1."""
+
+BINARY_BODIES: dict[type[Operation], Callable[[SSAValue, SSAValue], SSAValue]] = {
+    nn.AddOp: add,
+    nn.SubOp: sub,
+    nn.MulOp: mul,
+    nn.DivOp: div,
+}
+
+
+@lowers(*UNARY_BODIES)
+def lower_unary(op: nn.UnaryOp) -> SSAValue:
+    """y[i] = f(x[i])"""
+    return pointwise(out_shape(op), [op.x], UNARY_BODIES[type(op)])
+
+
+@lowers(*BINARY_BODIES)
+def lower_binary(op: nn.BinaryOp) -> SSAValue:
+    """y[i] = a[bcast_a(i)] ∘ b[bcast_b(i)] (NumPy broadcasting in the read maps)"""
+    return pointwise(out_shape(op), [op.lhs, op.rhs], BINARY_BODIES[type(op)])
+
+
+@lowers(nn.ConstantOp)
+def lower_constant(op: nn.ConstantOp) -> SSAValue:
+    """y[] = value  (rank 0, no reads)"""
+    elt = op.element_type()
+    return compute((), [], lambda: const(op.value.value.data, elt), element_type=elt)
+
+
+@lowers(nn.SumOp)
+def lower_sum(op: nn.SumOp) -> SSAValue:
+    """y[kept] = Σ_{axes} x[...]"""
+    return reduce([op.x], _ints(op.axes), lambda v: v)
+
+
+@lowers(nn.MeanOp)
+def lower_mean(op: nn.MeanOp) -> SSAValue:
+    """y[kept] = Σ_{axes} x[...] * (1/M), M = the number of reduced elements"""
+    axes = _ints(op.axes)
+    return reduce([op.x], axes, lambda v: v, scale=1.0 / prod(shape_of(op.x)[k] for k in axes))
+
+
+def shifted_logits(x: SSAValue) -> tuple[SSAValue, SSAValue]:
+    """Over the last axis (r), for the numerically stable softmax family:
+        m[.., 0] = max_r x[.., r]
+        z[.., k] = x[.., k] - m[.., 0]
+        s[.., 0] = Σ_r exp(z[.., r])
+    m and s keep the last axis with size 1, so they broadcast against x."""
+    last = len(shape_of(x)) - 1
+    m = reduce([x], (last,), lambda v: v, kind="max", keepdims=True)
+    z = pointwise(shape_of(x), [x, m], sub)
+    s = reduce([z], (last,), exp, keepdims=True)
+    return z, s
+
+
+@lowers(nn.SoftmaxOp)
+def lower_softmax(op: nn.SoftmaxOp) -> SSAValue:
+    """y[.., k] = exp(z[.., k]) / s[.., 0]  (see `shifted_logits`)"""
+    z, s = shifted_logits(op.x)
+    return pointwise(out_shape(op), [z, s], lambda zv, sv: div(exp(zv), sv))
+
+
+def log_softmax(x: SSAValue) -> SSAValue:
+    """y[.., k] = z[.., k] - log(s[.., 0])  (see `shifted_logits`)"""
+    z, s = shifted_logits(x)
+    return pointwise(shape_of(x), [z, s], lambda zv, sv: sub(zv, log(sv)))
+
+
+@lowers(nn.LogSoftmaxOp)
+def lower_log_softmax(op: nn.LogSoftmaxOp) -> SSAValue:
+    return log_softmax(op.x)
+
+
+@lowers(nn.BatchNormOp)
+def lower_batchnorm(op: nn.BatchNormOp) -> SSAValue:
+    """Statistics over all axes but the last (channel c), M elements per channel, two passes:
+        μ[c]      = Σ_{r..} x[r.., c] * (1/M)
+        xc[.., c] = x[.., c] - μ[c]
+        σ²[c]     = Σ_{r..} xc[r.., c]² * (1/M)                     biased
+        y[.., c]  = xc[.., c] / sqrt(σ²[c] + eps) * γ[c] + β[c]
+    """
+    shape = shape_of(op.x)
+    leading = range(len(shape) - 1)
+    inv_m = 1.0 / prod(shape[:-1])
+    eps = op.eps.value.data
+    mu = reduce([op.x], leading, lambda v: v, scale=inv_m)
+    xc = pointwise(shape, [op.x, mu], sub)
+    var = reduce([xc], leading, lambda v: mul(v, v), scale=inv_m)
+    return pointwise(
+        shape,
+        [xc, var, op.gamma, op.beta],
+        lambda xv, vv, g, b: add(mul(div(xv, sqrt(add(vv, eps))), g), b),
+    )
+
+
+def total(operands: Sequence[SSAValue], term: Callable[..., SSAValue], scale: float) -> SSAValue:
+    """y[] = Σ_{all r} term(a[r], b[r], ...) * scale: the losses' reduction to a scalar."""
+    return reduce(operands, range(len(shape_of(operands[0]))), term, scale=scale)
+
+
+@lowers(nn.MSEOp)
+def lower_mse(op: nn.MSEOp) -> SSAValue:
+    """y[] = Σ_r (t[r] - p[r])² * (1/numel)"""
+
+    def term(p: SSAValue, t: SSAValue) -> SSAValue:
+        d = sub(t, p)
+        return mul(d, d)
+
+    return total([op.lhs, op.rhs], term, 1.0 / prod(shape_of(op.lhs)))
+
+
+@lowers(nn.BCEOp)
+def lower_bce(op: nn.BCEOp) -> SSAValue:
+    """y[] = Σ_r (t·max(log p, -100) + (1 - t)·max(log(1 - p), -100)) * (-1/N), N = first dim"""
+
+    def term(p: SSAValue, t: SSAValue) -> SSAValue:
+        log_p = maximum(log(p), -100.0)
+        log_q = maximum(log(sub(1.0, p)), -100.0)
+        return add(mul(t, log_p), mul(sub(1.0, t), log_q))
+
+    return total([op.lhs, op.rhs], term, -1.0 / shape_of(op.lhs)[0])
+
+
+@lowers(nn.SoftmaxCrossEntropyOp)
+def lower_softmax_cross_entropy(op: nn.SoftmaxCrossEntropyOp) -> SSAValue:
+    """y[] = Σ_{n,k} t[n,k] * log_softmax(logits)[n,k] * (-1/N)"""
+    return total([log_softmax(op.lhs), op.rhs], lambda ls, t: mul(t, ls), -1.0 / shape_of(op.lhs)[0])
+
+
+@lowers(nn.KLNormalOp)
+def lower_kl_normal(op: nn.KLNormalOp) -> SSAValue:
+    """y[] = Σ_{n,j} (μ² + exp(logvar) - logvar - 1) * (0.5/N)"""
+
+    def term(mu: SSAValue, logvar: SSAValue) -> SSAValue:
+        return sub(sub(add(mul(mu, mu), exp(logvar)), logvar), 1.0)
+
+    return total([op.lhs, op.rhs], term, 0.5 / shape_of(op.lhs)[0])
+
+
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LowerGraphPass(ModulePass):
+    """Replace every `nn` op by the compute ops of its lowering; everything else is left alone."""
+
+    name = "mlc-lower-graph"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for graph_op in [o for o in op.walk() if isinstance(o, nn.GraphOp)]:
+            lower = LOWERINGS.get(type(graph_op))
+            if lower is None:
+                raise NotImplementedError(f"mlc-lower-graph: no lowering for {graph_op.name}")
+            with ImplicitBuilder(Builder(InsertPoint.before(graph_op))):
+                value = lower(graph_op)
+            Rewriter.replace_op(graph_op, [], [value])
