@@ -107,6 +107,7 @@ def plan_function(f: func.FuncOp) -> None:
     for buf in buffers:
         builder = Builder(InsertPoint.before(buf.alloc))
         offset = index_const(offsets[buf.alloc])
+        offset.name_hint = "offset"
         builder.insert(offset.owner)  # pyright: ignore[reportArgumentType]
         view = memref.ViewOp(arena, offset, [], buf.alloc.memref.type)
         builder.insert(view)

@@ -1,0 +1,174 @@
+"""The Python API: `mlc.compile(...) -> Program`, then `Program.run(params, inputs)`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.parser import Parser
+from xdsl.passes import PassPipeline
+
+from mlc.signature import ModelSignature, TensorSpec, init_tensor, is_model
+
+_MLIR_START = re.compile(r'^\s*(//.*\n\s*)*("?builtin\.module|module\b|"?func\.func)')
+
+
+def make_context() -> Context:
+    """A context with every dialect mlc's IR can contain (xDSL's and mlc's own)."""
+    from xdsl.dialects import get_all_dialects
+
+    from mlc.universe import MLC_UNIVERSE
+
+    ctx = Context()
+    for name, factory in {**get_all_dialects(), **MLC_UNIVERSE.all_dialects}.items():
+        if name not in ctx.registered_dialect_names:
+            ctx.register_dialect(name, factory)
+    return ctx
+
+
+def load_module(source: str | Path | ModuleOp, ctx: Context) -> ModuleOp:
+    """Parse a `.mlc`/`.mlir` path, program text (either language) or pass a ModuleOp through."""
+    if isinstance(source, ModuleOp):
+        return source.clone()
+    filename = "<input>"
+    text = str(source)
+    is_path = isinstance(source, Path) or ("\n" not in text and text.endswith((".mlc", ".mlir")))
+    if is_path:
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"no such file: {path}")
+        filename, text = str(path), path.read_text()
+        is_mlir = path.suffix == ".mlir"
+    else:
+        is_mlir = _MLIR_START.match(text) is not None
+    if is_mlir:
+        return Parser(ctx, text, filename).parse_module()
+    from mlc.frontend import parse_mlc
+
+    return parse_mlc(text, filename)
+
+
+def select_model(module: ModuleOp, model: str | None) -> func.FuncOp:
+    """The model function named `model`, or the only one when `model` is None."""
+    models = [op for op in module.ops if isinstance(op, func.FuncOp) and is_model(op)]
+    if model is not None:
+        for f in models:
+            if f.sym_name.data == model:
+                return f
+        raise ValueError(f"no model named '{model}' (defined: {', '.join(f.sym_name.data for f in models) or 'none'})")
+    if len(models) != 1:
+        names = ", ".join(f.sym_name.data for f in models) or "none"
+        raise ValueError(f"the source defines {len(models)} models ({names}); pass model=NAME")
+    return models[0]
+
+
+def run_pipeline(module: ModuleOp, pipeline: str, ctx: Context) -> None:
+    """Apply a pass pipeline given in `mlc-opt -p` syntax."""
+    from xdsl.transforms import get_all_passes
+
+    from mlc.universe import MLC_UNIVERSE
+
+    passes = {**get_all_passes(), **MLC_UNIVERSE.all_passes}
+    PassPipeline.parse_spec(passes, pipeline).apply(ctx, module)
+
+
+def compile(  # noqa: A001 - the public name mirrors torch.compile / mlc-opt
+    source: str | Path | ModuleOp,
+    *,
+    model: str | None = None,
+    target: str = "c",
+    pipeline: str | None = None,
+) -> Program:
+    """Compile a model to a loaded native library.
+
+    `source` is a path to a `.mlc` or `.mlir` file, program text in either language, or an xDSL
+    ModuleOp. `pipeline` overrides the default lowering pipeline (`mlc-opt -p` syntax). User
+    errors raise `mlc.CompileError` with the located diagnostic.
+    """
+    from mlc.passes.pipelines import DEFAULT_PIPELINE
+
+    if target != "c":
+        raise ValueError(f"unknown target '{target}' (available: c)")
+    ctx = make_context()
+    module = load_module(source, ctx)
+    chosen = select_model(module, model)
+    for op in list(module.ops):
+        if op is not chosen:
+            module.body.block.detach_op(op)
+    signature = ModelSignature.of(chosen)
+    run_pipeline(module, pipeline or DEFAULT_PIPELINE, ctx)
+    module.verify()
+    return Program(signature, module)
+
+
+class Program:
+    """A compiled model: named inputs, parameters and outputs over NumPy arrays."""
+
+    def __init__(self, signature: ModelSignature, module: ModuleOp) -> None:
+        from mlc.backends.c.emitter import emit_c
+        from mlc.backends.c.runtime import CFunction, compile_c, load_library
+
+        self.signature = signature
+        self.module = module
+        self.c_source = emit_c(module)
+        self.library_path = compile_c(self.c_source)
+        lowered = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == signature.name)
+        self.arena_bytes = int(lowered.attributes["mlc.arena_bytes"].value.data) if "mlc.arena_bytes" in lowered.attributes else 0  # pyright: ignore[reportAttributeAccessIssue]
+        self._fn = CFunction.from_func(load_library(self.library_path), lowered)
+
+    # -- what the model takes and returns -----------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.signature.name
+
+    @property
+    def inputs(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        return {s.name: (s.shape, s.dtype) for s in self.signature.inputs}
+
+    @property
+    def params(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        return {s.name: (s.shape, s.dtype) for s in self.signature.params}
+
+    @property
+    def outputs(self) -> list[str]:
+        return [s.name for s in self.signature.outputs]
+
+    def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
+        """Fresh parameters drawn from each parameter's initialiser, reproducibly from `seed`."""
+        rng = np.random.default_rng(seed)
+        return {s.name: init_tensor(s, rng) for s in self.signature.params}
+
+    def run(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the model; returns its outputs by name. Arrays are passed without copies."""
+        _check_names("parameter", params, self.signature.params)
+        _check_names("input", inputs, self.signature.inputs)
+        args = [_checked(spec, (params if spec.kind == "param" else inputs)[spec.name]) for spec in self.signature.args]
+        outs = {s.name: np.empty(s.shape, dtype=s.dtype) for s in self.signature.outputs}
+        self._fn(*args, *outs.values())
+        return outs
+
+
+def _check_names(what: str, given: Mapping[str, np.ndarray], specs: tuple[TensorSpec, ...]) -> None:
+    expected = [s.name for s in specs]
+    missing = [n for n in expected if n not in given]
+    unknown = [n for n in given if n not in expected]
+    if missing:
+        raise ValueError(f"missing {what} '{missing[0]}' (expected {what}s: {', '.join(expected)})")
+    if unknown:
+        raise ValueError(f"unknown {what} '{unknown[0]}' (expected {what}s: {', '.join(expected) or 'none'})")
+
+
+def _checked(spec: TensorSpec, value: np.ndarray) -> np.ndarray:
+    """Validate one argument; non-contiguous arrays are copied, everything else is passed as is."""
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{spec.kind} '{spec.name}' must be a numpy array, got {type(value).__name__}")
+    if value.dtype != spec.dtype:
+        raise ValueError(f"{spec.kind} '{spec.name}' must have dtype {spec.dtype}, got {value.dtype}")
+    if value.shape != spec.shape:
+        raise ValueError(f"{spec.kind} '{spec.name}' must have shape {list(spec.shape)}, got {list(value.shape)}")
+    return np.ascontiguousarray(value)
