@@ -26,7 +26,7 @@ op shifted(x: f32[H]) -> f32[H] {
   out[i] = x[i - 1] + x[i + 1]
 }
 op rowmax_scaled(x: f32[N, H]) -> f32[N] {
-  out[n] = 2.0 * max(k: H) x[n, k] + sum(k: H) relu(x[n, k])
+  out[n] = 2.0 * (max(k: H) x[n, k]) + sum(j: H) relu(x[n, j])
 }
 op mixed(x: f32[N, H], y: f32[N, H]) -> f32[N, H] {
   out[n, i] = select(x[n, i] > y[n, i], exp(x[n, i]), min(sqrt(abs(y[n, i])), tanh(x[n, i]))) + sigmoid(i * 1.0)
