@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,6 +14,8 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 from xdsl.passes import PassPipeline
 
+from mlc.backends.c.runtime import BufferSpec, CFunction, compile_c, load_library
+from mlc.backends.cache import cache_dir, cached_build, content_key
 from mlc.signature import ModelSignature, TensorSpec, init_tensor, is_model
 
 _MLIR_START = re.compile(r'^\s*(//.*\n\s*)*("?builtin\.module|module\b|"?func\.func)')
@@ -89,11 +92,21 @@ def compile(  # noqa: A001 - the public name mirrors torch.compile / mlc-opt
     `source` is a path to a `.mlc` or `.mlir` file, program text in either language, or an xDSL
     ModuleOp. `pipeline` overrides the default lowering pipeline (`mlc-opt -p` syntax). User
     errors raise `mlc.CompileError` with the located diagnostic.
+
+    Compiling the same text again (in any process) skips the frontend, the passes and the C
+    compiler: the result is cached under a hash of the text, the options and mlc's own code.
     """
     from mlc.passes.pipelines import DEFAULT_PIPELINE
 
     if target != "c":
         raise ValueError(f"unknown target '{target}' (available: c)")
+    pipeline = pipeline or DEFAULT_PIPELINE
+    key = None
+    if not isinstance(source, ModuleOp):
+        text = _read_source(source)
+        key = content_key("program", _code_version(), text, model or "", target, pipeline)
+        if (program := Program.load_cached(key)) is not None:
+            return program
     ctx = make_context()
     module = load_module(source, ctx)
     chosen = select_model(module, model)
@@ -101,25 +114,82 @@ def compile(  # noqa: A001 - the public name mirrors torch.compile / mlc-opt
         if op is not chosen:
             module.body.block.detach_op(op)
     signature = ModelSignature.of(chosen)
-    run_pipeline(module, pipeline or DEFAULT_PIPELINE, ctx)
+    run_pipeline(module, pipeline, ctx)
     module.verify()
-    return Program(signature, module)
+    program = Program.build(signature, module)
+    if key is not None:
+        program.store(key)
+    return program
+
+
+def _read_source(source: str | Path) -> str:
+    text = str(source)
+    if isinstance(source, Path) or ("\n" not in text and text.endswith((".mlc", ".mlir"))):
+        path = Path(source)
+        return path.suffix + "\0" + path.read_text() if path.exists() else text
+    return text
+
+
+_CODE_VERSION: list[str] = []
+
+
+def _code_version() -> str:
+    """A hash of mlc's own sources: a cached program is only reused by the code that made it."""
+    if not _CODE_VERSION:
+        root = Path(__file__).parent
+        files = sorted(p for p in root.rglob("*") if p.suffix in (".py", ".lark"))
+        _CODE_VERSION.append(content_key(*(f"{p.relative_to(root)}\0{p.read_text()}" for p in files)))
+    return _CODE_VERSION[0]
 
 
 class Program:
     """A compiled model: named inputs, parameters and outputs over NumPy arrays."""
 
-    def __init__(self, signature: ModelSignature, module: ModuleOp) -> None:
-        from mlc.backends.c.emitter import emit_c
-        from mlc.backends.c.runtime import CFunction, compile_c, load_library
-
+    def __init__(self, signature: ModelSignature, c_source: str, library_path: Path,
+                 arg_specs: list[BufferSpec], arena_bytes: int | None, module: ModuleOp | None = None) -> None:
         self.signature = signature
+        self.c_source = c_source
+        self.library_path = library_path
+        self.arena_bytes = arena_bytes or 0
         self.module = module
-        self.c_source = emit_c(module)
-        self.library_path = compile_c(self.c_source)
+        """The final loop-level IR (None when the program came from the cache)."""
+        self._arg_specs = arg_specs
+        self._fn = CFunction(load_library(library_path), signature.name, arg_specs, arena_bytes)
+
+    @staticmethod
+    def build(signature: ModelSignature, module: ModuleOp) -> Program:
+        """Emit C for a lowered module, compile and load it."""
+        from mlc.backends.c.emitter import emit_c
+
+        c_source = emit_c(module)
         lowered = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == signature.name)
-        self.arena_bytes = int(lowered.attributes["mlc.arena_bytes"].value.data) if "mlc.arena_bytes" in lowered.attributes else 0  # pyright: ignore[reportAttributeAccessIssue]
-        self._fn = CFunction.from_func(load_library(self.library_path), lowered)
+        library = compile_c(c_source)
+        fn = CFunction.from_func(load_library(library), lowered)
+        return Program(signature, c_source, library, list(fn.args), fn.arena_bytes, module)
+
+    def store(self, key: str) -> None:
+        """Record this program in the cache under `key` (atomically, as every cache entry)."""
+        record = {
+            "signature": _signature_to_json(self.signature),
+            "library": self.library_path.name,
+            "args": [[spec.dtype.str, list(spec.shape), spec.read_only] for spec in self._arg_specs],
+            "arena_bytes": self._fn.arena_bytes,
+            "c_source": self.c_source,
+        }
+        cached_build(key, ".json", lambda path: path.write_text(json.dumps(record)))
+
+    @staticmethod
+    def load_cached(key: str) -> Program | None:
+        path = cache_dir() / f"{key}.json"
+        if not path.exists():
+            return None
+        record = json.loads(path.read_text())
+        library = cache_dir() / record["library"]
+        if not library.exists():
+            return None
+        args = [BufferSpec(np.dtype(d), tuple(s), r) for d, s, r in record["args"]]
+        signature = _signature_from_json(record["signature"])
+        return Program(signature, record["c_source"], library, args, record["arena_bytes"])
 
     # -- what the model takes and returns -----------------------------------------------------
     @property
@@ -151,6 +221,21 @@ class Program:
         outs = {s.name: np.empty(s.shape, dtype=s.dtype) for s in self.signature.outputs}
         self._fn(*args, *outs.values())
         return outs
+
+
+def _signature_to_json(sig: ModelSignature) -> dict:
+    def spec(s: TensorSpec) -> list:
+        return [s.name, list(s.shape), s.dtype.str, s.kind, s.init]
+
+    return {"name": sig.name, "args": [spec(a) for a in sig.args], "outputs": [spec(o) for o in sig.outputs]}
+
+
+def _signature_from_json(data: dict) -> ModelSignature:
+    def spec(item: list) -> TensorSpec:
+        name, shape, dtype, kind, init = item
+        return TensorSpec(name, tuple(shape), np.dtype(dtype), kind, init)
+
+    return ModelSignature(data["name"], tuple(map(spec, data["args"])), tuple(map(spec, data["outputs"])))
 
 
 def _check_names(what: str, given: Mapping[str, np.ndarray], specs: tuple[TensorSpec, ...]) -> None:
