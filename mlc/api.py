@@ -256,4 +256,4 @@ def _checked(spec: TensorSpec, value: np.ndarray) -> np.ndarray:
         raise ValueError(f"{spec.kind} '{spec.name}' must have dtype {spec.dtype}, got {value.dtype}")
     if value.shape != spec.shape:
         raise ValueError(f"{spec.kind} '{spec.name}' must have shape {list(spec.shape)}, got {list(value.shape)}")
-    return np.ascontiguousarray(value)
+    return np.require(value, requirements="C")

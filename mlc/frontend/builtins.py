@@ -1,0 +1,422 @@
+"""The built-in operations of the mlc language as a table: parameters, keyword values, IR builders.
+
+Each entry of :data:`BUILTINS` says, for one built-in (LANGUAGE.md, "Built-in operations"):
+
+* its parameters in order (:class:`Param`): tensor operands are positional only; options are
+  keywords, and a *required* option (a pool's ``size``, reshape's ``shape``) may also be given
+  positionally, as in ``maxpool2d(h, 2)``;
+* how each option's value is read (a parser from the AST value to a Python value, raising a
+  located :class:`CompileError` that lists what is allowed) and its default;
+* how the ``nn`` op is built from the evaluated tensors and option values.
+
+Builders work on SSA values inside the caller's ``ImplicitBuilder`` and may raise
+:class:`~mlc.dialects.nn.ShapeError` (the caller reports it at the call) or :class:`CompileError`
+for an option that does not fit the operands (reported at the option).  Everything model-level
+(evaluating the arguments, literals, element types) is the caller's job (``emit.py``).
+
+Resolution rules implemented here:
+
+* ``stride``/``dilation``/``size``: an int ``k`` means ``(k, k)``; otherwise a pair ``(h, w)``.
+* ``padding``: ``valid`` = no padding; ``same`` = TensorFlow's (:func:`nn.same_padding` per
+  spatial dim, with the op's dilation for convolutions and dilation 1 for pools); an int ``p`` =
+  ``p`` on all sides; or ``(top, bottom, left, right)``.
+* pools: ``stride`` defaults to ``size``.
+* ``concat`` and ``sum``/``mean`` normalise negative axes (``-1`` is the last).
+* ``flatten`` is a reshape to ``[N, prod(rest)]``; ``reshape`` allows one ``-1``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from xdsl.dialects.builtin import TensorType
+from xdsl.ir import Operation, SSAValue
+
+from mlc.dialects import nn
+from mlc.errors import CompileError, SourceLocation
+from mlc.frontend import ast
+
+# ---------------------------------------------------------------------------- diagnostics helpers
+
+
+def source_text(node: ast.Node) -> str:
+    """The source text of ``node`` when it sits on one line (as the user wrote it), else unparsed."""
+    loc = node.loc
+    line = loc.source_line()
+    if line is not None and loc.end_line == loc.line and loc.end_col is not None:
+        return line[loc.col - 1 : loc.end_col - 1]
+    return ast.unparse(node)  # type: ignore[arg-type]
+
+
+def word_loc(loc: SourceLocation, word: str) -> SourceLocation:
+    """The span of ``word`` written at the start of ``loc`` (a call's function name)."""
+    return SourceLocation(loc.file, loc.line, loc.col, loc.line, loc.col + len(word), loc.source)
+
+
+def fmt_type(t: Any) -> str:
+    """A tensor type as the user writes it: ``f32[2, 3]``."""
+    return nn.fmt(t)
+
+
+def join_or(items: Sequence[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+# ---------------------------------------------------------------------------- the table's types
+
+MAX_INT = 2**31 - 1
+"""The largest integer mlc accepts in a dimension, stride, padding, size, axis or extent."""
+
+MAX_ELEMENTS = 2**40
+"""The largest element count of a tensor (keeps every shape product far inside i64)."""
+
+REQUIRED: Any = object()
+"""Default of a parameter that must be given."""
+
+OptionParser = Callable[[ast.Expr, str], Any]
+"""Reads an option value from its AST (``(value, option_name)``); raises a located CompileError."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a built-in: a tensor operand (``parse is None``) or an option."""
+
+    name: str
+    parse: OptionParser | None = None
+    default: Any = REQUIRED
+
+    @property
+    def is_tensor(self) -> bool:
+        return self.parse is None
+
+    @property
+    def positional(self) -> bool:
+        """Tensors and required options may be given positionally; optional options only by keyword."""
+        return self.is_tensor or self.default is REQUIRED
+
+    @property
+    def keyword(self) -> bool:
+        return not self.is_tensor
+
+
+@dataclass(frozen=True)
+class Opt:
+    """An option's value and where it was written (the call itself for a default)."""
+
+    value: Any
+    loc: SourceLocation
+
+
+Builder = Callable[[list[SSAValue], dict[str, Opt]], Operation]
+"""Builds the op from the tensor operands (in parameter order) and the resolved options."""
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in: its parameters, whether it takes any number of tensors (``concat``), its builder."""
+
+    name: str
+    params: tuple[Param, ...]
+    build: Builder
+    variadic: bool = False
+
+    @property
+    def positional(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if p.positional)
+
+    @property
+    def keywords(self) -> tuple[Param, ...]:
+        return tuple(p for p in self.params if p.keyword)
+
+    def arity(self) -> tuple[int, int | None]:
+        """(minimum, maximum) number of positional arguments; maximum None = unbounded.
+
+        The minimum counts required tensors only: a required option may come by keyword.
+        """
+        if self.variadic:
+            return 1, None
+        pos = self.positional
+        return sum(p.is_tensor and p.default is REQUIRED for p in pos), len(pos)
+
+
+# ---------------------------------------------------------------------------- option parsers
+
+
+def _int(e: ast.Expr) -> int | None:
+    """The value of an integer literal (None for anything else); rejects absurdly large ones."""
+    if not (isinstance(e, ast.Number) and e.is_int):
+        return None
+    if abs(e.value) > MAX_INT:
+        raise CompileError(e.loc, f"{e.value} is too large (the limit is {MAX_INT})")
+    return int(e.value)
+
+
+def _ints(e: ast.Expr) -> list[int] | None:
+    """The ints of a tuple of int literals, else None."""
+    if not isinstance(e, ast.TupleExpr):
+        return None
+    values = [_int(i) for i in e.items]
+    return None if any(v is None for v in values) else values  # type: ignore[return-value]
+
+
+def _bad(e: ast.Expr, name: str, allowed: str) -> CompileError:
+    return CompileError(e.loc, f"{name} must be {allowed}, got '{source_text(e)}'")
+
+
+def pair(e: ast.Expr, name: str) -> tuple[int, int]:
+    """A positive int ``k`` (meaning ``(k, k)``) or a pair ``(h, w)`` of positive ints."""
+    k = _int(e)
+    if k is not None and k >= 1:
+        return k, k
+    items = _ints(e)
+    if items is not None and len(items) == 2 and min(items) >= 1:
+        return items[0], items[1]
+    raise _bad(e, name, "a positive int or a pair (h, w) of positive ints")
+
+
+def padding(e: ast.Expr, name: str) -> str | tuple[int, int, int, int]:
+    """``valid``, ``same``, an int ``p >= 0`` (all sides) or ``(top, bottom, left, right)``."""
+    if isinstance(e, ast.Name) and e.name in ("valid", "same"):
+        return e.name
+    p = _int(e)
+    if p is not None and p >= 0:
+        return p, p, p, p
+    items = _ints(e)
+    if items is not None and len(items) == 4 and min(items) >= 0:
+        return items[0], items[1], items[2], items[3]
+    raise _bad(e, name, "valid, same, an int or (top, bottom, left, right)")
+
+
+def enum(*choices: str) -> OptionParser:
+    """One of the words ``choices``."""
+
+    def parse(e: ast.Expr, name: str) -> str:
+        if isinstance(e, ast.Name) and e.name in choices:
+            return e.name
+        raise _bad(e, name, join_or(list(choices)))
+
+    return parse
+
+
+def int_choice(*choices: int) -> OptionParser:
+    """One of the integers ``choices``."""
+
+    def parse(e: ast.Expr, name: str) -> int:
+        v = _int(e)
+        if v is not None and v in choices:
+            return v
+        raise _bad(e, name, join_or([str(c) for c in choices]))
+
+    return parse
+
+
+def integer(e: ast.Expr, name: str) -> int:
+    """Any int (an axis, possibly negative)."""
+    v = _int(e)
+    if v is None:
+        raise _bad(e, name, "an int")
+    return v
+
+
+def axes(e: ast.Expr, name: str) -> tuple[int, ...] | None:
+    """``None`` (every axis), an int or a tuple of ints."""
+    if isinstance(e, ast.Name) and e.name == "None":
+        return None
+    v = _int(e)
+    if v is not None:
+        return (v,)
+    items = _ints(e)
+    if items is not None:
+        return tuple(items)
+    raise _bad(e, name, "None, an int or a tuple of ints")
+
+
+def positive_number(e: ast.Expr, name: str) -> float:
+    if isinstance(e, ast.Number) and e.value > 0:
+        return float(e.value)
+    raise _bad(e, name, "a positive number")
+
+
+def shape(e: ast.Expr, name: str) -> tuple[int, ...]:
+    """A tuple of positive ints with at most one ``-1`` (an int alone is a 1-tuple)."""
+    v = _int(e)
+    items = [v] if v is not None else _ints(e)
+    if items is None:
+        raise _bad(e, name, "a tuple of ints such as (32, -1)")
+    nodes = e.items if isinstance(e, ast.TupleExpr) else (e,)
+    for item, node in zip(items, nodes):
+        if item < 1 and item != -1:
+            raise CompileError(node.loc, f"reshape dimensions must be positive or -1, got {item}")
+    if items.count(-1) > 1:
+        second = [n for i, n in zip(items, nodes) if i == -1][1]
+        raise CompileError(second.loc, "only one dimension of reshape may be -1")
+    return tuple(items)
+
+
+# ---------------------------------------------------------------------------- builders
+
+
+def _shape(v: SSAValue) -> tuple[int, ...]:
+    assert isinstance(v.type, TensorType)
+    return tuple(v.type.get_shape())
+
+
+def resolve_padding(
+    pad: str | tuple[int, int, int, int],
+    x: tuple[int, ...],
+    window: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[int, int, int, int]:
+    """Explicit ``(top, bottom, left, right)`` padding of an NHWC window op.
+
+    ``same`` needs the input's H and W; for an input that is not rank 4 it resolves to zeros
+    and the op itself reports the rank.
+    """
+    if pad == "valid" or (pad == "same" and len(x) != 4):
+        return 0, 0, 0, 0
+    if pad == "same":
+        top, bottom = nn.same_padding(x[1], window[0], stride[0], dilation[0])
+        left, right = nn.same_padding(x[2], window[1], stride[1], dilation[1])
+        return top, bottom, left, right
+    assert isinstance(pad, tuple)
+    return pad
+
+
+def _conv(cls: type[nn.Conv2DOp] | type[nn.BinConv2DOp], extra: Sequence[str] = ()) -> Builder:
+    """conv2d / binconv2d: padding resolved with the filter's KH, KW and the dilation."""
+
+    def build(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+        x, w = args
+        stride, dilation = opts["stride"].value, opts["dilation"].value
+        kernel = _shape(w)[:2] if len(_shape(w)) == 4 else (1, 1)
+        pads = resolve_padding(opts["padding"].value, _shape(x), kernel, stride, dilation)  # type: ignore[arg-type]
+        more = {k: opts[k].value for k in extra}
+        return cls(x, w, stride=stride, padding=pads, dilation=dilation, **more)
+
+    return build
+
+
+def _pool(cls: type[nn.MaxPool2DOp] | type[nn.AvgPool2DOp]) -> Builder:
+    """Pools: stride defaults to the window size; ``same`` padding uses dilation 1."""
+
+    def build(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+        (x,) = args
+        size = opts["size"].value
+        stride = opts["stride"].value or size
+        pads = resolve_padding(opts["padding"].value, _shape(x), size, stride, (1, 1))
+        return cls(x, size=size, stride=stride, padding=pads)
+
+    return build
+
+
+def _dense(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    return nn.DenseOp(*args)
+
+
+def _flatten(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    (x,) = args
+    s = _shape(x)
+    if not s:
+        raise nn.ShapeError(f"flatten needs a tensor of rank >= 1, got {fmt_type(x.type)}")
+    return nn.ReshapeOp(x, (s[0], math.prod(s[1:])))
+
+
+def _reshape(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    """The one ``-1`` (if any) takes whatever the other dimensions leave."""
+    (x,) = args
+    asked = opts["shape"].value
+    count, want = math.prod(_shape(x)), list(asked)
+    if -1 in want:
+        rest = -math.prod(want)
+        if rest > 0 and count % rest == 0:
+            want[want.index(-1)] = count // rest
+    if -1 in want or math.prod(want) != count:
+        raise nn.ShapeError(f"cannot reshape {fmt_type(x.type)} ({count} elements) to {nn.fmt(asked)}")
+    return nn.ReshapeOp(x, want)
+
+
+def _normalise_axis(axis: int, rank: int, x: SSAValue, loc: SourceLocation) -> int:
+    if not -rank <= axis < rank:
+        raise CompileError(loc, f"axis {axis} is out of range for {fmt_type(x.type)}")
+    return axis % rank
+
+
+def _concat(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    axis = opts["axis"]
+    return nn.ConcatOp(args, _normalise_axis(axis.value, len(_shape(args[0])), args[0], axis.loc))
+
+
+def _reduce(cls: type[nn.SumOp] | type[nn.MeanOp]) -> Builder:
+    """sum/mean: ``axis=None`` reduces every axis (to a scalar)."""
+
+    def build(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+        (x,) = args
+        rank, axis = len(_shape(x)), opts["axis"]
+        if axis.value is None:
+            return cls(x, range(rank))
+        chosen = [_normalise_axis(a, rank, x, axis.loc) for a in axis.value]
+        for k, a in enumerate(chosen):
+            if a in chosen[:k]:
+                first = axis.value[chosen.index(a)]
+                raise CompileError(axis.loc, f"axes {first} and {axis.value[k]} are the same axis of {fmt_type(x.type)}")
+        return cls(x, chosen)
+
+    return build
+
+
+def _batchnorm(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    return nn.BatchNormOp(*args, eps=opts["eps"].value)
+
+
+def _operands(cls: type[Operation]) -> Builder:
+    """An op whose constructor takes just the tensor operands."""
+
+    def build(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+        return cls(*args)  # type: ignore[call-arg]
+
+    return build
+
+
+# ---------------------------------------------------------------------------- the table
+
+X = Param("x")
+CONV_OPTIONS = (Param("stride", pair, (1, 1)), Param("padding", padding, "valid"), Param("dilation", pair, (1, 1)))
+POOL_PARAMS = (X, Param("size", pair), Param("stride", pair, None), Param("padding", padding, "valid"))
+
+
+def _table() -> dict[str, Builtin]:
+    entries = [
+        Builtin("conv2d", (X, Param("w"), *CONV_OPTIONS), _conv(nn.Conv2DOp)),
+        Builtin(
+            "binconv2d",
+            (X, Param("w"), *CONV_OPTIONS, Param("mode", enum("xnor", "bwn"), "xnor"), Param("pad_value", int_choice(0, 1, -1), 0)),
+            _conv(nn.BinConv2DOp, ("mode", "pad_value")),
+        ),
+        Builtin("dense", (X, Param("w"), Param("b", None, None)), _dense),
+        Builtin("matmul", (Param("a"), Param("b")), _operands(nn.MatmulOp)),
+        Builtin("maxpool2d", POOL_PARAMS, _pool(nn.MaxPool2DOp)),
+        Builtin("avgpool2d", POOL_PARAMS, _pool(nn.AvgPool2DOp)),
+        Builtin("flatten", (X,), _flatten),
+        Builtin("reshape", (X, Param("shape", shape)), _reshape),
+        Builtin("concat", (Param("axis", integer, -1),), _concat, variadic=True),
+        Builtin("sum", (X, Param("axis", axes, None)), _reduce(nn.SumOp)),
+        Builtin("mean", (X, Param("axis", axes, None)), _reduce(nn.MeanOp)),
+        Builtin("softmax", (X,), _operands(nn.SoftmaxOp)),
+        Builtin("log_softmax", (X,), _operands(nn.LogSoftmaxOp)),
+        Builtin("batchnorm", (X, Param("gamma"), Param("beta"), Param("eps", positive_number, 1e-5)), _batchnorm),
+        Builtin("mse", (Param("pred"), Param("target")), _operands(nn.MSEOp)),
+        Builtin("bce", (Param("pred"), Param("target")), _operands(nn.BCEOp)),
+        Builtin("softmax_cross_entropy", (Param("logits"), Param("onehot")), _operands(nn.SoftmaxCrossEntropyOp)),
+        Builtin("kl_normal", (Param("mu"), Param("logvar")), _operands(nn.KLNormalOp)),
+    ]
+    entries += [Builtin(name, (X,), _operands(cls)) for name, cls in nn.UNARY.items()]
+    return {b.name: b for b in entries}
+
+
+BUILTINS: dict[str, Builtin] = _table()
+"""Every built-in operation by name."""
