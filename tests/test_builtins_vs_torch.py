@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import assert_close, conv_ref, model, nchw, nhwc, oihw, rand, run, tf_same
+from oracle import assert_close, conv_ref, model, nchw, nhwc, rand, run, tf_same
 
 DTYPES = [np.float64, np.float32]
 

@@ -9,10 +9,8 @@ always explicit `[top, bottom, left, right]` here; the frontend resolves `same`/
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
 from xdsl.dialects.builtin import (
-    ArrayAttr,
     DenseArrayBase,
     FloatAttr,
     IntegerAttr,

@@ -36,11 +36,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import prod
 
-from xdsl.dialects import arith, math
+from xdsl.dialects import arith
 from xdsl.dialects.builtin import Float32Type, Float64Type, FloatAttr, TensorType, i64
 from xdsl.ir import Attribute, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 
+from mlc import scalars
 from mlc.dialects import ix
 from mlc.errors import CompileError, SourceLocation
 from mlc.frontend import ast
@@ -533,10 +534,9 @@ class _BodyEmitter:
       ``arith.sitofp``;
     * reads (subscripts, rank-0 parameters, hoisted reductions): the block argument of the read;
     * ``+ - * /`` and unary minus: ``arith.addf/subf/mulf/divf/negf``;
-    * ``exp log sqrt tanh abs``: ``math.exp/log/sqrt/tanh/absf``; ``sigmoid(x)`` is
-      ``1 / (1 + exp(-x))``; ``relu(x)`` is ``select(x > 0, x, 0)``;
-    * ``max``/``min``: ``arith.maximumf/minimumf``; ``select(a OP b, c, d)``: ``arith.cmpf`` with
-      an ordered predicate (``une`` for ``!=``) and ``arith.select``.
+    * scalar functions (``exp``, ``relu``, ``max``, ...): the shared builders of `mlc.scalars`;
+    * ``select(a OP b, c, d)``: ``arith.cmpf`` with an ordered predicate (``une`` for ``!=``)
+      and ``arith.select``.
     """
 
     elt: Attribute
@@ -586,33 +586,7 @@ class _BodyEmitter:
             flag = arith.CmpfOp(self.value(cond.lhs), self.value(cond.rhs), CMPF_PREDICATES[cond.op]).result
             return arith.SelectOp(flag, self.value(a), self.value(b)).result
         args = [self.value(a) for a in e.args]
-        return SCALAR_BUILDERS[e.func](self, *args)
+        return scalars.FUNCTIONS[e.func](*args)
 
 
-def _sigmoid(em: _BodyEmitter, x: SSAValue) -> SSAValue:
-    one = em.const(1.0)
-    denominator = arith.AddfOp(one, math.ExpOp(arith.NegfOp(x).result).result).result
-    return arith.DivfOp(one, denominator).result
 
-
-def _relu(em: _BodyEmitter, x: SSAValue) -> SSAValue:
-    zero = em.const(0.0)
-    return arith.SelectOp(arith.CmpfOp(x, zero, "ogt").result, x, zero).result
-
-
-def _op(cls: type) -> Callable[..., SSAValue]:
-    return lambda em, *args: cls(*args).results[0]
-
-
-SCALAR_BUILDERS: dict[str, Callable[..., SSAValue]] = {
-    "exp": _op(math.ExpOp),
-    "log": _op(math.LogOp),
-    "sqrt": _op(math.SqrtOp),
-    "tanh": _op(math.TanhOp),
-    "abs": _op(math.AbsFOp),
-    "sigmoid": _sigmoid,
-    "relu": _relu,
-    "max": _op(arith.MaximumfOp),
-    "min": _op(arith.MinimumfOp),
-}
-"""Scalar functions other than select: (emitter, argument values) -> result."""
