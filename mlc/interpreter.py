@@ -40,6 +40,8 @@ def evaluate(func_op: func.FuncOp, args: Sequence[Array]) -> list[Array]:
     for op in func_op.body.block.ops:
         if isinstance(op, ix.ComputeOp):
             env[op.result] = evaluate_compute(op, [env[v] for v in op.inputs])
+        elif isinstance(op, ix.ScatterOp):
+            env[op.result] = evaluate_scatter(op, [env[v] for v in op.inputs])
         elif isinstance(op, func.ReturnOp):
             return [env[v] for v in op.arguments]
         else:
@@ -47,8 +49,9 @@ def evaluate(func_op: func.FuncOp, args: Sequence[Array]) -> list[Array]:
     raise ValueError("function has no func.return")
 
 
-def evaluate_compute(op: ix.ComputeOp, inputs: Sequence[Array]) -> Array:
-    space = (*op.result_type.get_shape(), *op.reduction_extents)
+def evaluate_body(op: ix.IndexNotationOp, inputs: Sequence[Array]) -> tuple[Array, list[Array]]:
+    """The body's value at every point of the iteration space, and the index grid."""
+    space = op.iteration_extents
     grid = list(np.indices(space, dtype=np.int64))
     env: dict[SSAValue, Array] = {}
     for arg, read, x in zip(op.body.block.args, op.reads, inputs, strict=True):
@@ -59,7 +62,25 @@ def evaluate_compute(op: ix.ComputeOp, inputs: Sequence[Array]) -> Array:
                 env[body_op.result] = grid[body_op.dim.value.data]
             elif not isinstance(body_op, ix.YieldOp):
                 env[body_op.results[0]] = scalar_op(body_op, [env[v] for v in body_op.operands])
-    values = np.broadcast_to(env[op.yield_op.value], space)
+    return np.broadcast_to(env[op.yield_op.value], space), grid
+
+
+def evaluate_scatter(op: ix.ScatterOp, inputs: Sequence[Array]) -> Array:
+    """out[write(v)] += body(v) over the box; writes outside `out` are dropped."""
+    values, grid = evaluate_body(op, inputs)
+    space = op.iteration_extents
+    out = np.zeros(op.result_type.get_shape(), dtype=dtype_of(op.result_type))
+    index = [affine(e, grid, space) for e in op.write_map.results]
+    inside = np.ones(space, dtype=bool)
+    for i, n in zip(index, out.shape):
+        inside &= (i >= 0) & (i < n)
+    np.add.at(out, tuple(i[inside] for i in index), values[inside])
+    return out
+
+
+def evaluate_compute(op: ix.ComputeOp, inputs: Sequence[Array]) -> Array:
+    values, _ = evaluate_body(op, inputs)
+    space = op.iteration_extents
     dtype = dtype_of(op.result_type)
     if op.reduction.data == "sum":
         return np.sum(values, axis=tuple(range(op.rank, len(space))), dtype=dtype)

@@ -94,21 +94,44 @@ def emit_index_expr(expr: AffineExpr, ivs: Sequence[SSAValue], ranges: Sequence[
     raise AssertionError(expr.kind)
 
 
-def guarded_load(buffer: SSAValue, indices: Sequence[SSAValue], unsafe: Sequence[bool], fill: float) -> SSAValue:
-    """Load `buffer[indices]`, or `fill` when an index flagged `unsafe` falls outside the buffer.
-
-    One unsigned comparison per unsafe index checks `0 <= i < size` (a negative index is a huge
-    unsigned number).
-    """
-    buf_type = buffer.type
-    assert isinstance(buf_type, MemRefType)
-    elt = buf_type.get_element_type()
+def in_bounds(indices: Sequence[SSAValue], shape: Sequence[int], unsafe: Sequence[bool]) -> SSAValue | None:
+    """`0 <= i < size` for every index flagged unsafe (None when none is), one unsigned compare
+    each: a negative index is a huge unsigned number."""
     cond: SSAValue | None = None
-    for idx, size, check in zip(indices, buf_type.get_shape(), unsafe, strict=True):
+    for idx, size, check in zip(indices, shape, unsafe, strict=True):
         if not check:
             continue
         inside = arith.CmpiOp(idx, index_const(size), "ult").result
         cond = inside if cond is None else arith.AndIOp(cond, inside).result
+    return cond
+
+
+def guarded_accumulate(buffer: SSAValue, indices: Sequence[SSAValue], unsafe: Sequence[bool], value: SSAValue) -> None:
+    """`buffer[indices] += value`, skipped when an index flagged `unsafe` is outside the buffer."""
+    buf_type = buffer.type
+    assert isinstance(buf_type, MemRefType)
+
+    def accumulate() -> None:
+        old = memref.LoadOp.get(buffer, indices).res
+        memref.StoreOp.get(arith.AddfOp(old, value).result, buffer, indices)
+
+    cond = in_bounds(indices, buf_type.get_shape(), unsafe)
+    if cond is None:
+        accumulate()
+        return
+    block = Block()
+    with ImplicitBuilder(block):
+        accumulate()
+        scf.YieldOp()
+    scf.IfOp(cond, [], [block])
+
+
+def guarded_load(buffer: SSAValue, indices: Sequence[SSAValue], unsafe: Sequence[bool], fill: float) -> SSAValue:
+    """Load `buffer[indices]`, or `fill` when an index flagged `unsafe` falls outside the buffer."""
+    buf_type = buffer.type
+    assert isinstance(buf_type, MemRefType)
+    elt = buf_type.get_element_type()
+    cond = in_bounds(indices, buf_type.get_shape(), unsafe)
     if cond is None:
         return memref.LoadOp.get(buffer, indices).res
     return if_else(cond, elt, lambda: memref.LoadOp.get(buffer, indices).res, lambda: float_const(fill, elt))

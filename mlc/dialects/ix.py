@@ -38,7 +38,7 @@ from xdsl.dialects.builtin import (
     i64,
 )
 from xdsl.ir import Attribute, Block, Dialect, Region, SSAValue
-from xdsl.ir.affine import AffineExpr, AffineMap
+from xdsl.ir.affine import AffineDimExpr, AffineExpr, AffineMap
 from xdsl.irdl import (
     AnyAttr,
     IRDLOperation,
@@ -84,55 +84,21 @@ BodyFn = Callable[[Sequence[SSAValue]], SSAValue]
 """Builds the scalar body (inside an ImplicitBuilder) from the read scalars; returns the value."""
 
 
-@irdl_op_definition
-class ComputeOp(IRDLOperation):
-    """Defines a tensor element-wise in index notation (see the module docstring)."""
+class IndexNotationOp(IRDLOperation):
+    """What compute and scatter ops share: reads through index maps and a scalar body.
 
-    name = "ix.compute"
+    `extents` are the extents of the iteration variables that are not output indices (the
+    reduction variables of a compute op; the whole iteration box of a scatter).
+    """
 
     inputs = var_operand_def(TensorType)
     result = result_def(TensorType)
     maps = prop_def(ArrayAttr[AffineMapAttr])
     fills = prop_def(ArrayAttr[FloatAttr])
-    reduction = prop_def(StringAttr)
     extents = prop_def(DenseArrayBase.constr(i64))
     body = region_def("single_block")
 
     traits = traits_def(Pure())
-
-    def __init__(
-        self,
-        reads: Sequence[Read],
-        result_type: TensorType,
-        body: Region,
-        reduction: str = "none",
-        extents: Sequence[int] = (),
-    ) -> None:
-        super().__init__(
-            operands=[[r.value for r in reads]],
-            result_types=[result_type],
-            properties={
-                "maps": ArrayAttr([AffineMapAttr(r.map) for r in reads]),
-                "fills": ArrayAttr([FloatAttr(r.fill, f64) for r in reads]),
-                "reduction": StringAttr(reduction),
-                "extents": DenseArrayBase.from_list(i64, list(extents)),
-            },
-            regions=[body],
-        )
-
-    @staticmethod
-    def build(
-        result_type: TensorType,
-        reads: Sequence[Read],
-        body: BodyFn,
-        reduction: str = "none",
-        extents: Sequence[int] = (),
-    ) -> ComputeOp:
-        """Build a compute op, constructing its body with `body(read_scalars)`."""
-        block = Block(arg_types=[_element_type(r.value.type) for r in reads])
-        with ImplicitBuilder(block):
-            YieldOp(body(block.args))
-        return ComputeOp(reads, result_type, Region(block), reduction, extents)
 
     # -- accessors -------------------------------------------------------------------------
     @property
@@ -145,8 +111,9 @@ class ComputeOp(IRDLOperation):
         return self.result_type.get_num_dims()
 
     @property
-    def reduction_extents(self) -> tuple[int, ...]:
-        return tuple(self.extents.get_values())
+    def iteration_extents(self) -> tuple[int, ...]:
+        """Extents of every iteration variable, in index-map dimension order."""
+        raise NotImplementedError
 
     @property
     def index_maps(self) -> list[AffineMap]:
@@ -166,22 +133,30 @@ class ComputeOp(IRDLOperation):
         assert isinstance(term, YieldOp)
         return term
 
+    @staticmethod
+    def _properties(reads: Sequence[Read], extents: Sequence[int]) -> dict[str, Attribute]:
+        return {
+            "maps": ArrayAttr([AffineMapAttr(r.map) for r in reads]),
+            "fills": ArrayAttr([FloatAttr(r.fill, f64) for r in reads]),
+            "extents": DenseArrayBase.from_list(i64, list(extents)),
+        }
+
+    @staticmethod
+    def _body(reads: Sequence[Read], body: BodyFn) -> Region:
+        block = Block(arg_types=[_element_type(r.value.type) for r in reads])
+        with ImplicitBuilder(block):
+            YieldOp(body(block.args))
+        return Region(block)
+
     # -- verification ----------------------------------------------------------------------
-    def verify_(self) -> None:
-        red = self.reduction.data
-        if red not in REDUCTIONS:
-            raise VerifyException(f"reduction must be one of {', '.join(REDUCTIONS)}, got '{red}'")
-        extents = self.reduction_extents
-        if red == "none" and extents:
-            raise VerifyException("reduction extents given without a reduction")
-        if red != "none" and not extents:
-            raise VerifyException(f"a '{red}' reduction needs at least one reduction variable")
+    def _verify_reads_and_body(self) -> None:
+        extents = tuple(self.extents.get_values())
         if any(e <= 0 for e in extents):
-            raise VerifyException(f"reduction extents must be positive, got {list(extents)}")
+            raise VerifyException(f"extents must be positive, got {list(extents)}")
         n = len(self.inputs)
         if len(self.maps) != n or len(self.fills) != n:
             raise VerifyException(f"expected {n} index maps and fills (one per input), got {len(self.maps)} and {len(self.fills)}")
-        num_dims = self.rank + len(extents)
+        num_dims = len(self.iteration_extents)
         for k, (value, amap) in enumerate(zip(self.inputs, self.index_maps)):
             assert isinstance(value.type, TensorType)
             if amap.num_dims != num_dims or amap.num_symbols != 0:
@@ -206,13 +181,7 @@ class ComputeOp(IRDLOperation):
                 raise VerifyException(f"ix.index {op.dim.value.data} is outside the {num_dims} iteration variables")
 
     # -- custom syntax ---------------------------------------------------------------------
-    def print(self, printer: Printer) -> None:
-        extents = self.reduction_extents
-        names = dim_names(self.rank, len(extents))
-        if self.reduction.data != "none":
-            printer.print_string(f" {self.reduction.data}(")
-            printer.print_string(", ".join(f"r{j}: {e}" for j, e in enumerate(extents)))
-            printer.print_string(")")
+    def _print_reads_and_body(self, printer: Printer, names: Sequence[str]) -> None:
         printer.print_string(" (")
         for k, read in enumerate(self.reads):
             if k:
@@ -229,6 +198,97 @@ class ComputeOp(IRDLOperation):
             printer.print_op_attributes(self.attributes, print_keyword=True)
         printer.print_string(" ")
         printer.print_region(self.body)
+
+    @staticmethod
+    def _parse_reads_and_body(parser: Parser, remap: Callable[[int], list[AffineExpr]]):
+        """Parse `(reads) : (types) -> type attributes {...} {body}`.
+
+        `remap(rank)` gives, for a parsed dimension position (see `_parse_expr`), its final
+        expression once the result rank is known.
+        """
+        raw_reads = parser.parse_comma_separated_list(parser.Delimiter.PAREN, lambda: _parse_read(parser))
+        parser.parse_punctuation(":")
+        input_types = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_type)
+        parser.parse_punctuation("->")
+        result_type = parser.parse_type()
+        if not isinstance(result_type, TensorType):
+            parser.raise_error(f"an index-notation op must produce a tensor, got {result_type}")
+        if len(input_types) != len(raw_reads):
+            parser.raise_error(f"{len(raw_reads)} reads but {len(input_types)} input types")
+        attributes = parser.parse_optional_attr_dict_with_keyword()
+        body = parser.parse_region()
+        dims = remap(result_type.get_num_dims())
+        reads = [
+            Read(parser.resolve_operand(operand, typ), AffineMap(_count_dims(dims), 0,
+                 tuple(e.replace_dims_and_symbols(dims, []) for e in exprs)), fill)
+            for (operand, exprs, fill), typ in zip(raw_reads, input_types)
+        ]
+        return reads, result_type, body, attributes
+
+
+def _count_dims(remap: Sequence[AffineExpr]) -> int:
+    return 1 + max((e.position for e in remap if isinstance(e, AffineDimExpr)), default=-1)
+
+
+@irdl_op_definition
+class ComputeOp(IndexNotationOp):
+    """Defines a tensor element-wise in index notation (see the module docstring)."""
+
+    name = "ix.compute"
+    reduction = prop_def(StringAttr)
+
+    def __init__(
+        self,
+        reads: Sequence[Read],
+        result_type: TensorType,
+        body: Region,
+        reduction: str = "none",
+        extents: Sequence[int] = (),
+    ) -> None:
+        super().__init__(
+            operands=[[r.value for r in reads]],
+            result_types=[result_type],
+            properties=self._properties(reads, extents) | {"reduction": StringAttr(reduction)},
+            regions=[body],
+        )
+
+    @staticmethod
+    def build(
+        result_type: TensorType,
+        reads: Sequence[Read],
+        body: BodyFn,
+        reduction: str = "none",
+        extents: Sequence[int] = (),
+    ) -> ComputeOp:
+        """Build a compute op, constructing its body with `body(read_scalars)`."""
+        return ComputeOp(reads, result_type, IndexNotationOp._body(reads, body), reduction, extents)
+
+    @property
+    def reduction_extents(self) -> tuple[int, ...]:
+        return tuple(self.extents.get_values())
+
+    @property
+    def iteration_extents(self) -> tuple[int, ...]:
+        return (*self.result_type.get_shape(), *self.reduction_extents)
+
+    def verify_(self) -> None:
+        red = self.reduction.data
+        if red not in REDUCTIONS:
+            raise VerifyException(f"reduction must be one of {', '.join(REDUCTIONS)}, got '{red}'")
+        extents = self.reduction_extents
+        if red == "none" and extents:
+            raise VerifyException("reduction extents given without a reduction")
+        if red != "none" and not extents:
+            raise VerifyException(f"a '{red}' reduction needs at least one reduction variable")
+        self._verify_reads_and_body()
+
+    def print(self, printer: Printer) -> None:
+        extents = self.reduction_extents
+        if self.reduction.data != "none":
+            printer.print_string(f" {self.reduction.data}(")
+            printer.print_string(", ".join(f"r{j}: {e}" for j, e in enumerate(extents)))
+            printer.print_string(")")
+        self._print_reads_and_body(printer, dim_names(self.rank, len(extents)))
 
     @classmethod
     def parse(cls, parser: Parser) -> ComputeOp:
@@ -247,27 +307,81 @@ class ComputeOp(IRDLOperation):
 
             parser.parse_comma_separated_list(parser.Delimiter.PAREN, parse_var)
 
-        raw_reads = parser.parse_comma_separated_list(parser.Delimiter.PAREN, lambda: _parse_read(parser))
-        parser.parse_punctuation(":")
-        input_types = parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_type)
-        parser.parse_punctuation("->")
-        result_type = parser.parse_type()
-        if not isinstance(result_type, TensorType):
-            parser.raise_error(f"ix.compute must produce a tensor, got {result_type}")
-        if len(input_types) != len(raw_reads):
-            parser.raise_error(f"{len(raw_reads)} reads but {len(input_types)} input types")
-        attributes = parser.parse_optional_attr_dict_with_keyword()
-        body = parser.parse_region()
+        def remap(rank: int) -> list[AffineExpr]:
+            dims = [AffineExpr.dimension(i) for i in range(rank)] + [AffineExpr.constant(0)] * (_R_BASE - rank)
+            return dims + [AffineExpr.dimension(rank + j) for j in range(len(extents))]
 
-        rank = result_type.get_num_dims()
-        remap = [AffineExpr.dimension(i) for i in range(rank)] + [AffineExpr.constant(0)] * (_R_BASE - rank)
-        remap += [AffineExpr.dimension(rank + j) for j in range(len(extents))]
-        reads: list[Read] = []
-        for (operand, exprs, fill), typ in zip(raw_reads, input_types):
-            value = parser.resolve_operand(operand, typ)
-            results = tuple(e.replace_dims_and_symbols(remap, []) for e in exprs)
-            reads.append(Read(value, AffineMap(rank + len(extents), 0, results), fill))
+        reads, result_type, body, attributes = cls._parse_reads_and_body(parser, remap)
         op = cls(reads, result_type, body, reduction, extents)
+        if attributes is not None:
+            op.attributes |= attributes.data
+        return op
+
+
+@irdl_op_definition
+class ScatterOp(IndexNotationOp):
+    """Accumulates a body over an iteration box into the elements its write map names.
+
+        %dx = ix.scatter [4, 3] into [d0 * 2 + d1 - 1] (%dy[d0], %w[d1]) : (...) -> tensor<8xf32> {...}
+
+    means `dx = 0; for d in box: if write(d) in bounds: dx[write(d)] += body(d)`. This is the
+    natural form of an adjoint (reverse mode turns each read into a write); writes that fall
+    outside the result are dropped, like the reads they came from read zeros. The iteration
+    variables are all named `d0..`; `extents` is the whole box.
+    """
+
+    name = "ix.scatter"
+    write = prop_def(AffineMapAttr)
+
+    def __init__(self, reads: Sequence[Read], result_type: TensorType, body: Region, extents: Sequence[int], write: AffineMap) -> None:
+        super().__init__(
+            operands=[[r.value for r in reads]],
+            result_types=[result_type],
+            properties=self._properties(reads, extents) | {"write": AffineMapAttr(write)},
+            regions=[body],
+        )
+
+    @staticmethod
+    def build(result_type: TensorType, extents: Sequence[int], write: AffineMap, reads: Sequence[Read], body: BodyFn) -> ScatterOp:
+        return ScatterOp(reads, result_type, IndexNotationOp._body(reads, body), extents, write)
+
+    @property
+    def write_map(self) -> AffineMap:
+        return self.write.data
+
+    @property
+    def iteration_extents(self) -> tuple[int, ...]:
+        return tuple(self.extents.get_values())
+
+    def verify_(self) -> None:
+        if not self.iteration_extents:
+            raise VerifyException("a scatter needs at least one iteration variable")
+        w = self.write_map
+        if w.num_dims != len(self.iteration_extents) or len(w.results) != self.rank:
+            raise VerifyException(
+                f"write map must take the {len(self.iteration_extents)} iteration variables to the {self.rank} result indices, got {w}"
+            )
+        self._verify_reads_and_body()
+
+    def print(self, printer: Printer) -> None:
+        names = [f"d{i}" for i in range(len(self.iteration_extents))]
+        printer.print_string(f" {list(self.iteration_extents)} into {format_map_results(self.write_map, names)}")
+        self._print_reads_and_body(printer, names)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ScatterOp:
+        extents = parser.parse_comma_separated_list(
+            parser.Delimiter.SQUARE, lambda: parser.parse_integer(allow_negative=False, allow_boolean=False)
+        )
+        parser.parse_keyword("into")
+        write_exprs = _parse_exprs(parser)
+
+        def remap(rank: int) -> list[AffineExpr]:
+            return [AffineExpr.dimension(i) for i in range(len(extents))]
+
+        reads, result_type, body, attributes = cls._parse_reads_and_body(parser, remap)
+        write = AffineMap(len(extents), 0, tuple(e.replace_dims_and_symbols(remap(0), []) for e in write_exprs))
+        op = cls(reads, result_type, body, extents, write)
         if attributes is not None:
             op.attributes |= attributes.data
         return op
@@ -279,21 +393,7 @@ _R_BASE = 64
 
 def _parse_read(parser: Parser):
     operand = parser.parse_unresolved_operand()
-    affine = AffineParser(parser._parser_state)  # pyright: ignore[reportPrivateUsage]
-
-    def bare_id() -> AffineExpr | None:
-        name = parser.parse_optional_identifier()
-        if name is None:
-            return None
-        if len(name) > 1 and name[0] in "dr" and name[1:].isdigit():
-            pos = int(name[1:])
-            return AffineExpr.dimension(pos if name[0] == "d" else _R_BASE + pos)
-        parser.raise_error(f"unknown index variable '{name}' (use d0.. and r0..)")
-
-    exprs = parser.parse_comma_separated_list(
-        parser.Delimiter.SQUARE,
-        lambda: affine._parse_affine_expr(bare_id),  # pyright: ignore[reportPrivateUsage]
-    )
+    exprs = _parse_exprs(parser)
     fill = 0.0
     if parser.parse_optional_keyword("fill"):
         negative = parser.parse_optional_punctuation("-") is not None
@@ -307,13 +407,32 @@ def _parse_read(parser: Parser):
     return operand, exprs, fill
 
 
+def _parse_exprs(parser: Parser) -> list[AffineExpr]:
+    """`[e0, e1, ...]` over `dK` (position K) and `rK` (position `_R_BASE + K`)."""
+    affine = AffineParser(parser._parser_state)  # pyright: ignore[reportPrivateUsage]
+
+    def bare_id() -> AffineExpr | None:
+        name = parser.parse_optional_identifier()
+        if name is None:
+            return None
+        if len(name) > 1 and name[0] in "dr" and name[1:].isdigit():
+            pos = int(name[1:])
+            return AffineExpr.dimension(pos if name[0] == "d" else _R_BASE + pos)
+        parser.raise_error(f"unknown index variable '{name}' (use d0.. and r0..)")
+
+    return parser.parse_comma_separated_list(
+        parser.Delimiter.SQUARE,
+        lambda: affine._parse_affine_expr(bare_id),  # pyright: ignore[reportPrivateUsage]
+    )
+
+
 @irdl_op_definition
 class YieldOp(IRDLOperation):
     """Ends a compute body with the scalar for the current iteration point."""
 
     name = "ix.yield"
     value = operand_def(AnyAttr())
-    traits = traits_def(IsTerminator(), HasParent(ComputeOp))
+    traits = traits_def(IsTerminator(), HasParent(ComputeOp, ScatterOp))
     assembly_format = "$value attr-dict `:` type($value)"
 
     def __init__(self, value: SSAValue) -> None:
@@ -327,7 +446,7 @@ class IndexOp(IRDLOperation):
     name = "ix.index"
     dim = prop_def(IntegerAttr[i64])
     result = result_def(IndexType)
-    traits = traits_def(Pure(), HasParent(ComputeOp))
+    traits = traits_def(Pure(), HasParent(ComputeOp, ScatterOp))
     assembly_format = "$dim attr-dict"
 
     def __init__(self, dim: int) -> None:
@@ -339,4 +458,4 @@ def _element_type(t: Attribute) -> Attribute:
     return t.get_element_type()
 
 
-IX = Dialect("ix", [ComputeOp, YieldOp, IndexOp], [])
+IX = Dialect("ix", [ComputeOp, ScatterOp, YieldOp, IndexOp], [])

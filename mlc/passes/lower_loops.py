@@ -31,7 +31,7 @@ from xdsl.utils.exceptions import PassFailedException
 
 from mlc.affine import iteration_ranges, read_in_bounds
 from mlc.dialects import ix
-from mlc.loops import emit_index_expr, float_const, guarded_load, loop_nest
+from mlc.loops import emit_index_expr, float_const, guarded_accumulate, guarded_load, loop_nest
 
 
 def memref_of(t: TensorType) -> MemRefType:
@@ -64,16 +64,17 @@ def lower_function(f: func.FuncOp) -> None:
     buffers: dict[SSAValue, SSAValue] = dict(zip(old.args, block.args[:n_in]))
     destination: dict[SSAValue, SSAValue] = {}
     for k, v in enumerate(ret.arguments):
-        if isinstance(v.owner, ix.ComputeOp) and v not in destination:
+        if isinstance(v.owner, ix.IndexNotationOp) and v not in destination:
             destination[v] = block.args[n_in + k]
 
     with ImplicitBuilder(block):
         for op in old.ops:
-            if isinstance(op, ix.ComputeOp):
+            if isinstance(op, ix.IndexNotationOp):
                 out = destination.get(op.result)
                 if out is None:
                     out = memref.AllocOp.get(op.result_type.get_element_type(), 64, op.result_type.get_shape()).memref
-                emit_compute(op, [buffers[v] for v in op.inputs], out)
+                emit = emit_compute if isinstance(op, ix.ComputeOp) else emit_scatter
+                emit(op, [buffers[v] for v in op.inputs], out)
                 buffers[op.result] = out
             elif isinstance(op, func.ReturnOp):
                 for k, v in enumerate(op.arguments):
@@ -123,6 +124,38 @@ def emit_compute(op: ix.ComputeOp, inputs: Sequence[SSAValue], out: SSAValue) ->
     loop_nest(shape, parallel)
 
 
+def emit_scatter(op: ix.ScatterOp, inputs: Sequence[SSAValue], out: SSAValue) -> None:
+    """`out = 0; for v in box: out[write(v)] += body(v)`, dropping writes outside `out`.
+
+    The loop runs in row-major order of the box, so the sums are deterministic.
+    """
+    elt = op.result_type.get_element_type()
+    shape = op.result_type.get_shape()
+    ranges = iteration_ranges(op.iteration_extents, ())
+    zero = float_const(0.0, elt)
+
+    def clear(ivs: list[SSAValue], _: Sequence[SSAValue]) -> Sequence[SSAValue]:
+        memref.StoreOp.get(zero, out, ivs)
+        return []
+
+    loop_nest(shape, clear)
+    unsafe = [[not ok for ok in read_in_bounds(r.map, ranges, buf.type.get_shape())]  # pyright: ignore[reportAttributeAccessIssue]
+              for r, buf in zip(op.reads, inputs)]
+    write_unsafe = [not ok for ok in read_in_bounds(op.write_map, ranges, shape)]
+
+    def point(ivs: list[SSAValue], _: Sequence[SSAValue]) -> Sequence[SSAValue]:
+        values = []
+        for r, buf, bad in zip(op.reads, inputs, unsafe):
+            idx = [emit_index_expr(e, ivs, ranges) for e in r.map.results]
+            values.append(guarded_load(buf, idx, bad, r.fill))
+        value = inline_body(op, values, ivs)
+        target = [emit_index_expr(e, ivs, ranges) for e in op.write_map.results]
+        guarded_accumulate(out, target, write_unsafe, value)
+        return []
+
+    loop_nest(op.iteration_extents, point)
+
+
 def _sum(acc: SSAValue, value: SSAValue) -> SSAValue:
     return arith.AddfOp(acc, value).result
 
@@ -136,7 +169,7 @@ def _max_first(acc: SSAValue, value: SSAValue) -> SSAValue:
 _COMBINE = {"sum": _sum, "max": _max_first}
 
 
-def inline_body(op: ix.ComputeOp, args: Sequence[SSAValue], ivs: Sequence[SSAValue]) -> SSAValue:
+def inline_body(op: ix.IndexNotationOp, args: Sequence[SSAValue], ivs: Sequence[SSAValue]) -> SSAValue:
     """Clone the body of `op` at the insertion point, with reads and indices substituted."""
     mapping: dict[SSAValue, SSAValue] = dict(zip(op.body.block.args, args, strict=True))
     for body_op in op.body.block.ops:
