@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from xdsl.dialects import arith, math
-from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, IntegerType
+from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, IntegerType, UnitAttr
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from mlc.dialects import ix
@@ -83,9 +83,20 @@ def relu(x: SSAValue) -> SSAValue:
     return select(cmpf("ogt", x, zero), x, zero)
 
 
+STRAIGHT_THROUGH = "mlc.straight_through"
+"""Marks the `arith.select` of `sign`, whose derivative is the straight-through estimator."""
+
+
 def sign(x: SSAValue) -> SSAValue:
-    """sign(x) = x >= 0 ? 1 : -1 (so sign(0) = +1, as XNOR-Net binarises)."""
-    return select(cmpf("oge", x, 0.0), const(1.0, x.type), -1.0)
+    """sign(x) = x >= 0 ? 1 : -1 (so sign(0) = +1, as XNOR-Net binarises).
+
+    Its derivative is 0 almost everywhere, which would stop all learning; LANGUAGE.md asks for the
+    straight-through estimator `d sign(v)/dv = 1 if |v| <= 1 else 0` instead, so the select is
+    marked and its tangent rule (below) implements that.
+    """
+    result = select(cmpf("oge", x, 0.0), const(1.0, x.type), -1.0)
+    result.owner.attributes[STRAIGHT_THROUGH] = UnitAttr()
+    return result
 
 
 def minimum(a: Scalar, b: Scalar) -> SSAValue:
@@ -111,3 +122,112 @@ FUNCTIONS: dict[str, Callable[..., SSAValue]] = {
     "min": minimum,
 }
 """The language's scalar functions by name (as in `.mlc` source and in `nn` op names)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Derivatives: the tangent of each scalar op from its operands' tangents (forward mode).
+#
+# A rule gets the op, its operands (primal values, already available at the insertion point) and
+# their tangents, where None is an exact zero; it returns the result's tangent (None for zero).
+# Reverse mode at the index level (mlc-autodiff) only ever needs d body / d read_k, which is this
+# forward-mode sweep over the scalar body with read_k's tangent set to 1.
+# ---------------------------------------------------------------------------------------------
+Tangent = SSAValue | None
+TangentRule = Callable[[Operation, list[SSAValue], list[Tangent]], Tangent]
+
+
+def _plus(a: Tangent, b: Tangent) -> Tangent:
+    if a is None or b is None:
+        return a if b is None else b
+    return add(a, b)
+
+
+def is_one(v: Scalar) -> bool:
+    """Whether `v` is the constant 1 (so multiplying by it can be skipped)."""
+    if not isinstance(v, SSAValue):
+        return v == 1
+    owner = v.owner
+    return isinstance(owner, arith.ConstantOp) and isinstance(owner.value, FloatAttr) and owner.value.value.data == 1.0
+
+
+def times(a: Scalar, b: Scalar) -> SSAValue:
+    """a * b, skipping a factor that is the constant 1 (derivatives are full of them)."""
+    if is_one(a) and isinstance(b, SSAValue):
+        return b
+    if is_one(b) and isinstance(a, SSAValue):
+        return a
+    return mul(a, b)
+
+
+def _times(t: Tangent, factor: Scalar) -> Tangent:
+    return None if t is None else times(t, factor)
+
+
+def _choose(cond: SSAValue, a: Tangent, b: Tangent) -> Tangent:
+    """cond ? a : b for tangents."""
+    if a is None and b is None:
+        return None
+    return select(cond, 0.0 if a is None else a, 0.0 if b is None else b)
+
+
+def _straight_through(op: Operation, tangents_of: Callable[[SSAValue], Tangent]) -> Tangent:
+    """d sign(v)/dv = 1 if |v| <= 1 else 0, with v the compared value."""
+    compare = op.operands[0].owner
+    assert isinstance(compare, arith.CmpfOp)
+    v = compare.lhs
+    tv = tangents_of(v)
+    if tv is None:
+        return None
+    return select(cmpf("ole", absf(v), 1.0), tv, 0.0)
+
+
+def _div_rule(op: Operation, x: list[SSAValue], t: list[Tangent]) -> Tangent:
+    """d(a/b) = (da - (a/b) db) / b."""
+    numerator = _plus(t[0], None if t[1] is None else neg(mul(op.results[0], t[1])))
+    return None if numerator is None else div(numerator, x[1])
+
+
+def _abs_rule(op: Operation, x: list[SSAValue], t: list[Tangent]) -> Tangent:
+    """abs'(v) = sign(v) with abs'(0) = 0."""
+    (v,), (tv,) = x, t
+    if tv is None:
+        return None
+    return select(cmpf("ogt", v, 0.0), tv, select(cmpf("olt", v, 0.0), neg(tv), 0.0))
+
+
+TANGENT_RULES: dict[type[Operation], TangentRule] = {
+    arith.AddfOp: lambda op, x, t: _plus(t[0], t[1]),
+    arith.SubfOp: lambda op, x, t: _plus(t[0], None if t[1] is None else neg(t[1])),
+    arith.MulfOp: lambda op, x, t: _plus(_times(t[0], x[1]), _times(t[1], x[0])),
+    arith.DivfOp: _div_rule,
+    arith.NegfOp: lambda op, x, t: None if t[0] is None else neg(t[0]),
+    # max/min route the tangent to the operand they return (the first one on ties)
+    arith.MaximumfOp: lambda op, x, t: _choose(cmpf("oge", x[0], x[1]), t[0], t[1]),
+    arith.MinimumfOp: lambda op, x, t: _choose(cmpf("ole", x[0], x[1]), t[0], t[1]),
+    arith.SelectOp: lambda op, x, t: _choose(x[0], t[1], t[2]),
+    math.ExpOp: lambda op, x, t: _times(t[0], op.results[0]),
+    math.LogOp: lambda op, x, t: None if t[0] is None else div(t[0], x[0]),
+    # sqrt'(v) = 1 / (2 sqrt(v)): +inf at 0, as IEEE arithmetic gives
+    math.SqrtOp: lambda op, x, t: None if t[0] is None else div(t[0], mul(2.0, op.results[0])),
+    math.AbsFOp: _abs_rule,
+    math.TanhOp: lambda op, x, t: _times(t[0], sub(1.0, mul(op.results[0], op.results[0]))),
+}
+"""Ops absent here (constants, comparisons, index arithmetic, casts) have zero tangent."""
+
+ZERO_TANGENT: tuple[type[Operation], ...] = (
+    arith.ConstantOp, arith.CmpfOp, arith.CmpiOp, arith.SIToFPOp, arith.IndexCastOp, arith.AddiOp, arith.SubiOp,
+    arith.MuliOp, arith.FloorDivSIOp, arith.RemSIOp, arith.DivSIOp, arith.MaxSIOp, arith.MinSIOp, ix.IndexOp,
+)
+
+
+def tangent(op: Operation, operands: list[SSAValue], tangents: list[Tangent],
+            tangents_of: Callable[[SSAValue], Tangent]) -> Tangent:
+    """The tangent of `op`'s (single) result, building the ops that compute it."""
+    if isinstance(op, arith.SelectOp) and STRAIGHT_THROUGH in op.attributes:
+        return _straight_through(op, tangents_of)
+    if isinstance(op, ZERO_TANGENT) or all(t is None for t in tangents):
+        return None
+    rule = TANGENT_RULES.get(type(op))
+    if rule is None:
+        raise NotImplementedError(f"no derivative rule for '{op.name}'")
+    return rule(op, operands, tangents)

@@ -54,6 +54,7 @@ from xdsl.parser import Parser
 from xdsl.parser.affine_parser import AffineParser
 from xdsl.printer import Printer
 from xdsl.traits import HasParent, IsTerminator, Pure
+from xdsl.transforms.dead_code_elimination import is_trivially_dead
 from xdsl.utils.exceptions import VerifyException
 
 from mlc.affine import dim_names, format_map_results
@@ -142,11 +143,20 @@ class IndexNotationOp(IRDLOperation):
         }
 
     @staticmethod
-    def _body(reads: Sequence[Read], body: BodyFn) -> Region:
+    def _body(reads: Sequence[Read], body: BodyFn) -> tuple[list[Read], Region]:
+        """Build a body with `body(read_scalars)`, then drop dead scalar ops and unused reads."""
         block = Block(arg_types=[_element_type(r.value.type) for r in reads])
         with ImplicitBuilder(block):
             YieldOp(body(block.args))
-        return Region(block)
+        for op in reversed(list(block.ops)):
+            if is_trivially_dead(op):
+                op.detach()
+                op.erase()
+        kept = [r for r, arg in zip(reads, block.args) if arg.uses]
+        for arg in reversed(list(block.args)):
+            if not arg.uses:
+                block.erase_arg(arg)
+        return kept, Region(block)
 
     # -- verification ----------------------------------------------------------------------
     def _verify_reads_and_body(self) -> None:
@@ -261,7 +271,8 @@ class ComputeOp(IndexNotationOp):
         extents: Sequence[int] = (),
     ) -> ComputeOp:
         """Build a compute op, constructing its body with `body(read_scalars)`."""
-        return ComputeOp(reads, result_type, IndexNotationOp._body(reads, body), reduction, extents)
+        kept, region = IndexNotationOp._body(reads, body)
+        return ComputeOp(kept, result_type, region, reduction, extents)
 
     @property
     def reduction_extents(self) -> tuple[int, ...]:
@@ -343,7 +354,8 @@ class ScatterOp(IndexNotationOp):
 
     @staticmethod
     def build(result_type: TensorType, extents: Sequence[int], write: AffineMap, reads: Sequence[Read], body: BodyFn) -> ScatterOp:
-        return ScatterOp(reads, result_type, IndexNotationOp._body(reads, body), extents, write)
+        kept, region = IndexNotationOp._body(reads, body)
+        return ScatterOp(kept, result_type, region, extents, write)
 
     @property
     def write_map(self) -> AffineMap:

@@ -1,0 +1,266 @@
+"""`mlc-autodiff`: reverse-mode differentiation of index-level model functions.
+
+For a model function `@m` (after `mlc-lower-graph`) this adds `@m_grad`, taking the same
+arguments and returning `@m`'s outputs followed by the gradient of the loss with respect to each
+chosen argument (`wrt=params|inputs|all`; the loss is the first output unless `loss=NAME`).
+
+The adjoint of a compute op `y[d] = R_r body(x_0[m_0(d, r)], ..., x_n[m_n(d, r)])` with respect to
+its read `k` follows from the chain rule, one iteration point at a time:
+
+    dx_k[m_k(d, r)] += dy[d] * d body / d a_k (d, r)          (R = none or sum)
+    dx_k[m_k(d, r)] += dy[d] * [r = argmax(d)] * d body / d a_k   (R = max: first maximum)
+
+It is a *scatter* over the forward's iteration space: an `ix.scatter` with the forward read map as
+its write map. `mlc-scatter-to-gather` later turns it into a gather where the maps allow. The
+partial derivative `d body / d a_k` is a forward-mode sweep over the scalar body with the rules
+of `mlc.scalars` (so `sign` gets its straight-through estimator). The body is recomputed inside
+the adjoint from the same reads rather than stored: what to keep is checkpointing's business.
+The adjoint of a value read several times is the sum of the contributions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import prod
+
+from xdsl.builder import ImplicitBuilder, _current_builder  # pyright: ignore[reportPrivateUsage]
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType
+from xdsl.ir import Block, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import PassFailedException
+
+from mlc import scalars
+from mlc.affine import make_map, dims
+from mlc.dialects import ix
+from mlc.signature import ModelSignature, TensorSpec, is_model
+
+WRT = ("params", "inputs", "all")
+
+
+@dataclass(frozen=True)
+class AutodiffPass(ModulePass):
+    """Add `@<model>_grad`: the model's outputs and the loss gradients (reverse mode, scatter form)."""
+
+    name = "mlc-autodiff"
+
+    loss: str = ""
+    """The output to differentiate; the first output when empty."""
+    wrt: str = "params"
+    """Which arguments get gradients: params, inputs or all."""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.wrt not in WRT:
+            raise PassFailedException(f"mlc-autodiff: wrt must be one of {', '.join(WRT)}, got '{self.wrt}'")
+        for f in [o for o in op.ops if isinstance(o, func.FuncOp) and is_model(o) and "mlc.grad_of" not in o.attributes]:
+            grad = differentiate(f, self.loss, self.wrt)
+            op.body.block.insert_op_after(grad, f)
+
+
+def differentiate(f: func.FuncOp, loss: str, wrt: str) -> func.FuncOp:
+    """Build `@<f>_grad` (see the module docstring)."""
+    sig = ModelSignature.of(f)
+    outputs = [o.name for o in sig.outputs]
+    loss = loss or outputs[0]
+    if loss not in outputs:
+        raise PassFailedException(f"mlc-autodiff: @{sig.name} has no output '{loss}' (outputs: {', '.join(outputs)})")
+    chosen = [k for k, a in enumerate(sig.args) if wrt == "all" or a.kind == wrt.rstrip("s")]
+
+    grad = f.clone()
+    grad.sym_name = StringAttr(f"{sig.name}_grad")
+    block = grad.body.block
+    ret = block.last_op
+    assert isinstance(ret, func.ReturnOp)
+    for op in block.ops:
+        if not isinstance(op, ix.ComputeOp | func.ReturnOp):
+            raise PassFailedException(f"mlc-autodiff: '{op.name}' in @{sig.name} is not index-level; run mlc-lower-graph first")
+    loss_value = ret.arguments[outputs.index(loss)]
+    loss_type = loss_value.type
+    assert isinstance(loss_type, TensorType)
+    if loss_type.get_num_dims() != 0:
+        raise PassFailedException(
+            f"mlc-autodiff: the loss '{loss}' of @{sig.name} must be a scalar, got shape {list(loss_type.get_shape())}"
+        )
+
+    targets = [block.args[k] for k in chosen]
+    active = _active(block, targets)
+    builder_block = Block()
+    with ImplicitBuilder(builder_block):
+        adjoints = _backward(block, loss_value, active)
+        grads = [_total(adjoints.get(arg, []), arg) for arg in targets]
+    ret.detach()
+    for op in list(builder_block.ops):
+        op.detach()
+        block.add_op(op)
+    block.add_op(func.ReturnOp(*ret.arguments, *grads))
+    ret.erase()
+    grad.function_type = func.FunctionType.from_lists([a.type for a in block.args], [v.type for v in (*ret.arguments, *grads)])
+
+    grad_specs = tuple(TensorSpec(f"grad_{sig.args[k].name}", sig.args[k].shape, sig.args[k].dtype, "output") for k in chosen)
+    ModelSignature(grad.sym_name.data, sig.args, (*sig.outputs, *grad_specs)).attach(grad)
+    grad.attributes["mlc.grad_of"] = _names([sig.args[k].name for k in chosen])
+    grad.attributes["mlc.loss"] = _names([loss])
+    return grad
+
+
+def _names(items: list[str]) -> ArrayAttr[StringAttr]:
+    return ArrayAttr([StringAttr(s) for s in items])
+
+
+def _active(block: Block, targets: Sequence[SSAValue]) -> set[SSAValue]:
+    """Values that depend on a differentiated argument (only they need adjoints)."""
+    active = set(targets)
+    for op in block.ops:
+        if isinstance(op, ix.ComputeOp) and any(v in active for v in op.inputs):
+            active.add(op.result)
+    return active
+
+
+def _backward(block: Block, loss: SSAValue, active: set[SSAValue]) -> dict[SSAValue, list[SSAValue]]:
+    """Propagate adjoints from the loss through the compute ops in reverse order."""
+    adjoints: dict[SSAValue, list[SSAValue]] = {loss: [_ones_like(loss)]}
+    for op in reversed(list(block.ops)):
+        if not isinstance(op, ix.ComputeOp) or op.result not in adjoints:
+            continue
+        dy = _total(adjoints[op.result], op.result)
+        argmax = _first_argmax(op) if op.reduction.data == "max" else None
+        for k, read in enumerate(op.reads):
+            if read.value not in active:
+                continue
+            contribution = _adjoint_of_read(op, k, dy, argmax)
+            if contribution is not None:
+                adjoints.setdefault(read.value, []).append(contribution)
+    return adjoints
+
+
+def _ones_like(v: SSAValue) -> SSAValue:
+    t = v.type
+    assert isinstance(t, TensorType)
+    return ix.ComputeOp.build(t, [], lambda _: scalars.const(1.0, t.get_element_type())).result
+
+
+def _total(parts: list[SSAValue], like: SSAValue) -> SSAValue:
+    """The sum of the contributions to one adjoint (zeros when there are none)."""
+    t = like.type
+    assert isinstance(t, TensorType)
+    if len(parts) == 1:
+        return parts[0]
+    identity = make_map(t.get_num_dims(), dims(t.get_num_dims()))
+    reads = [ix.Read(p, identity) for p in parts]
+
+    def body(xs: Sequence[SSAValue]) -> SSAValue:
+        if not xs:
+            return scalars.const(0.0, t.get_element_type())
+        total = xs[0]
+        for x in xs[1:]:
+            total = scalars.add(total, x)
+        return total
+
+    return ix.ComputeOp.build(t, reads, body).result
+
+
+def _first_argmax(op: ix.ComputeOp) -> SSAValue:
+    """am[d] = -min{ lin(r) : body(d, r) == y[d] }, the row-major position of the first maximum.
+
+    Built as a max reduction of `-lin(r)` where the body reaches the maximum (and -inf elsewhere);
+    the position is exact in floating point for any reduction space this compiler will see.
+    """
+    rank, extents = op.rank, op.reduction_extents
+    strides = [prod(extents[j + 1 :]) for j in range(len(extents))]
+    out_map = make_map(rank + len(extents), dims(rank))
+    reads = [*op.reads, ix.Read(op.result, out_map)]
+    elt = op.result_type.get_element_type()
+
+    def body(xs: Sequence[SSAValue]) -> SSAValue:
+        value = _inline_primal(op, xs[:-1])
+        lin = scalars.const(0.0, elt)
+        for j, stride in enumerate(strides):
+            lin = scalars.add(lin, scalars.mul(scalars.index_to_float(scalars.index(rank + j), elt), float(stride)))
+        hit = scalars.cmpf("oeq", value, xs[-1])
+        return scalars.select(hit, scalars.neg(lin), float("-inf"))
+
+    return ix.ComputeOp.build(op.result_type, reads, body, "max", extents).result
+
+
+def _adjoint_of_read(op: ix.ComputeOp, k: int, dy: SSAValue, argmax: SSAValue | None) -> SSAValue | None:
+    """The scatter `dx_k[m_k(v)] += dy[d] * [argmax] * d body / d a_k (v)`, or None if that is 0."""
+    rank, extents = op.rank, op.reduction_extents
+    space = (*op.result_type.get_shape(), *extents)
+    out_map = make_map(len(space), dims(rank))
+    extra = [ix.Read(dy, out_map)] + ([ix.Read(argmax, out_map)] if argmax is not None else [])
+    reads = [*op.reads, *extra]
+    target = op.reads[k].value.type
+    assert isinstance(target, TensorType)
+    elt = target.get_element_type()
+    zero_contribution = False
+
+    def body(xs: Sequence[SSAValue]) -> SSAValue:
+        nonlocal zero_contribution
+        derivative = _inline_tangent(op, xs[: len(op.reads)], k)
+        if derivative is None:
+            zero_contribution = True
+            return scalars.const(0.0, elt)
+        value = scalars.times(xs[len(op.reads)], derivative)
+        if argmax is not None:
+            lin = scalars.const(0.0, elt)
+            strides = [prod(extents[j + 1 :]) for j in range(len(extents))]
+            for j, stride in enumerate(strides):
+                lin = scalars.add(lin, scalars.mul(scalars.index_to_float(scalars.index(rank + j), elt), float(stride)))
+            first = scalars.cmpf("oeq", scalars.neg(lin), xs[-1])
+            value = scalars.select(first, value, 0.0)
+        return value
+
+    scatter = ix.ScatterOp.build(target, space, op.reads[k].map, reads, body)
+    if zero_contribution:
+        scatter.erase()
+        return None
+    return scatter.result
+
+
+def _clone_body(op: ix.IndexNotationOp, args: Sequence[SSAValue]) -> dict[SSAValue, SSAValue]:
+    """Clone `op`'s body ops (not the yield) at the insertion point; returns the value mapping."""
+    mapping: dict[SSAValue, SSAValue] = dict(zip(op.body.block.args, args, strict=True))
+    for body_op in op.body.block.ops:
+        if isinstance(body_op, ix.YieldOp):
+            break
+        clone: Operation = body_op.clone(value_mapper=mapping)
+        _insert(clone)
+        for old, new in zip(body_op.results, clone.results):
+            mapping[old] = new
+    return mapping
+
+
+def _inline_primal(op: ix.IndexNotationOp, args: Sequence[SSAValue]) -> SSAValue:
+    mapping = _clone_body(op, args)
+    value = op.yield_op.value
+    return mapping.get(value, value)
+
+
+def _inline_tangent(op: ix.ComputeOp, args: Sequence[SSAValue], k: int) -> SSAValue | None:
+    """d body / d a_k at the current point: each body op recomputed, then its tangent."""
+    block = op.body.block
+    mapping: dict[SSAValue, SSAValue] = dict(zip(block.args, args, strict=True))
+    tangents: dict[SSAValue, SSAValue | None] = {args[k]: scalars.const(1.0, args[k].type)}
+    for body_op in block.ops:
+        if isinstance(body_op, ix.YieldOp):
+            break
+        clone = body_op.clone(value_mapper=mapping)
+        _insert(clone)
+        for old, new in zip(body_op.results, clone.results):
+            mapping[old] = new
+        operands = list(clone.operands)
+        derivative = scalars.tangent(clone, operands, [tangents.get(v) for v in operands], tangents.get)
+        if clone.results:
+            tangents[clone.results[0]] = derivative
+    result = op.yield_op.value
+    return tangents.get(mapping.get(result, result))
+
+
+def _insert(op: Operation) -> None:
+    """Insert a cloned op at the implicit builder's point (unless cloning already did)."""
+    if op.parent is None:
+        builder = _current_builder.builder
+        assert builder is not None
+        builder.insert(op)
