@@ -277,6 +277,8 @@ class _Pool(GraphOp):
         pt, pb, pl, pr = _ints(self.padding)
         if min(kh, kw, sh, sw) < 1 or min(pt, pb, pl, pr) < 0:
             raise ShapeError("pool size and stride must be positive and padding non-negative")
+        if max(pt, pb) >= kh or max(pl, pr) >= kw:
+            raise ShapeError(f"pool padding {[pt, pb, pl, pr]} must be smaller than the {kh}x{kw} window on every side")
         n, h, w, c = x.get_shape()
         ho, wo = window_out(h, kh, sh, 1, pt, pb), window_out(w, kw, sw, 1, pl, pr)
         if ho < 1 or wo < 1:
