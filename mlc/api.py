@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from xdsl.context import Context
@@ -17,6 +18,9 @@ from xdsl.passes import PassPipeline
 from mlc.backends.c.runtime import BufferSpec, CFunction, compile_c, load_library
 from mlc.backends.cache import cache_dir, cached_build, content_key
 from mlc.signature import ModelSignature, TensorSpec, init_tensor, is_model
+
+if TYPE_CHECKING:
+    from mlc.trainer import Trainer
 
 _MLIR_START = re.compile(r'^\s*(//.*\n\s*)*("?builtin\.module|module\b|"?func\.func)')
 
@@ -100,12 +104,20 @@ def compile(  # noqa: A001 - the public name mirrors torch.compile / mlc-opt
 
     if target != "c":
         raise ValueError(f"unknown target '{target}' (available: c)")
-    pipeline = pipeline or DEFAULT_PIPELINE
+    return build_program(source, model, pipeline or DEFAULT_PIPELINE)
+
+
+def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: str, entry_suffix: str = "") -> Program:
+    """Run `pipeline` on the chosen model and load the function `<model><entry_suffix>`.
+
+    Gradient and training variants are the same model through a longer pipeline, whose passes
+    add `@<model>_grad` or `@<model>_step` next to the model.
+    """
     key = None
     if not isinstance(source, ModuleOp):
         text = _read_source(source)
-        key = content_key("program", _code_version(), text, model or "", target, pipeline)
-        if (program := Program.load_cached(key)) is not None:
+        key = content_key("program", _code_version(), text, model or "", pipeline, entry_suffix)
+        if (program := Program.load_cached(key, source, model)) is not None:
             return program
     ctx = make_context()
     module = load_module(source, ctx)
@@ -113,10 +125,16 @@ def compile(  # noqa: A001 - the public name mirrors torch.compile / mlc-opt
     for op in list(module.ops):
         if op is not chosen:
             module.body.block.detach_op(op)
-    signature = ModelSignature.of(chosen)
+    name = chosen.sym_name.data
     run_pipeline(module, pipeline, ctx)
+    entry = next((op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == name + entry_suffix), None)
+    if entry is None:
+        raise ValueError(f"the pipeline '{pipeline}' produced no function @{name}{entry_suffix}")
+    for op in list(module.ops):
+        if op is not entry:
+            module.body.block.detach_op(op)
     module.verify()
-    program = Program.build(signature, module)
+    program = Program.build(ModelSignature.of(entry), module, source, name)
     if key is not None:
         program.store(key)
     return program
@@ -146,8 +164,12 @@ class Program:
     """A compiled model: named inputs, parameters and outputs over NumPy arrays."""
 
     def __init__(self, signature: ModelSignature, c_source: str, library_path: Path,
-                 arg_specs: list[BufferSpec], arena_bytes: int | None, module: ModuleOp | None = None) -> None:
+                 arg_specs: list[BufferSpec], arena_bytes: int | None, module: ModuleOp | None = None,
+                 source: str | Path | ModuleOp | None = None, model: str | None = None) -> None:
         self.signature = signature
+        self._source = source.clone() if isinstance(source, ModuleOp) else source
+        self._model = model
+        self._variants: dict[str, Program] = {}
         self.c_source = c_source
         self.library_path = library_path
         self.arena_bytes = arena_bytes or 0
@@ -157,7 +179,8 @@ class Program:
         self._fn = CFunction(load_library(library_path), signature.name, arg_specs, arena_bytes)
 
     @staticmethod
-    def build(signature: ModelSignature, module: ModuleOp) -> Program:
+    def build(signature: ModelSignature, module: ModuleOp, source: str | Path | ModuleOp | None = None,
+              model: str | None = None) -> Program:
         """Emit C for a lowered module, compile and load it."""
         from mlc.backends.c.emitter import emit_c
 
@@ -165,7 +188,7 @@ class Program:
         lowered = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == signature.name)
         library = compile_c(c_source)
         fn = CFunction.from_func(load_library(library), lowered)
-        return Program(signature, c_source, library, list(fn.args), fn.arena_bytes, module)
+        return Program(signature, c_source, library, list(fn.args), fn.arena_bytes, module, source, model)
 
     def store(self, key: str) -> None:
         """Record this program in the cache under `key` (atomically, as every cache entry)."""
@@ -179,7 +202,7 @@ class Program:
         cached_build(key, ".json", lambda path: path.write_text(json.dumps(record)))
 
     @staticmethod
-    def load_cached(key: str) -> Program | None:
+    def load_cached(key: str, source: str | Path | None = None, model: str | None = None) -> Program | None:
         path = cache_dir() / f"{key}.json"
         if not path.exists():
             return None
@@ -189,7 +212,7 @@ class Program:
             return None
         args = [BufferSpec(np.dtype(d), tuple(s), r) for d, s, r in record["args"]]
         signature = _signature_from_json(record["signature"])
-        return Program(signature, record["c_source"], library, args, record["arena_bytes"])
+        return Program(signature, record["c_source"], library, args, record["arena_bytes"], None, source, model)
 
     # -- what the model takes and returns -----------------------------------------------------
     @property
@@ -217,10 +240,53 @@ class Program:
         """Run the model; returns its outputs by name. Arrays are passed without copies."""
         _check_names("parameter", params, self.signature.params)
         _check_names("input", inputs, self.signature.inputs)
-        args = [_checked(spec, (params if spec.kind == "param" else inputs)[spec.name]) for spec in self.signature.args]
+        return self._call({**params, **inputs})
+
+    def _call(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Call the entry point with every argument by name (checked), returning the outputs."""
+        args = [_checked(spec, arrays[spec.name]) for spec in self.signature.args]
         outs = {s.name: np.empty(s.shape, dtype=s.dtype) for s in self.signature.outputs}
         self._fn(*args, *outs.values())
         return outs
+
+    # -- gradients and training ---------------------------------------------------------------
+    def _variant(self, pipeline: str, suffix: str) -> Program:
+        """This model compiled through another pipeline (cached per pipeline)."""
+        if self._source is None:
+            raise ValueError("this program was not compiled from a model source, so it has no gradient")
+        if pipeline not in self._variants:
+            self._variants[pipeline] = build_program(self._source, self._model, pipeline, suffix)
+        return self._variants[pipeline]
+
+    def grad(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
+             wrt: str = "params") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The outputs and the gradients of the loss (the first output) by argument name.
+
+        `wrt` is "params", "inputs" or "all". The gradient program is compiled on first use.
+        """
+        from mlc.passes.pipelines import gradient_pipeline
+
+        if wrt not in ("params", "inputs", "all"):
+            raise ValueError(f"wrt must be 'params', 'inputs' or 'all', got '{wrt}'")
+        variant = self._variant(gradient_pipeline(wrt), "_grad")
+        outs = variant.run(params, inputs)
+        grads = {name.removeprefix("grad_"): outs.pop(name) for name in list(outs) if name.startswith("grad_")}
+        return outs, grads
+
+    def trainer(self, optimizer: str = "sgd", **hyper: float) -> Trainer:
+        """A training loop step for this model: forward, backward and the update in one C call.
+
+        sgd: lr, momentum=0, dampening=0, weight_decay=0, nesterov=False;
+        adam: lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0 (PyTorch's defaults).
+        """
+        from mlc.passes.pipelines import training_pipeline
+        from mlc.trainer import Trainer
+
+        if optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got '{optimizer}'")
+        nesterov = bool(hyper.get("nesterov", False))
+        step = self._variant(training_pipeline(optimizer, nesterov), "_step")
+        return Trainer(step, optimizer, hyper)
 
 
 def _signature_to_json(sig: ModelSignature) -> dict:

@@ -30,6 +30,7 @@ PASSES: dict[str, str] = {
     "mlc-lower-graph": "mlc.passes.lower_graph:LowerGraphPass",
     "mlc-autodiff": "mlc.passes.autodiff:AutodiffPass",
     "mlc-scatter-to-gather": "mlc.passes.scatter_to_gather:ScatterToGatherPass",
+    "mlc-optimizer": "mlc.passes.optimizer:OptimizerPass",
     "mlc-lower-loops": "mlc.passes.lower_loops:LowerLoopsPass",
     "mlc-plan-memory": "mlc.passes.plan_memory:PlanMemoryPass",
 }

@@ -1,0 +1,187 @@
+"""`mlc-optimizer`: turn a gradient function into one training step (forward, backward, update).
+
+From `@m_grad` (made by mlc-autodiff: the model's outputs, then `grad_<p>` for each parameter)
+this adds `@m_step`, whose arguments are `@m_grad`'s, then the optimizer state of each parameter,
+then the hyper-parameters as scalars (so a learning-rate schedule needs no recompilation), and
+whose results are the model's outputs, then each updated parameter and updated state tensor. The
+caller copies the updates back; forward, backward and update run as one generated function.
+
+The updates are PyTorch's (`torch.optim.SGD` and `torch.optim.Adam`, without `maximize`/`amsgrad`),
+with `g = grad + weight_decay * p`:
+
+    sgd:   buf' = momentum * buf + g_scale * g          (g_scale = 1 on the first step, else
+                                                         1 - dampening: torch starts buf at g)
+           d = g + momentum * buf'  (nesterov)  or  d = buf'
+           p' = p - lr * d
+    adam:  m' = m + (1 - beta1) * (g - m)               (torch's lerp)
+           v' = beta2 * v + (1 - beta2) * g * g
+           p' = p - step_size * m' / (sqrt(v') / bc2_sqrt + eps)
+                                                         (step_size = lr / (1 - beta1^t),
+                                                          bc2_sqrt = sqrt(1 - beta2^t))
+
+The scalars depending on the step count t are computed by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from xdsl.builder import ImplicitBuilder
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType
+from xdsl.ir import Block, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import PassFailedException
+
+from mlc import scalars
+from mlc.affine import dims, make_map
+from mlc.dialects import ix
+from mlc.signature import ModelSignature, TensorSpec
+
+HYPER = {
+    "sgd": ("lr", "momentum", "g_scale", "weight_decay"),
+    "adam": ("step_size", "beta1", "beta2", "eps", "bc2_sqrt", "weight_decay"),
+}
+"""The scalar hyper-parameters each optimizer's step function takes, in order."""
+
+STATE = {"sgd": ("buf",), "adam": ("m", "v")}
+"""The per-parameter state tensors of each optimizer."""
+
+
+@dataclass(frozen=True)
+class OptimizerPass(ModulePass):
+    """Add `@<model>_step`: forward, backward and an SGD or Adam update in one function."""
+
+    name = "mlc-optimizer"
+
+    kind: str = "sgd"
+    """sgd or adam."""
+    nesterov: bool = False
+    """Nesterov momentum (sgd only)."""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.kind not in HYPER:
+            raise PassFailedException(f"mlc-optimizer: kind must be one of {', '.join(HYPER)}, got '{self.kind}'")
+        grads = [o for o in op.ops if isinstance(o, func.FuncOp) and "mlc.grad_of" in o.attributes]
+        if not grads:
+            raise PassFailedException("mlc-optimizer: no gradient function; run mlc-autodiff first")
+        for g in grads:
+            op.body.block.insert_op_after(self.training_step(g), g)
+
+    def training_step(self, g: func.FuncOp) -> func.FuncOp:
+        sig = ModelSignature.of(g)
+        grad_of = [s.data for s in g.attributes["mlc.grad_of"].data]  # pyright: ignore[reportAttributeAccessIssue]
+        by_name = {a.name: a for a in sig.args}
+        if any(by_name[n].kind != "param" for n in grad_of):
+            raise PassFailedException("mlc-optimizer: the gradient function must be taken with respect to the parameters")
+        n_model_outputs = len(sig.outputs) - len(grad_of)
+
+        step = g.clone()
+        step.sym_name = StringAttr(sig.name.removesuffix("_grad") + "_step")
+        block = step.body.block
+        ret = block.last_op
+        assert isinstance(ret, func.ReturnOp)
+        results = list(ret.arguments)
+        model_outputs, grads = results[:n_model_outputs], results[n_model_outputs:]
+        params = [block.args[[a.name for a in sig.args].index(n)] for n in grad_of]
+
+        state_specs = [
+            TensorSpec(f"{s}_{n}", by_name[n].shape, by_name[n].dtype, "state") for n in grad_of for s in STATE[self.kind]
+        ]
+        elt = params[0].type.get_element_type() if params else None  # pyright: ignore[reportAttributeAccessIssue]
+        dtype = sig.args[0].dtype
+        hyper_specs = [TensorSpec(h, (), dtype, "hyper") for h in HYPER[self.kind]]
+        state_args = [block.insert_arg(TensorType(elt, s.shape), len(block.args)) for s in state_specs]
+        hyper_args = [block.insert_arg(TensorType(elt, []), len(block.args)) for _ in hyper_specs]
+        for arg, spec in zip([*state_args, *hyper_args], [*state_specs, *hyper_specs]):
+            arg.name_hint = spec.name
+        hyper = dict(zip(HYPER[self.kind], hyper_args))
+
+        ret.detach()
+        n_state = len(STATE[self.kind])
+        new_params, new_states = [], []
+        for k, (p, grad) in enumerate(zip(params, grads)):
+            states = state_args[k * n_state : (k + 1) * n_state]
+            updated = _emit(block, self._update(p, grad, states, hyper))
+            new_params.append(updated[0])
+            new_states.extend(updated[1:])
+        block.add_op(func.ReturnOp(*model_outputs, *new_params, *new_states))
+        ret.erase()
+        step.function_type = func.FunctionType.from_lists(
+            [a.type for a in block.args], [v.type for v in (*model_outputs, *new_params, *new_states)]
+        )
+        outputs = (
+            *sig.outputs[:n_model_outputs],
+            *(TensorSpec(f"new_{n}", by_name[n].shape, by_name[n].dtype, "output") for n in grad_of),
+            *(TensorSpec(f"new_{s.name}", s.shape, s.dtype, "output") for s in state_specs),
+        )
+        ModelSignature(step.sym_name.data, (*sig.args, *state_specs, *hyper_specs), outputs).attach(step)
+        step.attributes["mlc.optimizer"] = StringAttr(self.kind)
+        step.attributes["mlc.grad_of"] = ArrayAttr([StringAttr(n) for n in grad_of])
+        del step.attributes["mlc.loss"]
+        return step
+
+    def _update(self, p: SSAValue, grad: SSAValue, states: Sequence[SSAValue], hyper: dict[str, SSAValue]) -> list[Callable[[], SSAValue]]:
+        """Builders of the updated parameter and states (in that order), as elementwise ops."""
+        s = scalars
+        h = hyper
+        if self.kind == "sgd":
+            (buf,) = states
+
+            def g(v: dict[str, SSAValue]) -> SSAValue:
+                return s.add(v["grad"], s.mul(v["weight_decay"], v["p"]))
+
+            def new_buf(v: dict[str, SSAValue]) -> SSAValue:
+                return s.add(s.mul(v["momentum"], v["buf"]), s.mul(v["g_scale"], g(v)))
+
+            def direction(v: dict[str, SSAValue]) -> SSAValue:
+                return s.add(g(v), s.mul(v["momentum"], new_buf(v))) if self.nesterov else new_buf(v)
+
+            inputs = {"p": p, "grad": grad, "buf": buf, **{k: h[k] for k in ("lr", "momentum", "g_scale", "weight_decay")}}
+            return [
+                _elementwise(p, inputs, lambda v: s.sub(v["p"], s.mul(v["lr"], direction(v)))),
+                _elementwise(p, inputs, new_buf),
+            ]
+        m, v2 = states
+
+        def g_adam(v: dict[str, SSAValue]) -> SSAValue:
+            return s.add(v["grad"], s.mul(v["weight_decay"], v["p"]))
+
+        def new_m(v: dict[str, SSAValue]) -> SSAValue:
+            return s.add(v["m"], s.mul(s.sub(1.0, v["beta1"]), s.sub(g_adam(v), v["m"])))
+
+        def new_v(v: dict[str, SSAValue]) -> SSAValue:
+            gv = g_adam(v)
+            return s.add(s.mul(v["beta2"], v["v"]), s.mul(s.sub(1.0, v["beta2"]), s.mul(gv, gv)))
+
+        def new_p(v: dict[str, SSAValue]) -> SSAValue:
+            denom = s.add(s.div(s.sqrt(new_v(v)), v["bc2_sqrt"]), v["eps"])
+            return s.sub(v["p"], s.div(s.mul(v["step_size"], new_m(v)), denom))
+
+        inputs = {"p": p, "grad": grad, "m": m, "v": v2, **{k: h[k] for k in HYPER["adam"]}}
+        return [_elementwise(p, inputs, new_p), _elementwise(p, inputs, new_m), _elementwise(p, inputs, new_v)]
+
+
+def _elementwise(like: SSAValue, inputs: dict[str, SSAValue], body: Callable[[dict[str, SSAValue]], SSAValue]) -> Callable[[], SSAValue]:
+    """A builder of `y[i] = body(inputs at i)`, reading rank-0 inputs as scalars."""
+    t = like.type
+    assert isinstance(t, TensorType)
+    rank = t.get_num_dims()
+
+    def build() -> SSAValue:
+        names = list(inputs)
+        reads = []
+        for name in names:
+            vt = inputs[name].type
+            assert isinstance(vt, TensorType)
+            reads.append(ix.Read(inputs[name], make_map(rank, dims(rank) if vt.get_num_dims() else [])))
+        return ix.ComputeOp.build(t, reads, lambda xs: body(dict(zip(names, xs)))).result
+
+    return build
+
+
+def _emit(block: Block, builders: list[Callable[[], SSAValue]]) -> list[SSAValue]:
+    with ImplicitBuilder(block):
+        return [b() for b in builders]
