@@ -214,6 +214,7 @@ def _adjoint_of_read(op: ix.ComputeOp, k: int, dy: SSAValue, argmax: SSAValue | 
 
     scatter = ix.ScatterOp.build(target, space, op.reads[k].map, reads, body)
     if zero_contribution:
+        scatter.detach()
         scatter.erase()
         return None
     return scatter.result
