@@ -125,11 +125,11 @@ def _backward(block: Block, loss: SSAValue, active: set[SSAValue]) -> dict[SSAVa
         if not isinstance(op, ix.ComputeOp) or op.result not in adjoints:
             continue
         dy = _total(adjoints[op.result], op.result)
-        argmax = _first_argmax(op) if op.reduction.data == "max" else None
+        argmax = first_argmax(op) if op.reduction.data == "max" else None
         for k, read in enumerate(op.reads):
             if read.value not in active:
                 continue
-            contribution = _adjoint_of_read(op, k, dy, argmax)
+            contribution = adjoint_of_read(op, k, dy, argmax)
             if contribution is not None:
                 adjoints.setdefault(read.value, []).append(contribution)
     return adjoints
@@ -161,7 +161,7 @@ def _total(parts: list[SSAValue], like: SSAValue) -> SSAValue:
     return ix.ComputeOp.build(t, reads, body).result
 
 
-def _first_argmax(op: ix.ComputeOp) -> SSAValue:
+def first_argmax(op: ix.ComputeOp) -> SSAValue:
     """am[d] = -min{ lin(r) : body(d, r) == y[d] }, the row-major position of the first maximum.
 
     Built as a max reduction of `-lin(r)` where the body reaches the maximum (and -inf elsewhere);
@@ -184,7 +184,7 @@ def _first_argmax(op: ix.ComputeOp) -> SSAValue:
     return ix.ComputeOp.build(op.result_type, reads, body, "max", extents).result
 
 
-def _adjoint_of_read(op: ix.ComputeOp, k: int, dy: SSAValue, argmax: SSAValue | None) -> SSAValue | None:
+def adjoint_of_read(op: ix.ComputeOp, k: int, dy: SSAValue, argmax: SSAValue | None) -> SSAValue | None:
     """The scatter `dx_k[m_k(v)] += dy[d] * [argmax] * d body / d a_k (v)`, or None if that is 0."""
     rank, extents = op.rank, op.reduction_extents
     space = (*op.result_type.get_shape(), *extents)

@@ -38,9 +38,14 @@ from mlc.backends.c.emitter import (
 )
 
 # No -ffast-math: results must match PyTorch's IEEE semantics (NaN, inf, no reassociation).
+# -fno-tree-loop-if-convert: GCC 12.2 at -O3 -march=native (AVX2/AVX-512) if-converts some of the
+# loop nests mlc emits into wrong code (correct at -O2, at -O3 without -march, or with this flag;
+# found by the random-program tests against PyTorch, e.g. a binconv2d whose sign(x) select feeds
+# the next nest).
 DEFAULT_FLAGS: tuple[str, ...] = (
     "-O3",
     "-march=native",
+    "-fno-tree-loop-if-convert",
     "-std=c99",
     "-fPIC",
     "-shared",

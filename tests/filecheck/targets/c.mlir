@@ -2,7 +2,8 @@
 // RUN: mlc-opt %s -p mlc-lower-loops,mlc-plan-memory -t c > %t.c && cc -std=c99 -Wall -Werror -Wno-unused-variable -c %t.c -o %t.o
 
 // Loop-level IR printed as self-contained C99: one entry point per function, restrict pointers,
-// flat row-major indexing straight into the buffers, guarded reads, the arena size exported.
+// flat row-major indexing straight into the buffers, branch-free guarded reads, the arena size
+// exported.
 func.func @blur(%x: tensor<2x6xf64>) -> tensor<2x6xf64> {
   %t = ix.compute (%x[d0, d1]) : (tensor<2x6xf64>) -> tensor<2x6xf64> {
   ^bb0(%a: f64):
@@ -23,7 +24,6 @@ func.func @blur(%x: tensor<2x6xf64>) -> tensor<2x6xf64> {
 // CHECK:           for (intptr_t [[J:.*]] = 0; [[J]] < 6; [[J]] += 1) {
 // CHECK:             exp(
 // CHECK:             [[T]][[[I]]*6 + [[J]]] =
-// CHECK:               if ({{.*}}) {
-// CHECK-NEXT:            double {{.*}} = [[T]][{{.*}}];
-// CHECK:               } else {
-// CHECK-NEXT:            {{.*}} = 0.0;
+// CHECK:               _Bool [[IN:.*]] = (uintptr_t){{.*}} < (uintptr_t)6;
+// CHECK:               double [[V:.*]] = [[T]][{{.*}}];
+// CHECK-NEXT:          double {{.*}} = [[IN]] ? [[V]] : 0.0;

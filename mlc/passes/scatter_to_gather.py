@@ -1,0 +1,366 @@
+"""`mlc-scatter-to-gather`: every `ix.scatter` with a quasi-affine write map becomes `ix.compute`s.
+
+A scatter `out = 0; for v in box: if W(v) in bounds: out[W(v)] += body(v)` is rewritten over the
+result's own index space, `out[u] = Σ_{v : W(v) = u} body(v)`, by solving `W(v) = u` for `v`
+(`mlc.index_solve`: linear equations with auxiliaries for floordiv/mod, largest-extent pivots,
+phases for strides). Each solution piece becomes one compute op
+
+    piece[w] = Σ_{f ∈ F} select(C(w, f), body(V(w, f)), 0)        (no `sum` when F is empty)
+
+whose reads are the scatter's reads composed with `v = V(w, f)`, whose `ix.index j` is the index
+arithmetic of `V_j`, and whose predicate `C` is the conjunction of the solver's conditions
+(nested selects: `u0 == u1` for a diagonal, `lo <= v_j <= hi` for a solved variable that could
+leave its range, `n mod s == 0` for a stride kept as a predicate). Every result element is then
+written by one iteration of the parallel loops, so the loops need no atomics.
+
+Strides: with moduli `M_r > 1` there is one piece per phase `p` (over the lattice
+`u_r = M_r q_r + p_r`, iterating exactly the valid taps) and a final compute op interleaves them:
+
+    out[u] = piece_{(u_r mod M_r)_r}[(u_r floordiv M_r)_r]      (a select tree on u_r mod M_r)
+
+with a phase no point of the scatter writes to reading as 0.
+
+Which range checks are unnecessary. If `v_j` leaves `[0, E_j)` then a read `a[..., v_j, ...]`
+(an index that is exactly `v_j`) along a dimension of size `<= E_j` is out of bounds and returns
+its fill. When that fill is 0 and the body vanishes whenever that read is 0 (the body is linear
+in it: an adjoint's `dy * ∂body/∂a_k`), such points contribute exactly 0 and `v_j` needs no
+check. "Vanishes" is decided structurally and soundly for IEEE arithmetic, assuming the tensors'
+data are finite: `a` itself, the constant 0, `x * y` with one side vanishing and the other finite
+(no `0 * inf`), `x / c` for a finite non-zero constant `c`, `-x`, `x ± y` and `select(c, x, y)` with
+both sides vanishing. Finite: reads whose fill is finite, finite constants, and `+ - * neg max min
+select tanh abs sitofp` of finite values (`/`, `exp`, `log`, `sqrt` can overflow or divide by 0 at
+points the forward never evaluated, so they keep the check).
+
+Reads the body does not use are dropped from the gathers (an adjoint scatter carries all the
+forward op's reads). A write map that is not quasi-affine stays a scatter (its loops are
+deterministic) with a remark on stderr, as does a strided solve that needs a divisibility guard
+(`phase_limit` is the most phase pieces per scatter; 1 forces guards).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from xdsl.builder import ImplicitBuilder
+from xdsl.context import Context
+from xdsl.dialects import arith, func
+from xdsl.dialects import math as mathd
+from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, ModuleOp, TensorType
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
+from xdsl.ir.affine import AffineDimExpr, AffineExpr, AffineMap
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from mlc.dialects import ix
+from mlc.index_solve import (
+    Condition,
+    Divisible,
+    Equal,
+    InRange,
+    Linear,
+    NotInvertible,
+    Piece,
+    Quasi,
+    Solution,
+    Var,
+    compose,
+    solve,
+)
+from mlc.passes.lower_loops import inline_body
+
+REMARK = "remark: mlc-scatter-to-gather"
+
+
+@dataclass(frozen=True)
+class ScatterToGatherPass(ModulePass):
+    """Rewrite each affine `ix.scatter` as gathers (`ix.compute`) over its result's index space."""
+
+    name = "mlc-scatter-to-gather"
+
+    phase_limit: int = 64
+    """The most phase pieces for one scatter; beyond it strides become divisibility predicates."""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for scatter in [o for o in op.walk() if isinstance(o, ix.ScatterOp)]:
+            scatter_to_gather(scatter, self.phase_limit)
+
+
+def scatter_to_gather(op: ix.ScatterOp, phase_limit: int = 64) -> bool:
+    """Replace `op` by gathers; False (and a remark) when its write map cannot be solved."""
+    shape = op.result_type.get_shape()
+    try:
+        solution = solve(op.write_map, op.iteration_extents, shape, vanishing_dims(op), phase_limit)
+    except NotInvertible as err:
+        remark(f"kept a scatter for {describe(op)}: {err}")
+        return False
+    if solution.divisibility_guard:
+        remark(f"{describe(op)}: strided gather uses a divisibility guard")
+    new_ops = build_gathers(op, solution)
+    Rewriter.insert_op(new_ops, InsertPoint.before(op))
+    final = new_ops[-1].results[0]
+    final.name_hint = op.result.name_hint
+    op.result.replace_all_uses_with(final)
+    Rewriter.erase_op(op)
+    return True
+
+
+def remark(message: str) -> None:
+    print(f"{REMARK}: {message}", file=sys.stderr)
+
+
+def describe(op: ix.ScatterOp) -> str:
+    """`%name`, or (unnamed, as mlc-autodiff builds them) which scatter of which function."""
+    if op.result.name_hint:
+        return f"%{op.result.name_hint}"
+    where = op.parent_op()
+    while where is not None and not isinstance(where, func.FuncOp):
+        where = where.parent_op()
+    if where is None:
+        return f"an ix.scatter into {op.result_type}"
+    number = [o for o in where.walk() if isinstance(o, ix.ScatterOp)].index(op)
+    return f"ix.scatter #{number} of @{where.sym_name.data} (into {op.result_type})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the compute ops
+# ---------------------------------------------------------------------------------------------
+def build_gathers(op: ix.ScatterOp, solution: Solution) -> list[Operation]:
+    """The compute ops replacing `op`: the pieces, then (with phases) the interleave."""
+    result_type = op.result_type
+    elt = result_type.get_element_type()
+    if all(m == 1 for m in solution.moduli):
+        if not solution.pieces:
+            return [zero_op(result_type)]
+        (piece,) = solution.pieces
+        return [piece_op(op, piece, result_type)]
+    pieces: dict[tuple[int, ...], ix.ComputeOp] = {}
+    for piece in solution.pieces:
+        compute = piece_op(op, piece, TensorType(elt, piece.shape))
+        if op.result.name_hint:
+            phase = (p for p, m in zip(piece.phase, solution.moduli) if m > 1)
+            compute.result.name_hint = f"{op.result.name_hint}_p{'x'.join(map(str, phase))}"
+        pieces[piece.phase] = compute
+    return [*pieces.values(), interleave_op(result_type, solution.moduli, {p: c.result for p, c in pieces.items()})]
+
+
+def piece_op(op: ix.ScatterOp, piece: Piece, result_type: TensorType) -> ix.ComputeOp:
+    """One gather: the scatter's reads and body at `v = V(w, f)`, under the piece's conditions."""
+    dims = piece.dims
+    reads = [
+        ix.Read(r.value, AffineMap(len(dims), 0, tuple(compose(e, piece.iteration, dims) for e in r.map.results)), r.fill)
+        for r in op.reads
+    ]
+    block = Block(arg_types=[a.type for a in op.body.block.args])
+    for new_arg, old_arg in zip(block.args, op.body.block.args):
+        new_arg.name_hint = old_arg.name_hint
+    elt = result_type.get_element_type()
+    used_dims = {o.dim.value.data for o in op.body.block.ops if isinstance(o, ix.IndexOp)}
+    with ImplicitBuilder(block):
+        index = IndexEmitter(dims)
+        ivs = [index.quasi(q) if j in used_dims else None for j, q in enumerate(piece.iteration)]
+        value = inline_body(op, block.args, ivs)  # pyright: ignore[reportArgumentType]
+        value = guarded(value, [check for c in piece.conditions for check in index.condition(c)], elt)
+        ix.YieldOp(value)
+    used = [k for k, arg in enumerate(block.args) if arg.uses]
+    for arg in reversed(block.args):
+        if not arg.uses:
+            block.erase_arg(arg)
+    extents = piece.extents
+    return ix.ComputeOp([reads[k] for k in used], result_type, Region(block), "sum" if extents else "none", extents)
+
+
+def guarded(value: SSAValue, conditions: Sequence[SSAValue], elt: Attribute) -> SSAValue:
+    """`select(c1, select(c2, value, 0), 0)`, one select per condition."""
+    if not conditions:
+        return value
+    zero = arith.ConstantOp(FloatAttr(0.0, elt)).result  # pyright: ignore[reportArgumentType]
+    for cond in reversed(conditions):
+        value = arith.SelectOp(cond, value, zero).result
+    return value
+
+
+def zero_op(result_type: TensorType) -> ix.ComputeOp:
+    """A tensor of zeros (a scatter none of whose points writes inside its result)."""
+    return ix.ComputeOp.build(result_type, [], lambda _: arith.ConstantOp(FloatAttr(0.0, result_type.get_element_type())).result)  # pyright: ignore[reportArgumentType]
+
+
+def interleave_op(result_type: TensorType, moduli: Sequence[int], pieces: dict[tuple[int, ...], SSAValue]) -> ix.ComputeOp:
+    """`out[u] = piece_{u mod M}[u floordiv M]`, a phase with no piece reading as 0."""
+    rank = len(moduli)
+    d = [AffineExpr.dimension(r) for r in range(rank)]
+    index_map = AffineMap(rank, 0, tuple(d[r] // m if m > 1 else d[r] for r, m in enumerate(moduli)))
+    phases = list(pieces)
+    reads = [ix.Read(pieces[p], index_map) for p in phases]
+    elt = result_type.get_element_type()
+
+    def body(args: Sequence[SSAValue]) -> SSAValue:
+        value_of = dict(zip(phases, args))
+        zero = arith.ConstantOp(FloatAttr(0.0, elt)).result  # pyright: ignore[reportArgumentType]
+        residues = {r: arith.RemSIOp(ix.IndexOp(r).result, _index_const(m)).result for r, m in enumerate(moduli) if m > 1}
+
+        def pick(r: int, phase: tuple[int, ...]) -> SSAValue:
+            if r == rank:
+                return value_of.get(phase, zero)
+            if moduli[r] == 1:
+                return pick(r + 1, (*phase, 0))
+            options = [pick(r + 1, (*phase, p)) for p in range(moduli[r])]
+            value = options[-1]
+            for p in reversed(range(moduli[r] - 1)):
+                if options[p] is value:
+                    continue
+                same = arith.CmpiOp(residues[r], _index_const(p), "eq").result
+                value = arith.SelectOp(same, options[p], value).result
+            return value
+
+        return pick(0, ())
+
+    return ix.ComputeOp.build(result_type, reads, body)
+
+
+def _index_const(value: int) -> SSAValue:
+    return arith.ConstantOp(IntegerAttr(value, IndexType())).result
+
+
+class IndexEmitter:
+    """Index arithmetic of a gather's iteration variables (`ix.index` + arith), built at the
+    implicit insertion point; each `ix.index` and constant is built once."""
+
+    def __init__(self, dims: Sequence[Var]) -> None:
+        self.position = {v: i for i, v in enumerate(dims)}
+        self._cache: dict[object, SSAValue] = {}
+
+    def const(self, value: int) -> SSAValue:
+        key = ("const", value)
+        if key not in self._cache:
+            self._cache[key] = _index_const(value)
+        return self._cache[key]
+
+    def var(self, v: Var) -> SSAValue:
+        if v not in self._cache:
+            self._cache[v] = ix.IndexOp(self.position[v]).result
+        return self._cache[v]
+
+    def linear(self, form: Linear) -> SSAValue:
+        """Positive terms added, negative ones subtracted: `d0 - d1 * 2 + 1`."""
+        order = sorted(form.coeffs.items(), key=lambda t: (t[1] < 0, self.position[t[0]]))
+        acc: SSAValue | None = None
+        for v, c in order:
+            term = self.var(v) if abs(c) == 1 else arith.MuliOp(self.var(v), self.const(abs(c))).result
+            if acc is None:
+                acc = term if c > 0 else arith.SubiOp(self.const(0), term).result
+            else:
+                acc = (arith.AddiOp if c > 0 else arith.SubiOp)(acc, term).result
+        if acc is None:
+            return self.const(form.const)
+        if form.const:
+            op = arith.AddiOp if form.const > 0 else arith.SubiOp
+            acc = op(acc, self.const(abs(form.const))).result
+        return acc
+
+    def quasi(self, value: Quasi) -> SSAValue:
+        numerator = self.linear(value.numerator)
+        if value.divisor == 1:
+            return numerator
+        return arith.FloorDivSIOp(numerator, self.const(value.divisor)).result
+
+    def condition(self, cond: Condition) -> list[SSAValue]:
+        """The i1 values whose conjunction is `cond` (an in-range check is up to two compares)."""
+        match cond:
+            case Equal(form):
+                lhs = Linear({v: c for v, c in form.coeffs.items() if c > 0}, max(form.const, 0))
+                rhs = Linear({v: -c for v, c in form.coeffs.items() if c < 0}, max(-form.const, 0))
+                return [arith.CmpiOp(self.linear(lhs), self.linear(rhs), "eq").result]
+            case Divisible(form, modulus):
+                rem = arith.RemSIOp(self.linear(form), self.const(modulus)).result
+                return [arith.CmpiOp(rem, self.const(0), "eq").result]
+            case InRange(value, lo, hi):
+                e = self.quasi(value)
+                checks = []
+                if lo is not None:
+                    checks.append(arith.CmpiOp(e, self.const(lo), "sge").result)
+                if hi is not None:
+                    checks.append(arith.CmpiOp(e, self.const(hi + 1), "slt").result)
+                return checks
+        raise AssertionError(cond)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which iteration variables need no range check
+# ---------------------------------------------------------------------------------------------
+def vanishing_dims(op: ix.IndexNotationOp) -> set[int]:
+    """Iteration variables `j` such that a point with `v_j` outside `[0, E_j)` contributes exactly
+    0: some read indexes a dimension of size `<= E_j` by `v_j` itself, fills with 0, and the
+    body vanishes whenever that read is 0 (see the module docstring)."""
+    block = op.body.block
+    reads = op.reads
+    finite_args = {arg for arg, r in zip(block.args, reads) if math.isfinite(r.fill)}
+    extents = op.iteration_extents
+    dims: set[int] = set()
+    for arg, read in zip(block.args, reads):
+        if read.fill != 0.0 or not _vanishes(op.yield_op.value, arg, finite_args):
+            continue
+        tensor = read.value.type
+        assert isinstance(tensor, TensorType)
+        for expr, size in zip(read.map.results, tensor.get_shape()):
+            if isinstance(expr, AffineDimExpr) and size <= extents[expr.position]:
+                dims.add(expr.position)
+    return dims
+
+
+_FINITE_OPS = (
+    arith.AddfOp, arith.SubfOp, arith.MulfOp, arith.NegfOp, arith.MaximumfOp, arith.MinimumfOp,
+    mathd.TanhOp, mathd.AbsFOp,
+)
+"""Ops whose result is finite when their float operands are (overflow aside)."""
+
+
+def _is_finite(value: SSAValue, finite_args: set[BlockArgument]) -> bool:
+    if isinstance(value, BlockArgument):
+        return value in finite_args
+    owner = value.owner
+    if isinstance(owner, arith.ConstantOp):
+        v = owner.value
+        return not isinstance(v, FloatAttr) or math.isfinite(v.value.data)
+    if isinstance(owner, arith.SIToFPOp):  # an integer converted: finite
+        return True
+    if isinstance(owner, arith.SelectOp):
+        return _is_finite(owner.lhs, finite_args) and _is_finite(owner.rhs, finite_args)
+    if isinstance(owner, _FINITE_OPS):
+        return all(_is_finite(o, finite_args) for o in owner.operands)
+    return False
+
+
+def _vanishes(value: SSAValue, arg: BlockArgument, finite_args: set[BlockArgument]) -> bool:
+    """Whether `value` is ±0 at every point where the read `arg` is 0."""
+    if value is arg:
+        return True
+    if isinstance(value, BlockArgument):
+        return False
+    owner = value.owner
+    if isinstance(owner, arith.ConstantOp):
+        return isinstance(owner.value, FloatAttr) and owner.value.value.data == 0.0
+    if isinstance(owner, arith.MulfOp):
+        a, b = owner.lhs, owner.rhs
+        return (_vanishes(a, arg, finite_args) and _is_finite(b, finite_args)) or (
+            _vanishes(b, arg, finite_args) and _is_finite(a, finite_args)
+        )
+    if isinstance(owner, arith.DivfOp):
+        divisor = owner.rhs.owner
+        return (
+            _vanishes(owner.lhs, arg, finite_args)
+            and isinstance(divisor, arith.ConstantOp)
+            and isinstance(divisor.value, FloatAttr)
+            and math.isfinite(divisor.value.value.data)
+            and divisor.value.value.data != 0.0
+        )
+    if isinstance(owner, arith.NegfOp):
+        return _vanishes(owner.operand, arg, finite_args)
+    if isinstance(owner, arith.AddfOp | arith.SubfOp):
+        return _vanishes(owner.lhs, arg, finite_args) and _vanishes(owner.rhs, arg, finite_args)
+    if isinstance(owner, arith.SelectOp):
+        return _vanishes(owner.lhs, arg, finite_args) and _vanishes(owner.rhs, arg, finite_args)
+    return False
+
