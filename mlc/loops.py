@@ -51,6 +51,18 @@ def loop_nest(extents: Sequence[int], body: Callable[[list[SSAValue], Sequence[S
     return level(0, [], carried)
 
 
+def fill_buffer(buffer: SSAValue, value: SSAValue) -> None:
+    """`buffer[...] = value` everywhere."""
+    buf_type = buffer.type
+    assert isinstance(buf_type, MemRefType)
+
+    def store(ivs: list[SSAValue], _: Sequence[SSAValue]) -> Sequence[SSAValue]:
+        memref.StoreOp.get(value, buffer, ivs)
+        return []
+
+    loop_nest(buf_type.get_shape(), store)
+
+
 def emit_index_expr(expr: AffineExpr, ivs: Sequence[SSAValue], ranges: Sequence[Interval]) -> SSAValue:
     """Integer code for a quasi-affine expression of the induction variables.
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from math import prod
 
 from xdsl.builder import ImplicitBuilder, _current_builder  # pyright: ignore[reportPrivateUsage]
 from xdsl.context import Context
@@ -31,7 +32,7 @@ from xdsl.utils.exceptions import PassFailedException
 
 from mlc.affine import iteration_ranges, read_in_bounds
 from mlc.dialects import ix
-from mlc.loops import emit_index_expr, float_const, guarded_accumulate, guarded_load, loop_nest
+from mlc.loops import emit_index_expr, fill_buffer, float_const, guarded_accumulate, guarded_load, loop_nest
 
 
 def memref_of(t: TensorType) -> MemRefType:
@@ -110,6 +111,20 @@ def emit_compute(op: ix.ComputeOp, inputs: Sequence[SSAValue], out: SSAValue) ->
             values.append(guarded_load(buf, idx, bad, r.fill))
         return inline_body(op, values, ivs)
 
+    if reduce_outside(op):
+        fill_buffer(out, float_const(0.0, elt))
+
+        def accumulate(rivs: list[SSAValue], _: Sequence[SSAValue]) -> Sequence[SSAValue]:
+            def update(ivs: list[SSAValue], _: Sequence[SSAValue]) -> Sequence[SSAValue]:
+                value = point([*ivs, *rivs])
+                memref.StoreOp.get(arith.AddfOp(memref.LoadOp.get(out, ivs).res, value).result, out, ivs)
+                return []
+
+            return loop_nest(shape, update)
+
+        loop_nest(extents, accumulate)
+        return
+
     def parallel(ivs: list[SSAValue], _: Sequence[SSAValue]) -> Sequence[SSAValue]:
         reduction = op.reduction.data
         if reduction == "none":
@@ -124,6 +139,31 @@ def emit_compute(op: ix.ComputeOp, inputs: Sequence[SSAValue], out: SSAValue) ->
     loop_nest(shape, parallel)
 
 
+OUTSIDE_REDUCTION_BYTES = 1024 * 1024
+"""Largest output accumulated in memory by `reduce_outside` (it should stay in the L2 cache)."""
+
+
+def reduce_outside(op: ix.ComputeOp) -> bool:
+    """Whether a sum runs its reduction loops outside the output loops, accumulating in memory.
+
+    Reductions innermost (accumulating in a register) suit a reduction whose innermost variable
+    walks some read's contiguous last dimension (a conv over input channels). When it walks none,
+    the innermost loop would stride through memory; with the output loops inside, the innermost
+    loop runs along the output's last dimension, which the store walks contiguously. A conv weight
+    gradient `dw[a,b,c,f] = sum_{n,i,j} dy[n,i,j,f] * x[n,i+a,j+b,c]` is the case in point: `f` is
+    contiguous in `dw` and `dy`, and `x` is invariant in it. Only for small outputs, which stay in
+    cache while every reduction step sweeps them.
+    """
+    extents = op.reduction_extents
+    if op.reduction.data != "sum" or op.rank == 0 or not extents:
+        return False
+    innermost = op.rank + len(extents) - 1
+    walks_contiguously = any(m.results and innermost in m.results[-1].used_dims() for m in op.index_maps)
+    elt = op.result_type.get_element_type()
+    size = prod(op.result_type.get_shape()) * (getattr(elt, "bitwidth", 32) // 8)
+    return not walks_contiguously and size <= OUTSIDE_REDUCTION_BYTES
+
+
 def emit_scatter(op: ix.ScatterOp, inputs: Sequence[SSAValue], out: SSAValue) -> None:
     """`out = 0; for v in box: out[write(v)] += body(v)`, dropping writes outside `out`.
 
@@ -132,13 +172,7 @@ def emit_scatter(op: ix.ScatterOp, inputs: Sequence[SSAValue], out: SSAValue) ->
     elt = op.result_type.get_element_type()
     shape = op.result_type.get_shape()
     ranges = iteration_ranges(op.iteration_extents, ())
-    zero = float_const(0.0, elt)
-
-    def clear(ivs: list[SSAValue], _: Sequence[SSAValue]) -> Sequence[SSAValue]:
-        memref.StoreOp.get(zero, out, ivs)
-        return []
-
-    loop_nest(shape, clear)
+    fill_buffer(out, float_const(0.0, elt))
     unsafe = [[not ok for ok in read_in_bounds(r.map, ranges, buf.type.get_shape())]  # pyright: ignore[reportAttributeAccessIssue]
               for r, buf in zip(op.reads, inputs)]
     write_unsafe = [not ok for ok in read_in_bounds(op.write_map, ranges, shape)]
