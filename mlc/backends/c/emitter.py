@@ -40,11 +40,17 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.utils.base_printer import BasePrinter
+from xdsl.utils.exceptions import DiagnosticException
 from xdsl.utils.target import Target
 
 
-class CEmitError(NotImplementedError):
-    """IR outside the loop-level contract: an internal compiler error, never a user error."""
+class CEmitError(DiagnosticException, NotImplementedError):
+    """IR outside the loop-level contract, naming what is wrong.
+
+    From the API it is an internal error (the pipeline must reach loop level); from `mlc-opt -t c`
+    with a pipeline that stops early it is the user's, so it is also a `DiagnosticException`,
+    which the driver prints as one message.
+    """
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,7 +387,10 @@ class CPrinter(BasePrinter):
         if not re.fullmatch(r"[A-Za-z_]\w*", name, flags=re.ASCII):
             raise CEmitError(f"C backend: function name '{name}' is not a C identifier")
         if op.function_type.outputs.data:
-            raise CEmitError(f"C backend: function @{name} must not return values")
+            raise CEmitError(
+                f"C backend: function @{name} returns values, so it is not loop-level IR yet; lower it first "
+                "(mlc-lower-loops,mlc-plan-memory, or -t c without -p for the default pipeline)"
+            )
         self.names.clear()
         self.counter = 0
         self.restrict_views = disjoint_views(op)
