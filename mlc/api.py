@@ -270,7 +270,7 @@ class Program:
             raise ValueError(f"wrt must be 'params', 'inputs' or 'all', got '{wrt}'")
         variant = self._variant(gradient_pipeline(wrt), "_grad")
         outs = variant.run(params, inputs)
-        grads = {name.removeprefix("grad_"): outs.pop(name) for name in list(outs) if name.startswith("grad_")}
+        grads = {name.removeprefix("grad."): outs.pop(name) for name in list(outs) if name.startswith("grad.")}
         return outs, grads
 
     def trainer(self, optimizer: str = "sgd", **hyper: float) -> Trainer:

@@ -42,7 +42,7 @@ class Trainer:
         sig = step.signature
         self.state = {s.name: np.zeros(s.shape, dtype=s.dtype) for s in sig.args if s.kind == "state"}
         self._hyper = [s for s in sig.args if s.kind == "hyper"]
-        self._updated = [s.name.removeprefix("new_") for s in sig.outputs if s.name.startswith("new_")]
+        self._updated = [s.name.removeprefix("new.") for s in sig.outputs if s.name.startswith("new.")]
         self.steps = 0
 
     def hyper_parameters(self) -> dict[str, float]:
@@ -68,9 +68,9 @@ class Trainer:
         """
         self.steps += 1
         values = self.hyper_parameters()
-        hyper = {s.name: np.asarray(values[s.name], dtype=s.dtype) for s in self._hyper}
+        hyper = {s.name: np.asarray(values[s.name.removeprefix("hyper.")], dtype=s.dtype) for s in self._hyper}
         outs = self.program._call({**params, **inputs, **self.state, **hyper})  # noqa: SLF001
         for name in self._updated:
             target = params[name] if name in params else self.state[name]
-            np.copyto(target, outs.pop(f"new_{name}"))
+            np.copyto(target, outs.pop(f"new.{name}"))
         return outs

@@ -78,3 +78,20 @@ def test_grad_rejects_a_bad_wrt():
     prog = mlc.compile(MODEL)
     with pytest.raises(ValueError, match="wrt must be"):
         prog.grad(prog.init_params(), {"x": np.zeros((8, 5), np.float32), "y": np.zeros((8, 3), np.float32)}, wrt="weights")
+
+
+def test_state_and_hyper_parameter_names_never_collide_with_the_model():
+    """A model whose input is called `eps` and whose parameter is called `lr` trains with Adam."""
+    src = """model m {
+  input eps: f32[4, 2]
+  param lr: f32[2, 2]
+  loss = mean(dense(eps, lr) * dense(eps, lr))
+  output loss
+}"""
+    prog = mlc.compile(src)
+    trainer = prog.trainer("adam", lr=0.1)
+    params = prog.init_params(0)
+    eps = np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)
+    losses = [float(trainer.step(params, {"eps": eps})["loss"]) for _ in range(10)]
+    assert losses[-1] < losses[0]
+    assert set(trainer.state) == {"m.lr", "v.lr"}

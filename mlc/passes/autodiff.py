@@ -2,7 +2,9 @@
 
 For a model function `@m` (after `mlc-lower-graph`) this adds `@m_grad`, taking the same
 arguments and returning `@m`'s outputs followed by the gradient of the loss with respect to each
-chosen argument (`wrt=params|inputs|all`; the loss is the first output unless `loss=NAME`).
+chosen argument, named `grad.<argument>` (a dot never occurs in a source name, so these names
+cannot collide with the model's; `wrt=params|inputs|all`; the loss is the first output unless
+`loss=NAME`).
 
 The adjoint of a compute op `y[d] = R_r body(x_0[m_0(d, r)], ..., x_n[m_n(d, r)])` with respect to
 its read `k` follows from the chain rule, one iteration point at a time:
@@ -98,7 +100,7 @@ def differentiate(f: func.FuncOp, loss: str, wrt: str) -> func.FuncOp:
     ret.erase()
     grad.function_type = func.FunctionType.from_lists([a.type for a in block.args], [v.type for v in (*ret.arguments, *grads)])
 
-    grad_specs = tuple(TensorSpec(f"grad_{sig.args[k].name}", sig.args[k].shape, sig.args[k].dtype, "output") for k in chosen)
+    grad_specs = tuple(TensorSpec(f"grad.{sig.args[k].name}", sig.args[k].shape, sig.args[k].dtype, "output") for k in chosen)
     ModelSignature(grad.sym_name.data, sig.args, (*sig.outputs, *grad_specs)).attach(grad)
     grad.attributes["mlc.grad_of"] = _names([sig.args[k].name for k in chosen])
     grad.attributes["mlc.loss"] = _names([loss])

@@ -1,10 +1,13 @@
 """`mlc-optimizer`: turn a gradient function into one training step (forward, backward, update).
 
-From `@m_grad` (made by mlc-autodiff: the model's outputs, then `grad_<p>` for each parameter)
+From `@m_grad` (made by mlc-autodiff: the model's outputs, then `grad.<p>` for each parameter)
 this adds `@m_step`, whose arguments are `@m_grad`'s, then the optimizer state of each parameter,
 then the hyper-parameters as scalars (so a learning-rate schedule needs no recompilation), and
 whose results are the model's outputs, then each updated parameter and updated state tensor. The
 caller copies the updates back; forward, backward and update run as one generated function.
+The names it adds all contain a dot, which no source name can, so they never collide with the
+model's: state `m.<p>`, `v.<p>`, `buf.<p>`; hyper-parameters `hyper.<h>`; results `new.<p>` and
+`new.<state>`.
 
 The updates are PyTorch's (`torch.optim.SGD` and `torch.optim.Adam`, without `maximize`/`amsgrad`),
 with `g = grad + weight_decay * p`:
@@ -88,11 +91,11 @@ class OptimizerPass(ModulePass):
         params = [block.args[[a.name for a in sig.args].index(n)] for n in grad_of]
 
         state_specs = [
-            TensorSpec(f"{s}_{n}", by_name[n].shape, by_name[n].dtype, "state") for n in grad_of for s in STATE[self.kind]
+            TensorSpec(f"{s}.{n}", by_name[n].shape, by_name[n].dtype, "state") for n in grad_of for s in STATE[self.kind]
         ]
         elt = params[0].type.get_element_type() if params else None  # pyright: ignore[reportAttributeAccessIssue]
         dtype = sig.args[0].dtype
-        hyper_specs = [TensorSpec(h, (), dtype, "hyper") for h in HYPER[self.kind]]
+        hyper_specs = [TensorSpec(f"hyper.{h}", (), dtype, "hyper") for h in HYPER[self.kind]]
         state_args = [block.insert_arg(TensorType(elt, s.shape), len(block.args)) for s in state_specs]
         hyper_args = [block.insert_arg(TensorType(elt, []), len(block.args)) for _ in hyper_specs]
         for arg, spec in zip([*state_args, *hyper_args], [*state_specs, *hyper_specs]):
@@ -114,8 +117,8 @@ class OptimizerPass(ModulePass):
         )
         outputs = (
             *sig.outputs[:n_model_outputs],
-            *(TensorSpec(f"new_{n}", by_name[n].shape, by_name[n].dtype, "output") for n in grad_of),
-            *(TensorSpec(f"new_{s.name}", s.shape, s.dtype, "output") for s in state_specs),
+            *(TensorSpec(f"new.{n}", by_name[n].shape, by_name[n].dtype, "output") for n in grad_of),
+            *(TensorSpec(f"new.{s.name}", s.shape, s.dtype, "output") for s in state_specs),
         )
         ModelSignature(step.sym_name.data, (*sig.args, *state_specs, *hyper_specs), outputs).attach(step)
         step.attributes["mlc.optimizer"] = StringAttr(self.kind)
