@@ -165,7 +165,8 @@ class Program:
 
     def __init__(self, signature: ModelSignature, c_source: str, library_path: Path,
                  arg_specs: list[BufferSpec], arena_bytes: int | None, module: ModuleOp | None = None,
-                 source: str | Path | ModuleOp | None = None, model: str | None = None) -> None:
+                 source: str | Path | ModuleOp | None = None, model: str | None = None,
+                 memory: Mapping[str, int] | None = None) -> None:
         self.signature = signature
         self._source = source.clone() if isinstance(source, ModuleOp) else source
         self._model = model
@@ -176,6 +177,7 @@ class Program:
         self.module = module
         """The final loop-level IR (None when the program came from the cache)."""
         self._arg_specs = arg_specs
+        self._memory = dict(memory) if memory is not None else None
         self._fn = CFunction(load_library(library_path), signature.name, arg_specs, arena_bytes)
 
     @staticmethod
@@ -183,12 +185,14 @@ class Program:
               model: str | None = None) -> Program:
         """Emit C for a lowered module, compile and load it."""
         from mlc.backends.c.emitter import emit_c
+        from mlc.passes.plan_memory import memory_report
 
         c_source = emit_c(module)
         lowered = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == signature.name)
         library = compile_c(c_source)
         fn = CFunction.from_func(load_library(library), lowered)
-        return Program(signature, c_source, library, list(fn.args), fn.arena_bytes, module, source, model)
+        return Program(signature, c_source, library, list(fn.args), fn.arena_bytes, module, source, model,
+                       memory_report(lowered))
 
     def store(self, key: str) -> None:
         """Record this program in the cache under `key` (atomically, as every cache entry)."""
@@ -197,6 +201,7 @@ class Program:
             "library": self.library_path.name,
             "args": [[spec.dtype.str, list(spec.shape), spec.read_only] for spec in self._arg_specs],
             "arena_bytes": self._fn.arena_bytes,
+            "memory": self._memory,
             "c_source": self.c_source,
         }
         cached_build(key, ".json", lambda path: path.write_text(json.dumps(record)))
@@ -212,7 +217,8 @@ class Program:
             return None
         args = [BufferSpec(np.dtype(d), tuple(s), r) for d, s, r in record["args"]]
         signature = _signature_from_json(record["signature"])
-        return Program(signature, record["c_source"], library, args, record["arena_bytes"], None, source, model)
+        return Program(signature, record["c_source"], library, args, record["arena_bytes"], None, source, model,
+                       record.get("memory"))
 
     # -- what the model takes and returns -----------------------------------------------------
     @property
@@ -230,6 +236,19 @@ class Program:
     @property
     def outputs(self) -> list[str]:
         return [s.name for s in self.signature.outputs]
+
+    def memory_report(self) -> dict[str, int]:
+        """The memory planner's figures for this function, in bytes (see `mlc.passes.plan_memory`).
+
+        `arena` (the runtime's scratch buffer, exactly `arena_bytes`), `peak_saved` and
+        `peak_temporaries` (saved activations and other arena buffers live at the arena's peak
+        point), `params`, `optimizer_state`, `inputs` (with the hyper-parameter scalars),
+        `outputs`, and `total_peak` = params + optimizer_state + inputs + outputs + arena. For a
+        training step: `prog.trainer("adam").program.memory_report()`.
+        """
+        if self._memory is None:
+            raise ValueError(f"@{self.name} was compiled without mlc-plan-memory, so it has no memory report")
+        return dict(self._memory)
 
     def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
         """Fresh parameters drawn from each parameter's initialiser, reproducibly from `seed`."""

@@ -18,6 +18,11 @@ partial derivative `d body / d a_k` is a forward-mode sweep over the scalar body
 of `mlc.scalars` (so `sign` gets its straight-through estimator). The body is recomputed inside
 the adjoint from the same reads rather than stored: what to keep is checkpointing's business.
 The adjoint of a value read several times is the sum of the contributions.
+
+Every compute op of `@m_grad` carries a discardable `mlc.phase`: `"forward"` on the clone of
+`@m`'s ops, `"backward"` on everything the adjoint adds (the seed, the scatters, argmax and sum
+ops). Nothing here reads it; it tells later passes (memory planning, checkpointing) which values
+the backward keeps alive.
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ from mlc.dialects import ix
 from mlc.signature import ModelSignature, TensorSpec, is_model
 
 WRT = ("params", "inputs", "all")
+
+PHASE = "mlc.phase"
+"""The discardable attribute saying which part of a training function a compute op belongs to:
+`forward`, `backward` (set here) or `update` (set by mlc-optimizer)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,8 @@ def differentiate(f: func.FuncOp, loss: str, wrt: str) -> func.FuncOp:
     for op in block.ops:
         if not isinstance(op, ix.ComputeOp | func.ReturnOp):
             raise PassFailedException(f"mlc-autodiff: '{op.name}' in @{sig.name} is not index-level; run mlc-lower-graph first")
+        if isinstance(op, ix.ComputeOp):
+            op.attributes[PHASE] = StringAttr("forward")
     loss_value = ret.arguments[outputs.index(loss)]
     loss_type = loss_value.type
     assert isinstance(loss_type, TensorType)
@@ -95,6 +106,8 @@ def differentiate(f: func.FuncOp, loss: str, wrt: str) -> func.FuncOp:
     ret.detach()
     for op in list(builder_block.ops):
         op.detach()
+        if isinstance(op, ix.IndexNotationOp):
+            op.attributes[PHASE] = StringAttr("backward")
         block.add_op(op)
     block.add_op(func.ReturnOp(*ret.arguments, *grads))
     ret.erase()

@@ -3,7 +3,8 @@
 Bufferisation is trivial at this level because every tensor is defined by exactly one compute
 op: tensor arguments become memref arguments, each returned value gets a caller-provided output
 buffer appended to the signature (destination-passing style), and every other tensor gets a
-`memref.alloc` (turned into a slice of one arena by `mlc-plan-memory`).
+`memref.alloc` (turned into a slice of one arena by `mlc-plan-memory`), which keeps the compute
+op's `mlc.phase` (forward, backward or update; see `mlc-autodiff`) for the planner's report.
 
 A compute op `out[d] = R_{r in E} body(x_k[m_k(d, r)])` becomes
 
@@ -33,6 +34,7 @@ from xdsl.utils.exceptions import PassFailedException
 from mlc.affine import iteration_ranges, read_in_bounds
 from mlc.dialects import ix
 from mlc.loops import emit_index_expr, fill_buffer, float_const, guarded_accumulate, guarded_load, loop_nest
+from mlc.passes.autodiff import PHASE
 
 
 def memref_of(t: TensorType) -> MemRefType:
@@ -73,7 +75,10 @@ def lower_function(f: func.FuncOp) -> None:
             if isinstance(op, ix.IndexNotationOp):
                 out = destination.get(op.result)
                 if out is None:
-                    out = memref.AllocOp.get(op.result_type.get_element_type(), 64, op.result_type.get_shape()).memref
+                    alloc = memref.AllocOp.get(op.result_type.get_element_type(), 64, op.result_type.get_shape())
+                    if PHASE in op.attributes:
+                        alloc.attributes[PHASE] = op.attributes[PHASE]
+                    out = alloc.memref
                 emit = emit_compute if isinstance(op, ix.ComputeOp) else emit_scatter
                 emit(op, [buffers[v] for v in op.inputs], out)
                 buffers[op.result] = out

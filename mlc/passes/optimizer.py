@@ -22,7 +22,8 @@ with `g = grad + weight_decay * p`:
                                                          (step_size = lr / (1 - beta1^t),
                                                           bc2_sqrt = sqrt(1 - beta2^t))
 
-The scalars depending on the step count t are computed by the caller.
+The scalars depending on the step count t are computed by the caller. The update ops carry
+`mlc.phase = "update"` (the ops cloned from `@m_grad` keep their `forward`/`backward`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from xdsl.utils.exceptions import PassFailedException
 from mlc import scalars
 from mlc.affine import dims, make_map
 from mlc.dialects import ix
+from mlc.passes.autodiff import PHASE
 from mlc.signature import ModelSignature, TensorSpec
 
 HYPER = {
@@ -186,5 +188,10 @@ def _elementwise(like: SSAValue, inputs: dict[str, SSAValue], body: Callable[[di
 
 
 def _emit(block: Block, builders: list[Callable[[], SSAValue]]) -> list[SSAValue]:
+    """Build the update ops at the end of `block`, each marked `mlc.phase = "update"`."""
     with ImplicitBuilder(block):
-        return [b() for b in builders]
+        values = [b() for b in builders]
+    for v in values:
+        assert isinstance(v.owner, ix.ComputeOp)
+        v.owner.attributes[PHASE] = StringAttr("update")
+    return values

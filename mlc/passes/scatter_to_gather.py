@@ -31,7 +31,8 @@ both sides vanishing. Finite: reads whose fill is finite, finite constants, and 
 select tanh abs sitofp` of finite values (`/`, `exp`, `log`, `sqrt` can overflow or divide by 0 at
 points the forward never evaluated, so they keep the check).
 
-Reads the body does not use are dropped from the gathers (an adjoint scatter carries all the
+The scatter's discardable `mlc.*` attributes (such as `mlc.phase`) are copied onto every compute
+op that replaces it. Reads the body does not use are dropped from the gathers (an adjoint scatter carries all the
 forward op's reads). A write map that is not quasi-affine stays a scatter (its loops are
 deterministic) with a remark on stderr, as does a strided solve that needs a divisibility guard
 (`phase_limit` is the most phase pieces per scatter; 1 forces guards).
@@ -99,6 +100,9 @@ def scatter_to_gather(op: ix.ScatterOp, phase_limit: int = 64) -> bool:
     if solution.divisibility_guard:
         remark(f"{describe(op)}: strided gather uses a divisibility guard")
     new_ops = build_gathers(op, solution)
+    carried = {k: v for k, v in op.attributes.items() if k.startswith("mlc.")}
+    for new_op in new_ops:
+        new_op.attributes.update(carried)
     Rewriter.insert_op(new_ops, InsertPoint.before(op))
     final = new_ops[-1].results[0]
     final.name_hint = op.result.name_hint
