@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import time
+
+from timing import median_seconds
 
 from mlc.checkpointing.chain import (
     Chain,
@@ -53,15 +54,6 @@ def random_chain(length: int, seed: int) -> Chain:
     return Chain(f=f, b=[2 * v for v in f], x=x, xbar=[2 * v for v in x[1:]])
 
 
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def chain_table(repeats: int) -> None:
     print("Chain DP, solve_optimal, ~500 slots: median ms per budget (fraction from least feasible to keep-all)")
     head = " ".join(f"{f:>6}" for f in FRACTIONS)
@@ -72,7 +64,7 @@ def chain_table(repeats: int) -> None:
         row = []
         for frac in FRACTIONS:
             budget = lo + frac * (hi - lo)
-            row.append(median_time(lambda c=chain, b=budget: solve_optimal(c, b), repeats))
+            row.append(median_seconds(lambda c=chain, b=budget: solve_optimal(c, b), repeats, warmup=False))
             res = simulate(chain, solve_optimal(chain, budget))
             assert res.peak <= budget
         slots = solve_table(chain, lo + 0.5 * (hi - lo)).M

@@ -12,8 +12,6 @@ preferred layout). Times are medians over the repeats; the ratios are what to re
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -21,6 +19,8 @@ import torch.nn.functional as F
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType, f32
+
+from timing import median_seconds
 
 from mlc.api import make_context, run_pipeline
 from mlc.backends.c.emitter import emit_c
@@ -68,16 +68,6 @@ def compile_functions(functions: list[func.FuncOp]) -> dict:
     return compile_module(module), emit_c(module)
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -99,18 +89,18 @@ def main() -> None:
             y = np.empty((n, ho, ho, c), np.float32)
             dy = rng.standard_normal(y.shape).astype(np.float32)
             dx, dw = np.empty_like(x), np.empty_like(w)
-            t_fwd = median_time(lambda: fns["forward"](x, w, y), args.repeats)
-            t_dx = median_time(lambda: fns["dx"](x, w, dy, dx), args.repeats)
-            t_dw = median_time(lambda: fns["dw"](x, w, dy, dw), args.repeats)
+            t_fwd = median_seconds(lambda: fns["forward"](x, w, y), args.repeats)
+            t_dx = median_seconds(lambda: fns["dx"](x, w, dy, dx), args.repeats)
+            t_dw = median_seconds(lambda: fns["dw"](x, w, dy, dw), args.repeats)
 
             xt_, wt_ = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(w).permute(3, 2, 0, 1).contiguous()
             dyt = torch.from_numpy(dy).permute(0, 3, 1, 2).contiguous()
             pad = nn.same_padding(h, 3, stride, 1)
             xp = F.pad(xt_, (pad[0], pad[1], pad[0], pad[1]))
             with torch.no_grad():
-                p_fwd = median_time(lambda: F.conv2d(xp, wt_, stride=stride), args.repeats)
-                p_dx = median_time(lambda: torch.nn.grad.conv2d_input(xp.shape, wt_, dyt, stride=stride), args.repeats)
-                p_dw = median_time(lambda: torch.nn.grad.conv2d_weight(xp, wt_.shape, dyt, stride=stride), args.repeats)
+                p_fwd = median_seconds(lambda: F.conv2d(xp, wt_, stride=stride), args.repeats)
+                p_dx = median_seconds(lambda: torch.nn.grad.conv2d_input(xp.shape, wt_, dyt, stride=stride), args.repeats)
+                p_dw = median_seconds(lambda: torch.nn.grad.conv2d_weight(xp, wt_.shape, dyt, stride=stride), args.repeats)
             # the gradients agree with PyTorch (unpadded region of dx)
             ref_dx = torch.nn.grad.conv2d_input(xp.shape, wt_, dyt, stride=stride)[:, :, pad[0] : pad[0] + h, pad[0] : pad[0] + h]
             assert np.allclose(dx, ref_dx.permute(0, 2, 3, 1).numpy(), rtol=1e-3, atol=1e-3)

@@ -12,14 +12,13 @@ mlc is faster).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import mlc
+from timing import median_seconds
 from mlc.testing.torch_reference import TorchModel
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -34,17 +33,6 @@ def batch_for(prog: mlc.Program, rng: np.random.Generator) -> dict[str, np.ndarr
         else:
             batch[name] = rng.uniform(0.0, 1.0, size=shape).astype(dtype)
     return batch
-
-
-def per_step(run, steps: int, repeats: int) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            run()
-        times.append((time.perf_counter() - t0) / steps)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -64,7 +52,7 @@ def main() -> None:
         trainer = prog.trainer("adam", lr=1e-3)
         params = prog.init_params(seed=0)
         batch = batch_for(prog, np.random.default_rng(0))
-        mlc_s = per_step(lambda: trainer.step(params, batch), args.steps, args.repeats)
+        mlc_s = median_seconds(lambda: trainer.step(params, batch), args.repeats, args.steps)
 
         reference = TorchModel.from_source(source)
         leaves = {k: torch.tensor(v, requires_grad=True) for k, v in prog.init_params(seed=0).items()}
@@ -77,7 +65,7 @@ def main() -> None:
             reference({**leaves, **tensors})[loss_name].backward()
             optimizer.step()
 
-        torch_s = per_step(torch_step, args.steps, args.repeats)
+        torch_s = median_seconds(torch_step, args.repeats, args.steps)
         print(f"{path.stem:24s}{mlc_s * 1e3:10.2f}{torch_s * 1e3:10.2f}{torch_s / mlc_s:10.2f}x", flush=True)
 
 

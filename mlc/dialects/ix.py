@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from xdsl.builder import ImplicitBuilder
+from xdsl.builder import ImplicitBuilder, _current_builder  # pyright: ignore[reportPrivateUsage]
 from xdsl.dialects.builtin import (
     AffineMapAttr,
     ArrayAttr,
@@ -37,7 +37,7 @@ from xdsl.dialects.builtin import (
     f64,
     i64,
 )
-from xdsl.ir import Attribute, Block, Dialect, Region, SSAValue
+from xdsl.ir import Attribute, Block, Dialect, Operation, Region, SSAValue
 from xdsl.ir.affine import AffineDimExpr, AffineExpr, AffineMap
 from xdsl.irdl import (
     AnyAttr,
@@ -133,6 +133,36 @@ class IndexNotationOp(IRDLOperation):
         term = self.body.block.last_op
         assert isinstance(term, YieldOp)
         return term
+
+    def inline_body(
+        self,
+        args: Sequence[SSAValue],
+        ivs: Sequence[SSAValue | None] | None = None,
+        on_clone: Callable[[Operation], None] | None = None,
+    ) -> SSAValue:
+        """Clone the body at the implicit insertion point; returns the value it yields.
+
+        The reads become `args`; each `ix.index k` becomes `ivs[k]` where given (loop induction
+        variables, solved index expressions) and is cloned as is otherwise (a body moved into an
+        op with the same iteration space). `on_clone` sees every cloned op in order (autodiff
+        derives tangents that way).
+        """
+        mapping: dict[SSAValue, SSAValue] = dict(zip(self.body.block.args, args, strict=True))
+        for body_op in self.body.block.ops:
+            if isinstance(body_op, YieldOp):
+                return mapping.get(body_op.value, body_op.value)
+            if isinstance(body_op, IndexOp) and ivs is not None and ivs[body_op.dim.value.data] is not None:
+                mapping[body_op.result] = ivs[body_op.dim.value.data]  # pyright: ignore[reportArgumentType]
+                continue
+            clone = body_op.clone(value_mapper=mapping)
+            if clone.parent is None:  # an implicit builder may already have inserted it
+                builder = _current_builder.builder
+                assert builder is not None, "inline_body must run inside an ImplicitBuilder"
+                builder.insert(clone)
+            mapping.update(zip(body_op.results, clone.results))
+            if on_clone is not None:
+                on_clone(clone)
+        raise AssertionError("index-notation body without ix.yield")
 
     @staticmethod
     def _properties(reads: Sequence[Read], extents: Sequence[int]) -> dict[str, Attribute]:

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from math import prod
 
-from xdsl.builder import ImplicitBuilder, _current_builder  # pyright: ignore[reportPrivateUsage]
+from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType
@@ -176,6 +176,17 @@ def _total(parts: list[SSAValue], like: SSAValue) -> SSAValue:
     return ix.ComputeOp.build(t, reads, body).result
 
 
+def _position(op: ix.ComputeOp) -> SSAValue:
+    """lin(r) = sum_j r_j * stride_j: the row-major position of the reduction point, as a float."""
+    rank, extents = op.rank, op.reduction_extents
+    elt = op.result_type.get_element_type()
+    lin = scalars.const(0.0, elt)
+    for j in range(len(extents)):
+        r_j = scalars.index_to_float(scalars.index(rank + j), elt)
+        lin = scalars.add(lin, scalars.mul(r_j, float(prod(extents[j + 1 :]))))
+    return lin
+
+
 def first_argmax(op: ix.ComputeOp) -> SSAValue:
     """am[d] = -min{ lin(r) : body(d, r) == y[d] }, the row-major position of the first maximum.
 
@@ -183,18 +194,12 @@ def first_argmax(op: ix.ComputeOp) -> SSAValue:
     the position is exact in floating point for any reduction space this compiler will see.
     """
     rank, extents = op.rank, op.reduction_extents
-    strides = [prod(extents[j + 1 :]) for j in range(len(extents))]
     out_map = make_map(rank + len(extents), dims(rank))
     reads = [*op.reads, ix.Read(op.result, out_map)]
-    elt = op.result_type.get_element_type()
 
     def body(xs: Sequence[SSAValue]) -> SSAValue:
-        value = _inline_primal(op, xs[:-1])
-        lin = scalars.const(0.0, elt)
-        for j, stride in enumerate(strides):
-            lin = scalars.add(lin, scalars.mul(scalars.index_to_float(scalars.index(rank + j), elt), float(stride)))
-        hit = scalars.cmpf("oeq", value, xs[-1])
-        return scalars.select(hit, scalars.neg(lin), float("-inf"))
+        hit = scalars.cmpf("oeq", op.inline_body(xs[:-1]), xs[-1])
+        return scalars.select(hit, scalars.neg(_position(op)), float("-inf"))
 
     return ix.ComputeOp.build(op.result_type, reads, body, "max", extents).result
 
@@ -219,11 +224,7 @@ def adjoint_of_read(op: ix.ComputeOp, k: int, dy: SSAValue, argmax: SSAValue | N
             return scalars.const(0.0, elt)
         value = scalars.times(xs[len(op.reads)], derivative)
         if argmax is not None:
-            lin = scalars.const(0.0, elt)
-            strides = [prod(extents[j + 1 :]) for j in range(len(extents))]
-            for j, stride in enumerate(strides):
-                lin = scalars.add(lin, scalars.mul(scalars.index_to_float(scalars.index(rank + j), elt), float(stride)))
-            first = scalars.cmpf("oeq", scalars.neg(lin), xs[-1])
+            first = scalars.cmpf("oeq", scalars.neg(_position(op)), xs[-1])
             value = scalars.select(first, value, 0.0)
         return value
 
@@ -235,48 +236,13 @@ def adjoint_of_read(op: ix.ComputeOp, k: int, dy: SSAValue, argmax: SSAValue | N
     return scatter.result
 
 
-def _clone_body(op: ix.IndexNotationOp, args: Sequence[SSAValue]) -> dict[SSAValue, SSAValue]:
-    """Clone `op`'s body ops (not the yield) at the insertion point; returns the value mapping."""
-    mapping: dict[SSAValue, SSAValue] = dict(zip(op.body.block.args, args, strict=True))
-    for body_op in op.body.block.ops:
-        if isinstance(body_op, ix.YieldOp):
-            break
-        clone: Operation = body_op.clone(value_mapper=mapping)
-        _insert(clone)
-        for old, new in zip(body_op.results, clone.results):
-            mapping[old] = new
-    return mapping
-
-
-def _inline_primal(op: ix.IndexNotationOp, args: Sequence[SSAValue]) -> SSAValue:
-    mapping = _clone_body(op, args)
-    value = op.yield_op.value
-    return mapping.get(value, value)
-
-
 def _inline_tangent(op: ix.ComputeOp, args: Sequence[SSAValue], k: int) -> SSAValue | None:
-    """d body / d a_k at the current point: each body op recomputed, then its tangent."""
-    block = op.body.block
-    mapping: dict[SSAValue, SSAValue] = dict(zip(block.args, args, strict=True))
+    """d body / d a_k at the current point: the body recomputed, each op followed by its tangent."""
     tangents: dict[SSAValue, SSAValue | None] = {args[k]: scalars.const(1.0, args[k].type)}
-    for body_op in block.ops:
-        if isinstance(body_op, ix.YieldOp):
-            break
-        clone = body_op.clone(value_mapper=mapping)
-        _insert(clone)
-        for old, new in zip(body_op.results, clone.results):
-            mapping[old] = new
+
+    def derive(clone: Operation) -> None:
         operands = list(clone.operands)
-        derivative = scalars.tangent(clone, operands, [tangents.get(v) for v in operands], tangents.get)
         if clone.results:
-            tangents[clone.results[0]] = derivative
-    result = op.yield_op.value
-    return tangents.get(mapping.get(result, result))
+            tangents[clone.results[0]] = scalars.tangent(clone, operands, [tangents.get(v) for v in operands], tangents.get)
 
-
-def _insert(op: Operation) -> None:
-    """Insert a cloned op at the implicit builder's point (unless cloning already did)."""
-    if op.parent is None:
-        builder = _current_builder.builder
-        assert builder is not None
-        builder.insert(op)
+    return tangents.get(op.inline_body(args, on_clone=derive))

@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from math import prod
 
-from xdsl.builder import ImplicitBuilder, _current_builder  # pyright: ignore[reportPrivateUsage]
+from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import arith, func, memref
 from xdsl.dialects.builtin import MemRefType, ModuleOp, TensorType
-from xdsl.ir import Block, Operation, SSAValue
+from xdsl.ir import Block, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
@@ -114,7 +114,7 @@ def emit_compute(op: ix.ComputeOp, inputs: Sequence[SSAValue], out: SSAValue) ->
         for r, buf, bad in zip(reads, inputs, unsafe):
             idx = [emit_index_expr(e, ivs, ranges) for e in r.map.results]
             values.append(guarded_load(buf, idx, bad, r.fill))
-        return inline_body(op, values, ivs)
+        return op.inline_body(values, ivs)
 
     if reduce_outside(op):
         fill_buffer(out, float_const(0.0, elt))
@@ -187,7 +187,7 @@ def emit_scatter(op: ix.ScatterOp, inputs: Sequence[SSAValue], out: SSAValue) ->
         for r, buf, bad in zip(op.reads, inputs, unsafe):
             idx = [emit_index_expr(e, ivs, ranges) for e in r.map.results]
             values.append(guarded_load(buf, idx, bad, r.fill))
-        value = inline_body(op, values, ivs)
+        value = op.inline_body(values, ivs)
         target = [emit_index_expr(e, ivs, ranges) for e in op.write_map.results]
         guarded_accumulate(out, target, write_unsafe, value)
         return []
@@ -206,27 +206,3 @@ def _max_first(acc: SSAValue, value: SSAValue) -> SSAValue:
 
 
 _COMBINE = {"sum": _sum, "max": _max_first}
-
-
-def inline_body(op: ix.IndexNotationOp, args: Sequence[SSAValue], ivs: Sequence[SSAValue]) -> SSAValue:
-    """Clone the body of `op` at the insertion point, with reads and indices substituted."""
-    mapping: dict[SSAValue, SSAValue] = dict(zip(op.body.block.args, args, strict=True))
-    for body_op in op.body.block.ops:
-        if isinstance(body_op, ix.YieldOp):
-            return mapping.get(body_op.value, body_op.value)
-        if isinstance(body_op, ix.IndexOp):
-            mapping[body_op.result] = ivs[body_op.dim.value.data]
-            continue
-        clone: Operation = body_op.clone(value_mapper=mapping)
-        _insert(clone)
-        for old_res, new_res in zip(body_op.results, clone.results):
-            mapping[old_res] = new_res
-    raise AssertionError("compute body without ix.yield")
-
-
-def _insert(op: Operation) -> None:
-    """Insert a cloned op at the active ImplicitBuilder's point (cloning may already have)."""
-    if op.parent is None:
-        builder = _current_builder.builder
-        assert builder is not None, "inline_body must run inside an ImplicitBuilder"
-        builder.insert(op)

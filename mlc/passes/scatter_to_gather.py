@@ -45,17 +45,17 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import arith, func
 from xdsl.dialects import math as mathd
-from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, ModuleOp, TensorType
-from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
+from xdsl.dialects.builtin import FloatAttr, ModuleOp, TensorType
+from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 from xdsl.ir.affine import AffineDimExpr, AffineExpr, AffineMap
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from mlc.dialects import ix
+from mlc.loops import index_const
 from mlc.index_solve import (
     Condition,
     Divisible,
@@ -70,7 +70,6 @@ from mlc.index_solve import (
     compose,
     solve,
 )
-from mlc.passes.lower_loops import inline_body
 
 REMARK = "remark: mlc-scatter-to-gather"
 
@@ -157,23 +156,19 @@ def piece_op(op: ix.ScatterOp, piece: Piece, result_type: TensorType) -> ix.Comp
         ix.Read(r.value, AffineMap(len(dims), 0, tuple(compose(e, piece.iteration, dims) for e in r.map.results)), r.fill)
         for r in op.reads
     ]
-    block = Block(arg_types=[a.type for a in op.body.block.args])
-    for new_arg, old_arg in zip(block.args, op.body.block.args):
-        new_arg.name_hint = old_arg.name_hint
     elt = result_type.get_element_type()
     used_dims = {o.dim.value.data for o in op.body.block.ops if isinstance(o, ix.IndexOp)}
-    with ImplicitBuilder(block):
+
+    def body(args: Sequence[SSAValue]) -> SSAValue:
+        for new_arg, old_arg in zip(args, op.body.block.args):
+            new_arg.name_hint = old_arg.name_hint
         index = IndexEmitter(dims)
         ivs = [index.quasi(q) if j in used_dims else None for j, q in enumerate(piece.iteration)]
-        value = inline_body(op, block.args, ivs)  # pyright: ignore[reportArgumentType]
-        value = guarded(value, [check for c in piece.conditions for check in index.condition(c)], elt)
-        ix.YieldOp(value)
-    used = [k for k, arg in enumerate(block.args) if arg.uses]
-    for arg in reversed(block.args):
-        if not arg.uses:
-            block.erase_arg(arg)
+        value = op.inline_body(args, ivs)
+        return guarded(value, [check for c in piece.conditions for check in index.condition(c)], elt)
+
     extents = piece.extents
-    return ix.ComputeOp([reads[k] for k in used], result_type, Region(block), "sum" if extents else "none", extents)
+    return ix.ComputeOp.build(result_type, reads, body, "sum" if extents else "none", extents)
 
 
 def guarded(value: SSAValue, conditions: Sequence[SSAValue], elt: Attribute) -> SSAValue:
@@ -203,7 +198,7 @@ def interleave_op(result_type: TensorType, moduli: Sequence[int], pieces: dict[t
     def body(args: Sequence[SSAValue]) -> SSAValue:
         value_of = dict(zip(phases, args))
         zero = arith.ConstantOp(FloatAttr(0.0, elt)).result  # pyright: ignore[reportArgumentType]
-        residues = {r: arith.RemSIOp(ix.IndexOp(r).result, _index_const(m)).result for r, m in enumerate(moduli) if m > 1}
+        residues = {r: arith.RemSIOp(ix.IndexOp(r).result, index_const(m)).result for r, m in enumerate(moduli) if m > 1}
 
         def pick(r: int, phase: tuple[int, ...]) -> SSAValue:
             if r == rank:
@@ -215,17 +210,13 @@ def interleave_op(result_type: TensorType, moduli: Sequence[int], pieces: dict[t
             for p in reversed(range(moduli[r] - 1)):
                 if options[p] is value:
                     continue
-                same = arith.CmpiOp(residues[r], _index_const(p), "eq").result
+                same = arith.CmpiOp(residues[r], index_const(p), "eq").result
                 value = arith.SelectOp(same, options[p], value).result
             return value
 
         return pick(0, ())
 
     return ix.ComputeOp.build(result_type, reads, body)
-
-
-def _index_const(value: int) -> SSAValue:
-    return arith.ConstantOp(IntegerAttr(value, IndexType())).result
 
 
 class IndexEmitter:
@@ -239,7 +230,7 @@ class IndexEmitter:
     def const(self, value: int) -> SSAValue:
         key = ("const", value)
         if key not in self._cache:
-            self._cache[key] = _index_const(value)
+            self._cache[key] = index_const(value)
         return self._cache[key]
 
     def var(self, v: Var) -> SSAValue:
