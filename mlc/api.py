@@ -243,8 +243,10 @@ class Program:
         `arena` (the runtime's scratch buffer, exactly `arena_bytes`), `peak_saved` and
         `peak_temporaries` (saved activations and other arena buffers live at the arena's peak
         point), `params`, `optimizer_state`, `inputs` (with the hyper-parameter scalars),
-        `outputs`, and `total_peak` = params + optimizer_state + inputs + outputs + arena. For a
-        training step: `prog.trainer("adam").program.memory_report()`.
+        `outputs`, `total_peak` = params + optimizer_state + inputs + outputs + arena, and
+        `recompute_macs` (what mlc-checkpoint added). For gradients:
+        `prog.grad_program(budget="50%").memory_report()`; for a training step:
+        `prog.trainer("adam").program.memory_report()`.
         """
         if self._memory is None:
             raise ValueError(f"@{self.name} was compiled without mlc-plan-memory, so it has no memory report")
@@ -277,34 +279,46 @@ class Program:
             self._variants[pipeline] = build_program(self._source, self._model, pipeline, suffix)
         return self._variants[pipeline]
 
-    def grad(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
-             wrt: str = "params") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """The outputs and the gradients of the loss (the first output) by argument name.
+    def grad_program(self, wrt: str = "params", budget: str | int | None = None,
+                     checkpoint: str | None = None) -> Program:
+        """The compiled `@<model>_grad` (its `memory_report()` has the planner's figures).
 
-        `wrt` is "params", "inputs" or "all". The gradient program is compiled on first use.
+        `budget` bounds its arena (bytes, "64KB", "1.5MiB" or "50%" of keep-all) and `checkpoint`
+        is the keep-or-recompute policy (keep-all, recompute-all, sqrt, optimal): see
+        `mlc.passes.checkpoint`. Compiled on first use, then cached per option set.
         """
-        from mlc.passes.pipelines import gradient_pipeline
+        from mlc.passes.pipelines import checkpoint_pass, gradient_pipeline
 
         if wrt not in ("params", "inputs", "all"):
             raise ValueError(f"wrt must be 'params', 'inputs' or 'all', got '{wrt}'")
-        variant = self._variant(gradient_pipeline(wrt), "_grad")
+        return self._variant(gradient_pipeline(wrt, checkpoint=checkpoint_pass(budget, checkpoint)), "_grad")
+
+    def grad(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], wrt: str = "params",
+             budget: str | int | None = None, checkpoint: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The outputs and the gradients of the loss (the first output) by argument name.
+
+        `wrt` is "params", "inputs" or "all"; `budget` and `checkpoint` as in `grad_program`.
+        """
+        variant = self.grad_program(wrt, budget, checkpoint)
         outs = variant.run(params, inputs)
         grads = {name.removeprefix("grad."): outs.pop(name) for name in list(outs) if name.startswith("grad.")}
         return outs, grads
 
-    def trainer(self, optimizer: str = "sgd", **hyper: float) -> Trainer:
+    def trainer(self, optimizer: str = "sgd", budget: str | int | None = None, checkpoint: str | None = None,
+                **hyper: float) -> Trainer:
         """A training loop step for this model: forward, backward and the update in one C call.
 
         sgd: lr, momentum=0, dampening=0, weight_decay=0, nesterov=False;
         adam: lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0 (PyTorch's defaults).
+        `budget` and `checkpoint` bound the step's arena as in `grad_program`.
         """
-        from mlc.passes.pipelines import training_pipeline
+        from mlc.passes.pipelines import checkpoint_pass, training_pipeline
         from mlc.trainer import Trainer
 
         if optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got '{optimizer}'")
         nesterov = bool(hyper.get("nesterov", False))
-        step = self._variant(training_pipeline(optimizer, nesterov), "_step")
+        step = self._variant(training_pipeline(optimizer, nesterov, checkpoint_pass(budget, checkpoint)), "_step")
         return Trainer(step, optimizer, hyper)
 
 

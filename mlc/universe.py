@@ -31,6 +31,7 @@ PASSES: dict[str, str] = {
     "mlc-autodiff": "mlc.passes.autodiff:AutodiffPass",
     "mlc-scatter-to-gather": "mlc.passes.scatter_to_gather:ScatterToGatherPass",
     "mlc-optimizer": "mlc.passes.optimizer:OptimizerPass",
+    "mlc-checkpoint": "mlc.passes.checkpoint:CheckpointPass",
     "mlc-lower-loops": "mlc.passes.lower_loops:LowerLoopsPass",
     "mlc-plan-memory": "mlc.passes.plan_memory:PlanMemoryPass",
 }

@@ -924,17 +924,19 @@ def _value(j: int) -> str:
     return "the input a0" if j == 0 else f"a{j}"
 
 
-def explain(chain: Chain, schedule: Sequence[Op], budget: float | None = None) -> list[str]:
+def explain(chain: Chain, schedule: Sequence[Op], budget: float | None = None, *, reason: str | None = None) -> list[str]:
     """One line per stage saying what the schedule keeps and what it recomputes, and why.
 
     "kept (tape ...)": T_i recorded in the first forward and held until B_i (no recompute);
     "kept (checkpoint a_i ...)": a_i held as a restart point for later sweeps;
     "recomputed nx from a_j": the stage re-ran n times in sweeps that started at the stored a_j,
     and its tape was recorded only just before B_i. The reason compares the budget with the
-    keep-all peak (what no recompute at all needs)."""
+    keep-all peak (what no recompute at all needs), unless the caller gives its own `reason`."""
     machine = _Machine(chain).run(schedule)
     full = keep_all_peak(chain)
-    if budget is None:
+    if reason is not None:
+        why = reason
+    elif budget is None:
         why = f"by this schedule (peak {format_bytes(machine.peak)}, keep-all peak {format_bytes(full)})"
     elif budget < full:
         why = f"because budget {format_bytes(budget)} < keep-all peak {format_bytes(full)}"

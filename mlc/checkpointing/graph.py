@@ -397,13 +397,14 @@ def solve_graph(graph: Graph, budget: float, *, exact_up_to: int = 40,
     return solve_graph_heuristic(graph, budget)
 
 
-def explain_graph(graph: Graph, schedule: Sequence[Stage], budget: float | None = None) -> list[str]:
+def explain_graph(graph: Graph, schedule: Sequence[Stage], budget: float | None = None, *,
+                  reason: str | None = None) -> list[str]:
     """One line per forward value: how long it is held, or how often it is recomputed."""
     nodes = graph.nodes
     simulate_graph(graph, schedule)
     held_in = {i: [t for t, st in enumerate(schedule) if i in st.keep] for i in range(len(nodes))}
     runs = {i: [t for t, st in enumerate(schedule) if i in st.compute] for i in range(len(nodes))}
-    why = "" if budget is None else f" to fit the budget {format_bytes(budget)}"
+    why = f" {reason}" if reason is not None else "" if budget is None else f" to fit the budget {format_bytes(budget)}"
     lines = []
     for i, node in enumerate(nodes):
         if not node.forward:

@@ -42,7 +42,7 @@ from contextlib import contextmanager
 import numpy as np
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
 from xdsl.ir import Attribute, Block, Region, SSAValue
 
 from mlc.dialects import nn
@@ -144,6 +144,8 @@ class _ModelEmitter:
             func.ReturnOp(*(v for _, v in outputs))
         f = func.FuncOp(self.model.name, ([a.type for a in block.args], [v.type for _, v in outputs]), Region(block))
         self._signature(outputs).attach(f)
+        loc = self.model.name_loc
+        f.attributes["mlc.loc"] = StringAttr(f"{loc.file}:{loc.line}:{loc.col}")  # for errors of later passes
         return f
 
     def _check_declarations(self) -> None:

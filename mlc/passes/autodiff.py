@@ -22,7 +22,10 @@ The adjoint of a value read several times is the sum of the contributions.
 Every compute op of `@m_grad` carries a discardable `mlc.phase`: `"forward"` on the clone of
 `@m`'s ops, `"backward"` on everything the adjoint adds (the seed, the scatters, argmax and sum
 ops). Nothing here reads it; it tells later passes (memory planning, checkpointing) which values
-the backward keeps alive.
+the backward keeps alive. Every backward op made while differentiating a forward op also carries
+`mlc.adjoint_of`, the position of that forward op among the compute ops of `@m_grad` (the seed
+belongs to the loss's op; the final sums over several uses of an argument carry none):
+mlc-checkpoint groups the backward by it.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from math import prod
 from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import ArrayAttr, IntegerAttr, ModuleOp, StringAttr, TensorType, i64
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
@@ -45,6 +48,9 @@ from mlc.dialects import ix
 from mlc.signature import ModelSignature, TensorSpec, is_model
 
 WRT = ("params", "inputs", "all")
+
+ADJOINT_OF = "mlc.adjoint_of"
+"""The discardable attribute naming (by position) the forward op a backward op differentiates."""
 
 PHASE = "mlc.phase"
 """The discardable attribute saying which part of a training function a compute op belongs to:
@@ -101,7 +107,7 @@ def differentiate(f: func.FuncOp, loss: str, wrt: str) -> func.FuncOp:
     active = _active(block, targets)
     builder_block = Block()
     with ImplicitBuilder(builder_block):
-        adjoints = _backward(block, loss_value, active)
+        adjoints = _backward(block, loss_value, active, builder_block)
         grads = [_total(adjoints.get(arg, []), arg) for arg in targets]
     ret.detach()
     for op in list(builder_block.ops):
@@ -133,12 +139,17 @@ def _active(block: Block, targets: Sequence[SSAValue]) -> set[SSAValue]:
     return active
 
 
-def _backward(block: Block, loss: SSAValue, active: set[SSAValue]) -> dict[SSAValue, list[SSAValue]]:
-    """Propagate adjoints from the loss through the compute ops in reverse order."""
+def _backward(block: Block, loss: SSAValue, active: set[SSAValue], tape: Block) -> dict[SSAValue, list[SSAValue]]:
+    """Propagate adjoints from the loss through the compute ops in reverse order (the new ops go
+    to `tape`, each tagged with `mlc.adjoint_of`)."""
+    position = {op: k for k, op in enumerate(o for o in block.ops if isinstance(o, ix.ComputeOp))}
     adjoints: dict[SSAValue, list[SSAValue]] = {loss: [_ones_like(loss)]}
+    if isinstance(loss.owner, ix.ComputeOp):
+        _tag_since(tape, None, position[loss.owner])
     for op in reversed(list(block.ops)):
         if not isinstance(op, ix.ComputeOp) or op.result not in adjoints:
             continue
+        last = tape.last_op
         dy = _total(adjoints[op.result], op.result)
         argmax = first_argmax(op) if op.reduction.data == "max" else None
         for k, read in enumerate(op.reads):
@@ -147,7 +158,16 @@ def _backward(block: Block, loss: SSAValue, active: set[SSAValue]) -> dict[SSAVa
             contribution = adjoint_of_read(op, k, dy, argmax)
             if contribution is not None:
                 adjoints.setdefault(read.value, []).append(contribution)
+        _tag_since(tape, last, position[op])
     return adjoints
+
+
+def _tag_since(tape: Block, last: Operation | None, forward_position: int) -> None:
+    """Mark the ops of `tape` after `last` (all of them when None) as adjoints of one forward op."""
+    op = tape.first_op if last is None else last.next_op
+    while op is not None:
+        op.attributes[ADJOINT_OF] = IntegerAttr(forward_position, i64)
+        op = op.next_op
 
 
 def _ones_like(v: SSAValue) -> SSAValue:

@@ -7,15 +7,31 @@ DEFAULT_PIPELINE = f"mlc-lower-graph,{LOWER_TO_C}"
 """Graph-level IR to loop-level IR with planned memory: what `mlc-opt -t c` runs when no `-p` is given."""
 
 
-def gradient_pipeline(wrt: str = "params", loss: str = "") -> str:
-    """The model plus `@<model>_grad` (outputs and loss gradients), lowered to loops."""
+def checkpoint_pass(budget: str | int | None = None, policy: str | None = None) -> str:
+    """`mlc-checkpoint{...}` with a budget (bytes, "64KB", "50%") and/or a policy; "" for neither."""
+    options = []
+    if budget is not None:
+        options.append(f"budget={budget}" if isinstance(budget, int) else f'budget="{budget}"')
+    if policy:
+        options.append(f"policy={policy}")
+    return f"mlc-checkpoint{{{' '.join(options)}}}" if options else ""
+
+
+def gradient_pipeline(wrt: str = "params", loss: str = "", checkpoint: str = "") -> str:
+    """The model plus `@<model>_grad` (outputs and loss gradients), lowered to loops; `checkpoint`
+    is an `mlc-checkpoint{...}` pass (see `checkpoint_pass`) or empty."""
     options = f"wrt={wrt}" + (f" loss={loss}" if loss else "")
-    return f"mlc-lower-graph,mlc-autodiff{{{options}}},mlc-scatter-to-gather,{LOWER_TO_C}"
+    return f"mlc-lower-graph,mlc-autodiff{{{options}}},mlc-scatter-to-gather,{_then(checkpoint)}{LOWER_TO_C}"
 
 
-def training_pipeline(optimizer: str = "sgd", nesterov: bool = False) -> str:
+def training_pipeline(optimizer: str = "sgd", nesterov: bool = False, checkpoint: str = "") -> str:
     """The model plus `@<model>_step`: forward, backward and the optimizer update in one function."""
     nesterov_option = " nesterov=true" if nesterov else ""
     return (
-        f"mlc-lower-graph,mlc-autodiff,mlc-scatter-to-gather,mlc-optimizer{{kind={optimizer}{nesterov_option}}},{LOWER_TO_C}"
+        f"mlc-lower-graph,mlc-autodiff,mlc-scatter-to-gather,mlc-optimizer{{kind={optimizer}{nesterov_option}}},"
+        f"{_then(checkpoint)}{LOWER_TO_C}"
     )
+
+
+def _then(step: str) -> str:
+    return f"{step}," if step else ""

@@ -6,7 +6,8 @@ a nest never writes into memory it is still reading. Buffers whose live ranges a
 share bytes. Placement is greedy best-fit, largest buffer first, with every offset aligned to
 `ALIGN` bytes (so vector loads stay aligned). The arena becomes a trailing `memref<Nxi8>`
 argument, each `memref.alloc` a `memref.view` into it, and the function records
-`mlc.arena_bytes = N` so the runtime allocates exactly that.
+`mlc.arena_bytes = N` so the runtime allocates exactly that. A function with `mlc.memory_budget`
+(set by mlc-checkpoint, which predicts the arena exactly) fails if the arena exceeds it.
 
 The memory report. The function also records `mlc.memory`, a dictionary of byte counts (and
 `mlc-plan-memory{report=true}` prints it on stderr, one block per function):
@@ -19,6 +20,7 @@ The memory report. The function also records `mlc.memory`, a dictionary of byte 
     inputs            arguments of kind `input` and `hyper` (the hyper-parameter scalars)
     outputs           the output buffers: the trailing memrefs, one per mlc.output_names
     total_peak        = params + optimizer_state + inputs + outputs + arena
+    recompute_macs    multiply-adds mlc-checkpoint added by recomputing forward values (0 without it)
 
 Definitions, on the top-level positions p of the function and the arena buffers b (each with its
 size |b|, the tensor's bytes without alignment padding, and its inclusive live range
@@ -57,6 +59,7 @@ from xdsl.dialects import func, memref
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, IntegerAttr, MemRefType, ModuleOp, StringAttr, i8, i64
 from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import PassFailedException
 
 from mlc.loops import index_const
 from mlc.passes.autodiff import PHASE
@@ -85,6 +88,7 @@ MEMORY = "mlc.memory"
 
 REPORT_KEYS = (
     "arena", "peak_saved", "peak_temporaries", "params", "optimizer_state", "inputs", "outputs", "total_peak",
+    "recompute_macs",
 )
 """The figures of `mlc.memory`, in order (see the module docstring)."""
 
@@ -136,13 +140,17 @@ def live_buffers(f: func.FuncOp) -> list[Buffer]:
     return buffers
 
 
-def assign_offsets(buffers: list[Buffer]) -> tuple[dict[memref.AllocOp, int], int]:
-    """Best-fit placement, largest first; returns offsets and the arena size."""
-    placed: list[tuple[int, int, Buffer]] = []  # (offset, padded size, buffer)
-    offsets: dict[memref.AllocOp, int] = {}
-    for buf in sorted(buffers, key=lambda b: (-b.size, b.start)):
-        need = -(-buf.size // ALIGN) * ALIGN
-        busy = sorted((o, o + s) for o, s, other in placed if other.start <= buf.end and buf.start <= other.end)
+def place(intervals: Sequence[tuple[int, int, int]]) -> tuple[list[int], int]:
+    """Best-fit placement of `(size, start, end)` live intervals, largest first (ties: earliest
+    start, then given order); returns each interval's offset and the arena size.
+
+    Shared with mlc-checkpoint, which predicts the arena of a rewritten function with it."""
+    placed: list[tuple[int, int, int, int]] = []  # (offset, padded size, start, end)
+    offsets = [0] * len(intervals)
+    for k in sorted(range(len(intervals)), key=lambda k: (-intervals[k][0], intervals[k][1])):
+        size, start, end = intervals[k]
+        need = -(-size // ALIGN) * ALIGN
+        busy = sorted((o, o + s) for o, s, b0, b1 in placed if b0 <= end and start <= b1)
         best, best_gap, cursor = None, None, 0
         for lo, hi in busy:
             gap = lo - cursor
@@ -150,10 +158,15 @@ def assign_offsets(buffers: list[Buffer]) -> tuple[dict[memref.AllocOp, int], in
                 best, best_gap = cursor, gap
             cursor = max(cursor, hi)
         offset = best if best is not None else cursor
-        placed.append((offset, need, buf))
-        offsets[buf.alloc] = offset
-    total = max((o + s for o, s, _ in placed), default=0)
-    return offsets, total
+        placed.append((offset, need, start, end))
+        offsets[k] = offset
+    return offsets, max((o + s for o, s, _, _ in placed), default=0)
+
+
+def assign_offsets(buffers: list[Buffer]) -> tuple[dict[memref.AllocOp, int], int]:
+    """Best-fit placement of the buffers (see `place`); returns offsets and the arena size."""
+    offsets, total = place([(b.size, b.start, b.end) for b in buffers])
+    return {b.alloc: o for b, o in zip(buffers, offsets)}, total
 
 
 def plan_function(f: func.FuncOp) -> None:
@@ -164,6 +177,13 @@ def plan_function(f: func.FuncOp) -> None:
     block = f.body.block
     figures = {"arena": total, **peak_figures(buffers), **argument_figures(f, list(block.args))}
     figures["total_peak"] = sum(figures[k] for k in ("params", "optimizer_state", "inputs", "outputs", "arena"))
+    figures["recompute_macs"] = _checkpoint_figure(f, "recompute_macs")
+    budget = f.attributes.get("mlc.memory_budget")
+    if isinstance(budget, IntegerAttr) and total > budget.value.data:
+        raise PassFailedException(
+            f"mlc-plan-memory: @{f.sym_name.data} needs an arena of {total} bytes, over its budget of "
+            f"{budget.value.data} bytes (mlc-checkpoint predicted {_checkpoint_figure(f, 'planned_arena')}): "
+            "a pass between them changed the function")
     arena: SSAValue = block.insert_arg(MemRefType(i8, [max(total, 1)]), len(block.args))
     arena.name_hint = "arena"
     for buf in buffers:
@@ -183,6 +203,13 @@ def plan_function(f: func.FuncOp) -> None:
     f.function_type = func.FunctionType.from_lists([a.type for a in block.args], [])
     f.attributes["mlc.arena_bytes"] = IntegerAttr(total, i64)
     f.attributes[MEMORY] = DictionaryAttr({k: IntegerAttr(figures[k], i64) for k in REPORT_KEYS})
+
+
+def _checkpoint_figure(f: func.FuncOp, key: str) -> int:
+    """A figure mlc-checkpoint recorded in `mlc.checkpoint` (0 when it did not run)."""
+    attr = f.attributes.get("mlc.checkpoint")
+    value = attr.data.get(key) if isinstance(attr, DictionaryAttr) else None
+    return value.value.data if isinstance(value, IntegerAttr) else 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,5 +286,6 @@ def format_report(name: str, figures: dict[str, int]) -> str:
     """One block: a header naming the function, then `name  bytes  (human)` per figure."""
     width = max(len(str(v)) for v in figures.values())
     lines = [f"mlc-plan-memory: memory of @{name}"]
-    lines += [f"  {k:<16}  {v:>{width}}  ({human_bytes(v)})" for k, v in figures.items()]
+    lines += [f"  {k:<16}  {v:>{width}}  ({'multiply-adds' if k.endswith('_macs') else human_bytes(v)})"
+              for k, v in figures.items()]
     return "\n".join(lines)

@@ -30,7 +30,7 @@ func.func @chain(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
 }
 // CHECK-LABEL: func.func @chain(%x: memref<4x8xf32>, %{{.*}}: memref<4x8xf32>, %arena: memref<384xi8>)
 // CHECK-SAME:    attributes {mlc.arena_bytes = 384 : i64, mlc.memory = {arena = 384 : i64, peak_saved = 0 : i64, peak_temporaries = 384 : i64,
-// CHECK-SAME:    params = 0 : i64, optimizer_state = 0 : i64, inputs = 128 : i64, outputs = 128 : i64, total_peak = 640 : i64}}
+// CHECK-SAME:    params = 0 : i64, optimizer_state = 0 : i64, inputs = 128 : i64, outputs = 128 : i64, total_peak = 640 : i64, recompute_macs = 0 : i64}}
 // CHECK-NOT:     memref.alloc
 // CHECK:         %[[OA:offset.*]] = arith.constant 0 : index
 // CHECK-NEXT:    %[[A:.*]] = memref.view %arena[%[[OA]]][] : memref<384xi8> to memref<4x8xf32>

@@ -1,0 +1,341 @@
+"""`mlc-checkpoint`: which forward values the backward keeps and which it recomputes, under a budget.
+
+Runs on the index-level training functions (`@m_grad`, `@m_step`: those with backward ops), after
+mlc-autodiff and mlc-scatter-to-gather and before mlc-lower-loops. Options:
+
+    budget = BYTES | "N KB|MB|GB" (10^3 steps) | "N KiB|MiB|GiB" (2^10 steps) | "P%"
+    policy = keep-all | recompute-all | sqrt | optimal   (default: optimal with a budget, else keep-all)
+    remarks = true                                       (one line per decision on stderr)
+
+What the budget bounds. The arena: the bytes the runtime allocates for one call for every value
+the function computes (saved activations, temporaries, gradients of intermediates, recomputed
+values); `mlc.arena_bytes` after mlc-plan-memory. Parameters, optimizer state, inputs and outputs
+are the caller's arrays, the same under every policy, and not counted. "P%" is P percent of the
+keep-all arena (the function as mlc-autodiff wrote it).
+
+How. The function's compute ops become `Step`s (`mlc.checkpointing.program`); a *plan* is the
+order in which they run, a repeated step being a recomputation. For every plan the arena is
+predicted exactly (the planner's own placement on the nests' live ranges), so a policy is a set
+of candidate plans and the choice is:
+
+    the candidate of least recomputed cost (ties: least arena) whose arena <= budget.
+
+Because the candidate set does not depend on the budget, a smaller budget can only exclude
+candidates: the chosen arena never grows as the budget falls (monotone), and the budget is a
+hard bound. With no fitting candidate the pass fails, naming the smallest budget that fits.
+
+Candidates per policy: keep-all (the function as written); recompute-all and sqrt (Chen et al.:
+√L segments) on the chain of stages; optimal = every point of the dynamic programme's
+budget/cost curve on that chain (`mlc.checkpointing.chain`, Rotor's model: exact for chains in
+that model), plus keep-all. When the forward is not a chain of at least two stages (a value
+skipping a cut, a loss over several branches), optimal uses the graph solvers over a grid of
+20 budgets: Checkmate's MILP (HiGHS, exact) for graphs of at most 24 ops, the documented greedy
+heuristic (`solve_graph_heuristic`) beyond.
+
+The rewrite. Ops run in plan order; a step's first run is the original op, a repeat is a clone
+marked `mlc.recompute` and `mlc.phase = "recompute"` (so the planner counts it as a temporary),
+and every op reads the latest run of its operands. Values are computed by the same ops from the
+same inputs, so gradients are bitwise identical under every policy. The function records
+`mlc.checkpoint` (policy, budget, keep-all and planned arena, recomputed multiply-adds and runs)
+and `mlc.memory_budget`, which mlc-plan-memory checks its arena against.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from math import prod
+from pathlib import Path
+
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp, StringAttr, TensorType, UnitAttr, i64
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import PassFailedException
+
+from mlc.checkpointing import chain as chains
+from mlc.checkpointing import graph as graphs
+from mlc.checkpointing.chain import format_bytes, format_macs
+from mlc.checkpointing.program import (
+    ChainSplit, Evaluation, Step, as_graph, chain_plan, evaluate, graph_plan, original_plan, split_chain,
+)
+from mlc.dialects import ix
+from mlc.errors import CompileError, SourceLocation
+from mlc.passes.autodiff import ADJOINT_OF, PHASE
+
+POLICIES = ("keep-all", "recompute-all", "sqrt", "optimal")
+CHECKPOINT = "mlc.checkpoint"
+"""Function attribute: the decision's figures (see the module docstring)."""
+MEMORY_BUDGET = "mlc.memory_budget"
+"""Function attribute: the arena bound mlc-plan-memory verifies."""
+RECOMPUTE = "mlc.recompute"
+"""Unit attribute on the clones that recompute a forward value."""
+
+EXACT_GRAPH_OPS = 24
+"""Graphs up to this many ops get Checkmate's MILP; larger ones the greedy heuristic."""
+GRAPH_LEVELS = 20
+"""Budgets (fractions of the keep-all peak) the graph solvers are run at."""
+
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Either bytes or a fraction of the keep-all arena."""
+
+    bytes: int | None = None
+    fraction: float | None = None
+    text: str = ""
+
+    def resolve(self, keep_all_arena: int) -> int:
+        if self.bytes is not None:
+            return self.bytes
+        assert self.fraction is not None
+        return math.floor(self.fraction * keep_all_arena)
+
+    def __str__(self) -> str:
+        if self.fraction is not None:
+            return f"{self.text} of keep-all"
+        return f"{self.bytes} bytes" if self.text == str(self.bytes) else f"{self.text} = {self.bytes} bytes"
+
+
+def parse_budget(value: str | int | float) -> Budget | None:
+    """`40000`, `"64KB"`, `"1.5MiB"`, `"50%"` (None for the empty string: no budget)."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise PassFailedException(_BUDGET_HELP.format(value))
+    if isinstance(value, int):
+        if value < 0:
+            raise PassFailedException(_BUDGET_HELP.format(value))
+        return Budget(bytes=value, text=str(value))
+    text = value.strip()
+    if not text:
+        return None
+    if m := re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", text):
+        return Budget(fraction=float(m.group(1)) / 100, text=text)
+    if (m := re.fullmatch(r"(\d+(?:\.\d+)?)\s*([A-Za-z]*)", text)) and m.group(2).upper() in _UNITS:
+        return Budget(bytes=math.floor(float(m.group(1)) * _UNITS[m.group(2).upper()]), text=text)
+    raise PassFailedException(_BUDGET_HELP.format(value))
+
+
+_BUDGET_HELP = (
+    "mlc-checkpoint: budget must be bytes (40000), a size in quotes (\"64KB\", \"1.5MiB\") or a share of "
+    "the keep-all arena in quotes (\"50%\"), got '{}'"
+)
+
+
+@dataclass(frozen=True)
+class CheckpointPass(ModulePass):
+    """Keep or recompute each forward value so that the training function's arena fits a budget."""
+
+    name = "mlc-checkpoint"
+
+    budget: str | int | float = ""
+    """Bytes, a size with a unit (KB, MB, GB, KiB, MiB, GiB) or a share of keep-all ("50%")."""
+    policy: str = ""
+    """keep-all, recompute-all, sqrt or optimal (the default when a budget is given)."""
+    remarks: bool = False
+    """Print one line per decision (and a summary per function) on stderr."""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        budget = parse_budget(self.budget)
+        policy = self.policy or ("optimal" if budget is not None else "keep-all")
+        if policy not in POLICIES:
+            raise PassFailedException(f"mlc-checkpoint: policy must be one of {', '.join(POLICIES)}, got '{policy}'")
+        for f in [o for o in op.ops if isinstance(o, func.FuncOp)]:
+            if CHECKPOINT not in f.attributes and _has_backward(f):
+                lines = checkpoint_function(f, policy, budget)
+                if self.remarks:
+                    print("\n".join(lines), file=sys.stderr)
+
+
+def _has_backward(f: func.FuncOp) -> bool:
+    return any(isinstance(o, ix.IndexNotationOp) and _phase(o) == "backward" for o in f.body.block.ops)
+
+
+def _phase(op: Operation) -> str:
+    attr = op.attributes.get(PHASE)
+    return attr.data if isinstance(attr, StringAttr) else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# The function as steps
+
+
+def function_steps(f: func.FuncOp) -> tuple[list[ix.IndexNotationOp], list[Step]]:
+    """The compute ops of `f` in order and their `Step`s."""
+    ops = [o for o in f.body.block.ops if isinstance(o, ix.IndexNotationOp)]
+    index = {o.result: k for k, o in enumerate(ops)}
+    ret = f.body.block.last_op
+    returned = set(ret.operands) if isinstance(ret, func.ReturnOp) else set()
+    steps = []
+    for k, o in enumerate(ops):
+        t = o.result_type
+        reads = tuple(dict.fromkeys(index[v] for v in o.inputs if v in index))
+        tag = o.attributes.get(ADJOINT_OF)
+        steps.append(Step(
+            name=f"#{k} {_describe(t)}", size=_bytes(t), cost=prod(o.iteration_extents), reads=reads,
+            phase=_phase(o) or "forward", returned=o.result in returned,
+            adjoint_of=tag.value.data if isinstance(tag, IntegerAttr) else None,
+        ))
+    return ops, steps
+
+
+def _bytes(t: TensorType) -> int:
+    elt = t.get_element_type()
+    return prod(t.get_shape()) * getattr(elt, "bitwidth", 32) // 8
+
+
+def _describe(t: TensorType) -> str:
+    return f"{t.get_element_type()}[{','.join(map(str, t.get_shape()))}]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Candidates
+
+
+@dataclass(frozen=True)
+class Candidate:
+    label: str
+    plan: tuple[int, ...]
+    evaluation: Evaluation
+    explain: Callable[[str], list[str]] = field(compare=False)
+    """One line per decision, given the reason the budget imposes."""
+
+
+def candidates(steps: Sequence[Step], policy: str) -> tuple[list[Candidate], ChainSplit | None]:
+    """The candidate plans of a policy (the first is keep-all for `optimal`), each evaluated."""
+    split = split_chain(steps)
+    keep_all = original_plan(steps)
+    none: Callable[[str], list[str]] = lambda _: ["every forward value kept: nothing recomputed"]
+    found = [Candidate("keep-all", keep_all, evaluate(steps, keep_all), none)]
+    if policy == "keep-all":
+        return found, split
+    if split is not None:
+        chain = split.chain
+        if policy == "optimal":
+            table = chains.solve_table(chain, chains.keep_all_peak(chain))
+            assert table is not None
+            schedules = [table.schedule(m) for m, _ in reversed(table.pareto())]
+        else:
+            schedules = [chains.recompute_all(chain) if policy == "recompute-all" else chains.sqrt_schedule(chain)]
+            found = []
+        for sched in schedules:
+            assert sched is not None
+            plan = chain_plan(split, sched)
+            found.append(Candidate(policy, plan, evaluate(steps, plan),
+                                   lambda why, s=sched: chains.explain(chain, s, reason=why)))
+        return found, split
+    graph = as_graph(steps)
+    if policy == "sqrt":
+        raise PassFailedException("mlc-checkpoint: policy=sqrt needs a chain of stages; this training function has none "
+                                  "(use policy=optimal)")
+    full = graphs.simulate_graph(graph, graphs.keep_all_graph(graph)).peak
+    levels = [full * (GRAPH_LEVELS - k) / GRAPH_LEVELS for k in range(GRAPH_LEVELS)] + [0.0]
+    scheds = []
+    if policy == "recompute-all":
+        found = []
+        forward = set(range(graph.first_backward))
+        scheds.append(graphs._schedule_dropping(graph, forward, frozenset(forward)))
+    else:
+        for level in levels:
+            solve = graphs.solve_graph if len(graph) <= EXACT_GRAPH_OPS else graphs.solve_graph_heuristic
+            if (sched := solve(graph, level)) is not None:
+                scheds.append(sched)
+    for sched in scheds:
+        plan = graph_plan(sched)
+        found.append(Candidate(policy, plan, evaluate(steps, plan),
+                               lambda why, s=sched: graphs.explain_graph(graph, s, reason=why)))
+    return found, None
+
+
+def choose(found: Sequence[Candidate], budget: int | None) -> Candidate | None:
+    """The least recompute (then least arena) candidate whose arena fits `budget`."""
+    fitting = [c for c in found if budget is None or c.evaluation.arena <= budget]
+    return min(fitting, key=lambda c: (c.evaluation.recompute_cost, c.evaluation.arena), default=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The rewrite
+
+
+def checkpoint_function(f: func.FuncOp, policy: str, budget: Budget | None) -> list[str]:
+    """Choose and apply a plan for `f`; returns the remark lines."""
+    ops, steps = function_steps(f)
+    found, split = candidates(steps, policy)
+    keep_all_arena = evaluate(steps, original_plan(steps)).arena
+    limit = None if budget is None else budget.resolve(keep_all_arena)
+    chosen = choose(found, limit)
+    if chosen is None:
+        assert limit is not None and budget is not None
+        smallest = min(c.evaluation.arena for c in (candidates(steps, "optimal")[0] if policy != "optimal" else found))
+        _fail(f, f"mlc-checkpoint: budget {budget}{_in_bytes(budget, limit)} is below the smallest arena policy={policy} can reach for "
+                 f"@{f.sym_name.data}; the smallest feasible budget is {smallest} bytes ({format_bytes(smallest)})"
+                 + (" with policy=optimal" if policy != "optimal" else "")
+                 + f"; keep-all needs {keep_all_arena} bytes")
+    assert chosen is not None
+    rewrite(f, ops, chosen.plan)
+    ev = chosen.evaluation
+    total = sum(s.cost for s in steps)
+    figures = {"keep_all_arena": keep_all_arena, "planned_arena": ev.arena, "recompute_macs": ev.recompute_cost,
+               "recomputed_ops": ev.recomputed_runs, "total_macs": total}
+    if limit is not None:
+        figures["budget"] = limit
+        f.attributes[MEMORY_BUDGET] = IntegerAttr(limit, i64)
+    f.attributes[CHECKPOINT] = DictionaryAttr(
+        {"policy": StringAttr(policy), **{k: IntegerAttr(v, i64) for k, v in figures.items()}})
+    name = f"mlc-checkpoint: @{f.sym_name.data}"
+    share = "" if budget is None else _in_bytes(budget, limit)
+    lines = [
+        f"{name}: policy {policy}, budget {'none' if budget is None else str(budget)}{share}: arena {ev.arena} bytes "
+        f"({format_bytes(ev.arena)}; keep-all {keep_all_arena}), recomputes {format_macs(ev.recompute_cost)} "
+        f"in {ev.recomputed_runs} ops (+{100 * ev.recompute_cost / max(total, 1):.1f}% of {format_macs(total)})",
+    ]
+    if split is None:
+        lines.append(f"{name}: not a chain of stages; {'graph solver' if policy == 'optimal' else policy} over {len(steps)} ops")
+    else:
+        lines.append(f"{name}: chain of {split.chain.length} stages")
+    why = (f"to fit the budget of {limit} bytes (keep-all arena {keep_all_arena})" if limit is not None
+           else f"by policy {policy}")
+    lines += [f"{name}: {line}" for line in chosen.explain(why)]
+    return lines
+
+
+def _in_bytes(budget: Budget, limit: int | None) -> str:
+    return f" ({limit} bytes)" if budget.fraction is not None else ""
+
+
+def rewrite(f: func.FuncOp, ops: Sequence[ix.IndexNotationOp], plan: Sequence[int]) -> None:
+    """Run `ops` in plan order: first runs move, repeats are clones; reads follow the latest runs."""
+    block = f.body.block
+    ret = block.last_op
+    assert ret is not None
+    step_of: dict[SSAValue, int] = {o.result: k for k, o in enumerate(ops)}
+    for o in ops:
+        o.detach()
+    latest: dict[int, SSAValue] = {}
+    for k in plan:
+        op = ops[k]
+        if k in latest:
+            op = op.clone()
+            op.attributes[RECOMPUTE] = UnitAttr()
+            op.attributes[PHASE] = StringAttr("recompute")
+            step_of[op.result] = k
+        op.operands = [latest[step_of[v]] if v in step_of else v for v in op.operands]
+        block.insert_op_before(op, ret)
+        latest[k] = op.result
+    for o in block.ops:
+        o.attributes.pop(ADJOINT_OF, None)
+
+
+def _fail(f: func.FuncOp, message: str) -> None:
+    """A located error at the model's declaration when the frontend recorded it (`mlc.loc`)."""
+    loc = f.attributes.get("mlc.loc")
+    if isinstance(loc, StringAttr) and (m := re.fullmatch(r"(.*):(\d+):(\d+)", loc.data)):
+        path = Path(m.group(1))
+        source = path.read_text() if path.is_file() else None
+        raise CompileError(SourceLocation(m.group(1), int(m.group(2)), int(m.group(3)), source=source), message)
+    raise PassFailedException(message)
