@@ -22,7 +22,7 @@ import mlc
 from mlc.api import load_module, make_context, run_pipeline, select_model
 from mlc.backends.c.emitter import c_type, emit_c
 from mlc.backends.c.runtime import aligned_arena, compiler_command
-from mlc.passes.pipelines import training_pipeline
+from mlc.passes.pipelines import checkpoint_pass, training_pipeline
 from mlc.passes.plan_memory import REPORT_KEYS, byte_size, live_buffers, memory_report, saved_activations
 from mlc.signature import ModelSignature
 
@@ -61,9 +61,9 @@ def nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
     return math.prod(shape) * dtype.itemsize
 
 
-def lowered_step(source: str | Path, optimizer: str = "adam", plan: bool = True) -> func.FuncOp:
+def lowered_step(source: str | Path, optimizer: str = "adam", plan: bool = True, checkpoint: str = "") -> func.FuncOp:
     """The loop-level `@<model>_step` alone in its module (as the API compiles it)."""
-    pipeline = training_pipeline(optimizer)
+    pipeline = training_pipeline(optimizer, checkpoint=checkpoint)
     if not plan:
         pipeline = pipeline.removesuffix(",mlc-plan-memory")
         assert not pipeline.endswith("mlc-plan-memory")
@@ -275,9 +275,13 @@ def asan_dir(tmp_path_factory) -> Path:
     return tmp
 
 
-@pytest.mark.parametrize("source", [MLP, DIGITS_CNN, STRIDED_CNN], ids=["mlp", "digits_cnn", "strided_cnn"])
-def test_adam_step_is_clean_under_asan_with_the_exact_arena(source, asan_dir, tmp_path):
-    step = lowered_step(source, "adam")
+@pytest.mark.parametrize("source, checkpoint", [
+    (MLP, ""), (DIGITS_CNN, ""), (STRIDED_CNN, ""),
+    (DIGITS_CNN, checkpoint_pass("75%")), (STRIDED_CNN, checkpoint_pass(policy="recompute-all")),
+], ids=["mlp", "digits_cnn", "strided_cnn", "digits_cnn_budget_75", "strided_cnn_recompute_all"])
+def test_adam_step_is_clean_under_asan_with_the_exact_arena(source, checkpoint, asan_dir, tmp_path):
+    """Also with recomputation: mlc-checkpoint's clones live in the same arena."""
+    step = lowered_step(source, "adam", checkpoint=checkpoint)
     arena = memory_report(step)["arena"]  # type: ignore[index]
     assert arena == step.attributes["mlc.arena_bytes"].value.data  # type: ignore[attr-defined]
     result = run_under_asan(step, arena, tmp_path)

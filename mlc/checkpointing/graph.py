@@ -282,7 +282,7 @@ def solve_graph_milp(graph: Graph, budget: float, *, time_limit: float = 60.0) -
 # Heuristic
 
 
-def _schedule_dropping(graph: Graph, dropped: set[int], volatile: frozenset[int] = frozenset()) -> GraphSchedule:
+def drop_schedule(graph: Graph, dropped: set[int], volatile: frozenset[int] = frozenset()) -> GraphSchedule:
     """The heuristic's schedule for dropped forward values; `volatile` ones (a subset) are never
     held between backward stages (module docstring)."""
     T, nodes = len(graph), graph.nodes
@@ -339,7 +339,7 @@ def solve_graph_heuristic(graph: Graph, budget: float) -> GraphSchedule | None:
     volatile: set[int] = set()
 
     def attempt(dropped: set[int]) -> tuple[GraphSchedule, SimResult]:
-        sched = _schedule_dropping(graph, dropped, frozenset(volatile))
+        sched = drop_schedule(graph, dropped, frozenset(volatile))
         return sched, simulate_graph(graph, sched)
 
     dropped: set[int] = set()
@@ -372,7 +372,7 @@ def solve_graph_heuristic(graph: Graph, budget: float) -> GraphSchedule | None:
 
 def keep_all_graph(graph: Graph) -> GraphSchedule:
     """Every value computed once and held until its last read."""
-    return _schedule_dropping(graph, set())
+    return drop_schedule(graph, set())
 
 
 def solve_graph(graph: Graph, budget: float, *, exact_up_to: int = 40,

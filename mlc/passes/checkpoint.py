@@ -207,13 +207,15 @@ class Candidate:
 
 
 def candidates(steps: Sequence[Step], policy: str) -> tuple[list[Candidate], ChainSplit | None]:
-    """The candidate plans of a policy (the first is keep-all for `optimal`), each evaluated."""
+    """The candidate plans of a policy, each evaluated (see the module docstring)."""
     split = split_chain(steps)
     keep_all = original_plan(steps)
-    none: Callable[[str], list[str]] = lambda _: ["every forward value kept: nothing recomputed"]
-    found = [Candidate("keep-all", keep_all, evaluate(steps, keep_all), none)]
+    found = [Candidate("keep-all", keep_all, evaluate(steps, keep_all),
+                       lambda _: ["every forward value kept: nothing recomputed"])]
     if policy == "keep-all":
         return found, split
+    if policy != "optimal":
+        found = []
     if split is not None:
         chain = split.chain
         if policy == "optimal":
@@ -222,34 +224,41 @@ def candidates(steps: Sequence[Step], policy: str) -> tuple[list[Candidate], Cha
             schedules = [table.schedule(m) for m, _ in reversed(table.pareto())]
         else:
             schedules = [chains.recompute_all(chain) if policy == "recompute-all" else chains.sqrt_schedule(chain)]
-            found = []
         for sched in schedules:
             assert sched is not None
             plan = chain_plan(split, sched)
-            found.append(Candidate(policy, plan, evaluate(steps, plan),
+            found.append(Candidate(f"{policy} (chain of {chain.length} stages)", plan, evaluate(steps, plan),
                                    lambda why, s=sched: chains.explain(chain, s, reason=why)))
-        return found, split
-    graph = as_graph(steps)
-    if policy == "sqrt":
+    if policy == "sqrt" and split is None:
         raise PassFailedException("mlc-checkpoint: policy=sqrt needs a chain of stages; this training function has none "
                                   "(use policy=optimal)")
-    full = graphs.simulate_graph(graph, graphs.keep_all_graph(graph)).peak
-    levels = [full * (GRAPH_LEVELS - k) / GRAPH_LEVELS for k in range(GRAPH_LEVELS)] + [0.0]
+    if policy == "optimal" or (policy == "recompute-all" and split is None):
+        found += _graph_candidates(steps, policy)
+    return found, split
+
+
+def _graph_candidates(steps: Sequence[Step], policy: str) -> list[Candidate]:
+    """recompute-all, or the graph solvers at `GRAPH_LEVELS` budgets (module docstring)."""
+    graph = as_graph(steps)
     scheds = []
     if policy == "recompute-all":
-        found = []
         forward = set(range(graph.first_backward))
-        scheds.append(graphs._schedule_dropping(graph, forward, frozenset(forward)))
+        scheds.append(graphs.drop_schedule(graph, forward, frozenset(forward)))
     else:
-        for level in levels:
-            solve = graphs.solve_graph if len(graph) <= EXACT_GRAPH_OPS else graphs.solve_graph_heuristic
-            if (sched := solve(graph, level)) is not None:
+        full = graphs.simulate_graph(graph, graphs.keep_all_graph(graph)).peak
+        exact = len(graph) <= EXACT_GRAPH_OPS
+        for k in range(GRAPH_LEVELS + 1):
+            level = full * (GRAPH_LEVELS - k) / GRAPH_LEVELS
+            sched = graphs.solve_graph(graph, level) if exact else graphs.solve_graph_heuristic(graph, level)
+            if sched is not None:
                 scheds.append(sched)
+    label = f"{policy} (graph of {len(graph)} ops, {'MILP' if len(graph) <= EXACT_GRAPH_OPS else 'heuristic'})"
+    found = []
     for sched in scheds:
         plan = graph_plan(sched)
-        found.append(Candidate(policy, plan, evaluate(steps, plan),
+        found.append(Candidate(label, plan, evaluate(steps, plan),
                                lambda why, s=sched: graphs.explain_graph(graph, s, reason=why)))
-    return found, None
+    return found
 
 
 def choose(found: Sequence[Candidate], budget: int | None) -> Candidate | None:
@@ -294,10 +303,7 @@ def checkpoint_function(f: func.FuncOp, policy: str, budget: Budget | None) -> l
         f"({format_bytes(ev.arena)}; keep-all {keep_all_arena}), recomputes {format_macs(ev.recompute_cost)} "
         f"in {ev.recomputed_runs} ops (+{100 * ev.recompute_cost / max(total, 1):.1f}% of {format_macs(total)})",
     ]
-    if split is None:
-        lines.append(f"{name}: not a chain of stages; {'graph solver' if policy == 'optimal' else policy} over {len(steps)} ops")
-    else:
-        lines.append(f"{name}: chain of {split.chain.length} stages")
+    lines.append(f"{name}: chosen {chosen.label} among {len(found)} candidates")
     why = (f"to fit the budget of {limit} bytes (keep-all arena {keep_all_arena})" if limit is not None
            else f"by policy {policy}")
     lines += [f"{name}: {line}" for line in chosen.explain(why)]
