@@ -328,13 +328,27 @@ def drop_schedule(graph: Graph, dropped: set[int], volatile: frozenset[int] = fr
     return _stages(R, S[:T])
 
 
+def _drop_order(graph: Graph) -> list[int]:
+    """Forward values by recompute cost per byte, cheapest first (the heuristic's order)."""
+    nodes = graph.nodes
+    return sorted((i for i in range(graph.first_backward) if nodes[i].size > 0), key=lambda i: (nodes[i].cost / nodes[i].size, i))
+
+
+def drop_family(graph: Graph) -> list[GraphSchedule]:
+    """The greedy's path without a budget: drop 0, 1, ..., n values in its order, then make 1..n
+    of them volatile. Every budget's greedy answer before re-keeping is one of these, so a caller
+    can choose among them for any budget with n simulations in all."""
+    order = _drop_order(graph)
+    family = [drop_schedule(graph, set(order[:k])) for k in range(len(order) + 1)]
+    family += [drop_schedule(graph, set(order), frozenset(order[:k])) for k in range(1, len(order) + 1)]
+    for sched in family:
+        sched.optimal = False
+    return family
+
+
 def solve_graph_heuristic(graph: Graph, budget: float) -> GraphSchedule | None:
     """Greedy drop-cheapest-per-byte, then re-keep (module docstring); every step simulated."""
-    b0 = graph.first_backward
-    nodes = graph.nodes
-    # Every forward value: one the backward reads only to recompute a dropped value is held
-    # through the backward too; dropping one no backward stage needs changes nothing.
-    candidates = sorted((i for i in range(b0) if nodes[i].size > 0), key=lambda i: (nodes[i].cost / nodes[i].size, i))
+    candidates = _drop_order(graph)
 
     volatile: set[int] = set()
 

@@ -53,8 +53,18 @@ class PlanError(ValueError):
     pass
 
 
-def evaluate(steps: Sequence[Step], plan: Sequence[int]) -> Evaluation:
-    """The arena and recomputation of running `steps` in the order `plan` (see the module docstring)."""
+@dataclass(frozen=True)
+class Liveness:
+    """A plan's buffers as `(size, first run, last reader)` and what follows without placing them."""
+
+    intervals: tuple[tuple[int, int, int], ...]
+    live_peak: int
+    recompute_cost: int
+    recomputed_runs: int
+
+
+def liveness(steps: Sequence[Step], plan: Sequence[int]) -> Liveness:
+    """The buffers of running `steps` in the order `plan` (see the module docstring)."""
     latest: dict[int, int] = {}  # step -> its latest run
     first_run: set[int] = set()
     starts: list[int] = []
@@ -79,8 +89,7 @@ def evaluate(steps: Sequence[Step], plan: Sequence[int]) -> Evaluation:
     if len(first_run) != len(steps):
         missing = next(s.name for k, s in enumerate(steps) if k not in first_run)
         raise PlanError(f"{missing} never runs")
-    intervals = [(s, a, b) for s, a, b in zip(sizes, starts, ends) if s > 0]
-    _, arena = place(intervals)
+    intervals = tuple((s, a, b) for s, a, b in zip(sizes, starts, ends) if s > 0)
     delta = [0] * (len(plan) + 1)
     for s, a, b in intervals:
         delta[a] += s
@@ -89,7 +98,18 @@ def evaluate(steps: Sequence[Step], plan: Sequence[int]) -> Evaluation:
     for d in delta:
         live += d
         peak = max(peak, live)
-    return Evaluation(arena, peak, recompute, repeats)
+    return Liveness(intervals, peak, recompute, repeats)
+
+
+def evaluate(steps: Sequence[Step], plan: Sequence[int]) -> Evaluation:
+    """The arena and recomputation of running `steps` in the order `plan`."""
+    return placed(liveness(steps, plan))
+
+
+def placed(live: Liveness) -> Evaluation:
+    """The evaluation of a plan whose liveness is known: the planner's placement gives the arena."""
+    _, arena = place(live.intervals)
+    return Evaluation(arena, live.live_peak, live.recompute_cost, live.recomputed_runs)
 
 
 def original_plan(steps: Sequence[Step]) -> tuple[int, ...]:

@@ -25,12 +25,16 @@ candidates: the chosen arena never grows as the budget falls (monotone), and the
 hard bound. With no fitting candidate the pass fails, naming the smallest budget that fits.
 
 Candidates per policy: keep-all (the function as written); recompute-all and sqrt (Chen et al.:
-√L segments) on the chain of stages; optimal = every point of the dynamic programme's
-budget/cost curve on that chain (`mlc.checkpointing.chain`, Rotor's model: exact for chains in
-that model), plus keep-all. When the forward is not a chain of at least two stages (a value
-skipping a cut, a loss over several branches), optimal uses the graph solvers over a grid of
-20 budgets: Checkmate's MILP (HiGHS, exact) for graphs of at most 24 ops, the documented greedy
-heuristic (`solve_graph_heuristic`) beyond.
+√L segments) on the chain of stages; optimal = keep-all, every point of the dynamic programme's
+budget/cost curve on the chain of stages (`mlc.checkpointing.chain`, Rotor's model, exact for
+chains in that model), and the graph solvers' plans (`mlc.checkpointing.graph`): Checkmate's
+MILP (HiGHS, exact) at 21 budgets for functions of at most 24 ops; beyond, the greedy's drop
+sequence (each prefix of "drop the cheapest value per byte") plus the greedy with re-keeping at 6
+budgets, up to `GRAPH_OPS` ops. The graph plans matter even on chains: a stage's tape is kept or
+recomputed whole by the dynamic programme, while the graph solvers recompute a cheap
+elementwise value and keep the matmul beside it (on the 16-block benchmark chain at 25% of
+keep-all they recompute 5.9 Mmac where the chain's best plan recomputes 12.2 Mmac). A chain is
+cut where exactly one forward value crosses (`split_chain`).
 
 The rewrite. Ops run in plan order; a step's first run is the original op, a repeat is a clone
 marked `mlc.recompute` and `mlc.phase = "recompute"` (so the planner counts it as a temporary),
@@ -46,7 +50,7 @@ import math
 import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import prod
 from pathlib import Path
 
@@ -61,7 +65,7 @@ from mlc.checkpointing import chain as chains
 from mlc.checkpointing import graph as graphs
 from mlc.checkpointing.chain import format_bytes, format_macs
 from mlc.checkpointing.program import (
-    ChainSplit, Evaluation, Step, as_graph, chain_plan, evaluate, graph_plan, original_plan, split_chain,
+    ChainSplit, Evaluation, Step, as_graph, chain_plan, evaluate, graph_plan, liveness, original_plan, placed, split_chain,
 )
 from mlc.dialects import ix
 from mlc.errors import CompileError, SourceLocation
@@ -78,7 +82,13 @@ RECOMPUTE = "mlc.recompute"
 EXACT_GRAPH_OPS = 24
 """Graphs up to this many ops get Checkmate's MILP; larger ones the greedy heuristic."""
 GRAPH_LEVELS = 20
-"""Budgets (fractions of the keep-all peak) the graph solvers are run at."""
+"""Budgets (fractions of the keep-all peak) the MILP is run at."""
+GRAPH_OPS = 300
+"""Up to this many ops the graph solvers' plans join the chain's; beyond, a chain uses the dynamic
+programme alone (the greedy's simulations grow quadratically: 1.4 s at 230 ops, 50 s at 900) and
+a non-chain the greedy's drop sequence without re-keeping."""
+HEURISTIC_LEVELS = 6
+"""Budgets (k/7 of the keep-all peak) the greedy heuristic, with its re-keeping, is run at."""
 
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 
@@ -197,20 +207,26 @@ def _describe(t: TensorType) -> str:
 # Candidates
 
 
-@dataclass(frozen=True)
 class Candidate:
-    label: str
-    plan: tuple[int, ...]
-    evaluation: Evaluation
-    explain: Callable[[str], list[str]] = field(compare=False)
-    """One line per decision, given the reason the budget imposes."""
+    """A plan with a label and its explanation; the arena is placed only when a choice needs it."""
+
+    def __init__(self, label: str, plan: tuple[int, ...], steps: Sequence[Step], explain: Callable[[str], list[str]]):
+        self.label, self.plan, self.explain = label, plan, explain
+        self.liveness = liveness(steps, plan)
+        self._evaluation: Evaluation | None = None
+
+    @property
+    def evaluation(self) -> Evaluation:
+        if self._evaluation is None:
+            self._evaluation = placed(self.liveness)
+        return self._evaluation
 
 
 def candidates(steps: Sequence[Step], policy: str) -> tuple[list[Candidate], ChainSplit | None]:
     """The candidate plans of a policy, each evaluated (see the module docstring)."""
     split = split_chain(steps)
     keep_all = original_plan(steps)
-    found = [Candidate("keep-all", keep_all, evaluate(steps, keep_all),
+    found = [Candidate("keep-all", keep_all, steps,
                        lambda _: ["every forward value kept: nothing recomputed"])]
     if policy == "keep-all":
         return found, split
@@ -227,12 +243,12 @@ def candidates(steps: Sequence[Step], policy: str) -> tuple[list[Candidate], Cha
         for sched in schedules:
             assert sched is not None
             plan = chain_plan(split, sched)
-            found.append(Candidate(f"{policy} (chain of {chain.length} stages)", plan, evaluate(steps, plan),
+            found.append(Candidate(f"{policy} (chain of {chain.length} stages)", plan, steps,
                                    lambda why, s=sched: chains.explain(chain, s, reason=why)))
     if policy == "sqrt" and split is None:
         raise PassFailedException("mlc-checkpoint: policy=sqrt needs a chain of stages; this training function has none "
                                   "(use policy=optimal)")
-    if policy == "optimal" or (policy == "recompute-all" and split is None):
+    if policy == "recompute-all" and split is None or policy == "optimal" and (split is None or len(steps) <= GRAPH_OPS):
         found += _graph_candidates(steps, policy)
     return found, split
 
@@ -244,27 +260,40 @@ def _graph_candidates(steps: Sequence[Step], policy: str) -> list[Candidate]:
     if policy == "recompute-all":
         forward = set(range(graph.first_backward))
         scheds.append(graphs.drop_schedule(graph, forward, frozenset(forward)))
+    elif len(graph) <= EXACT_GRAPH_OPS:
+        full = graphs.simulate_graph(graph, graphs.keep_all_graph(graph)).peak
+        for k in range(GRAPH_LEVELS + 1):
+            if (sched := graphs.solve_graph(graph, full * (GRAPH_LEVELS - k) / GRAPH_LEVELS)) is not None:
+                scheds.append(sched)
     else:
         full = graphs.simulate_graph(graph, graphs.keep_all_graph(graph)).peak
-        exact = len(graph) <= EXACT_GRAPH_OPS
-        for k in range(GRAPH_LEVELS + 1):
-            level = full * (GRAPH_LEVELS - k) / GRAPH_LEVELS
-            sched = graphs.solve_graph(graph, level) if exact else graphs.solve_graph_heuristic(graph, level)
-            if sched is not None:
+        scheds += graphs.drop_family(graph)
+        for k in range(1, HEURISTIC_LEVELS + 1 if len(graph) <= GRAPH_OPS else 1):
+            if (sched := graphs.solve_graph_heuristic(graph, full * k / (HEURISTIC_LEVELS + 1))) is not None:
                 scheds.append(sched)
     label = f"{policy} (graph of {len(graph)} ops, {'MILP' if len(graph) <= EXACT_GRAPH_OPS else 'heuristic'})"
     found = []
     for sched in scheds:
         plan = graph_plan(sched)
-        found.append(Candidate(label, plan, evaluate(steps, plan),
+        found.append(Candidate(label, plan, steps,
                                lambda why, s=sched: graphs.explain_graph(graph, s, reason=why)))
     return found
 
 
 def choose(found: Sequence[Candidate], budget: int | None) -> Candidate | None:
-    """The least recompute (then least arena) candidate whose arena fits `budget`."""
-    fitting = [c for c in found if budget is None or c.evaluation.arena <= budget]
-    return min(fitting, key=lambda c: (c.evaluation.recompute_cost, c.evaluation.arena), default=None)
+    """The least recompute (then least arena) candidate whose arena fits `budget`.
+
+    Arenas are placed lazily, cheapest candidates first; the live peak is a lower bound on the
+    arena (buffers live at once occupy disjoint bytes), so candidates above the budget are skipped."""
+    by_cost: dict[int, list[Candidate]] = {}
+    for c in found:
+        by_cost.setdefault(c.liveness.recompute_cost, []).append(c)
+    for cost in sorted(by_cost):
+        fitting = [c for c in by_cost[cost] if budget is None or c.liveness.live_peak <= budget]
+        fitting = [c for c in fitting if budget is None or c.evaluation.arena <= budget]
+        if fitting:
+            return min(fitting, key=lambda c: c.evaluation.arena)
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
