@@ -387,6 +387,6 @@ def test_graph_simulator_rules_and_explanations():
     assert simulate_graph(graph, tight) == (12, 22, 1)  # x dropped, recomputed for dconv
     assert all(st.keep <= {0, 1, 2, 3, 4, 5, 6} for st in tight)
     lines = explain_graph(graph, tight, 12)
-    assert lines[0] == "x: recomputed 1x in stages [6] (cost 1 mac) to fit the budget 12 B; held through stage 1"
-    assert lines[2] == "relu: kept (4 B, held through stage 5)"  # pruned: nothing reads it after drelu
+    assert lines[0] == "x: recomputed 1x for dconv (cost 1 mac) to fit the budget 12 B; held until conv"
+    assert lines[2] == "relu: kept (4 B, held until drelu)"  # pruned: nothing reads it after drelu
     assert solve_graph_milp(graph, 11) is None and solve_graph_heuristic(graph, 11) is None

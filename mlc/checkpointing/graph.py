@@ -413,7 +413,7 @@ def solve_graph(graph: Graph, budget: float, *, exact_up_to: int = 40,
 
 def explain_graph(graph: Graph, schedule: Sequence[Stage], budget: float | None = None, *,
                   reason: str | None = None) -> list[str]:
-    """One line per forward value: how long it is held, or how often it is recomputed."""
+    """One line per forward value: until which node it is held, or for which nodes it is recomputed."""
     nodes = graph.nodes
     simulate_graph(graph, schedule)
     held_in = {i: [t for t, st in enumerate(schedule) if i in st.keep] for i in range(len(nodes))}
@@ -425,10 +425,10 @@ def explain_graph(graph: Graph, schedule: Sequence[Stage], budget: float | None 
             continue
         extra = len(runs[i]) - 1
         held = held_in[i]
-        span = f"held through stage {held[-1] + 1}" if held else "freed after its stage"
+        span = f"held until {nodes[held[-1] + 1].name}" if held else "freed after its stage"
         if extra == 0:
             lines.append(f"{node.name}: kept ({format_bytes(node.size)}, {span})")
         else:
-            lines.append(f"{node.name}: recomputed {extra}x in stages {runs[i][1:]} "
+            lines.append(f"{node.name}: recomputed {extra}x for {', '.join(nodes[t].name for t in runs[i][1:])} "
                          f"(cost {format_macs(extra * node.cost)}){why}; {span}")
     return lines
