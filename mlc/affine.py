@@ -198,3 +198,76 @@ def _reshape_groups(src: Sequence[int], dst: Sequence[int]) -> list[tuple[range,
             cuts.append((p, q))
     cuts.append((len(src), len(dst)))
     return [(range(p0, p1), range(q0, q1)) for (p0, q0), (p1, q1) in zip(cuts, cuts[1:])]
+
+
+Linear = tuple[dict[int, int], int]
+"""An affine expression as `({dim: coefficient}, constant)`."""
+
+
+def linear_form(expr: AffineExpr) -> Linear | None:
+    """`expr` as coefficients and a constant, or None when it has a floordiv, ceildiv or mod
+    (or a product of two dimensions)."""
+    if isinstance(expr, AffineDimExpr):
+        return {expr.position: 1}, 0
+    if isinstance(expr, AffineConstantExpr):
+        return {}, expr.value
+    assert isinstance(expr, AffineBinaryOpExpr)
+    lhs, rhs = linear_form(expr.lhs), linear_form(expr.rhs)
+    if lhs is None or rhs is None:
+        return None
+    if expr.kind == AffineBinaryOpKind.Add:
+        coeffs = dict(lhs[0])
+        for d, c in rhs[0].items():
+            coeffs[d] = coeffs.get(d, 0) + c
+        return {d: c for d, c in coeffs.items() if c}, lhs[1] + rhs[1]
+    if expr.kind == AffineBinaryOpKind.Mul:
+        if lhs[0] and rhs[0]:
+            return None
+        (coeffs, const), factor = (lhs, rhs[1]) if not rhs[0] else (rhs, lhs[1])
+        return {d: c * factor for d, c in coeffs.items() if c * factor}, const * factor
+    return None
+
+
+def from_linear(form: Linear) -> AffineExpr:
+    """The expression of a linear form, dimensions in increasing order, constant last."""
+    coeffs, const = form
+    expr: AffineExpr | None = None
+    for d in sorted(coeffs):
+        term = AffineExpr.dimension(d) if coeffs[d] == 1 else AffineExpr.dimension(d) * coeffs[d]
+        expr = term if expr is None else expr + term
+    if expr is None:
+        return AffineExpr.constant(const)
+    return expr + const if const else expr
+
+
+def simplify(expr: AffineExpr) -> AffineExpr:
+    """A linear expression in canonical form (terms of one dimension merged, zeros dropped);
+    quasi-affine subexpressions are simplified inside and kept."""
+    if (form := linear_form(expr)) is not None:
+        return from_linear(form)
+    if isinstance(expr, AffineBinaryOpExpr):
+        return AffineBinaryOpExpr(expr.kind, simplify(expr.lhs), simplify(expr.rhs))
+    return expr
+
+
+def substitute(expr: AffineExpr, values: Sequence[AffineExpr]) -> AffineExpr:
+    """`expr` with dimension k replaced by `values[k]`, simplified."""
+    return simplify(expr.replace_dims_and_symbols(list(values), []))
+
+
+def coefficient(expr: AffineExpr, dim: int) -> int | None:
+    """The coefficient of `dim` in `expr` when `expr` is `c * dim` plus terms without `dim`
+    (which may have divisions), else None: how far `expr` moves per step of `dim`."""
+    if dim not in expr.used_dims():
+        return 0
+    if isinstance(expr, AffineDimExpr):
+        return 1
+    if isinstance(expr, AffineBinaryOpExpr) and expr.kind == AffineBinaryOpKind.Add:
+        lhs, rhs = coefficient(expr.lhs, dim), coefficient(expr.rhs, dim)
+        return None if lhs is None or rhs is None else lhs + rhs
+    if isinstance(expr, AffineBinaryOpExpr) and expr.kind == AffineBinaryOpKind.Mul:
+        for factor, other in ((expr.rhs, expr.lhs), (expr.lhs, expr.rhs)):
+            if isinstance(factor, AffineConstantExpr):
+                inner = coefficient(other, dim)
+                return None if inner is None else inner * factor.value
+    return None

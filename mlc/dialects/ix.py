@@ -58,6 +58,7 @@ from xdsl.transforms.dead_code_elimination import is_trivially_dead
 from xdsl.utils.exceptions import VerifyException
 
 from mlc.affine import dim_names, format_map_results
+from mlc.schedule import ScheduleAttr
 
 REDUCTIONS = ("none", "sum", "max")
 
@@ -500,4 +501,4 @@ def _element_type(t: Attribute) -> Attribute:
     return t.get_element_type()
 
 
-IX = Dialect("ix", [ComputeOp, ScatterOp, YieldOp, IndexOp], [])
+IX = Dialect("ix", [ComputeOp, ScatterOp, YieldOp, IndexOp], [ScheduleAttr])
