@@ -6,10 +6,11 @@ when any of its tools starts, and those tools must not pay for NumPy and the run
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["CompileError", "Program", "compile"]
+__all__ = ["CompileError", "Program", "compile", "set_num_threads"]
 
 if TYPE_CHECKING:
     from mlc.api import Program, compile
+    from mlc.backends.c.runtime import set_num_threads
     from mlc.errors import CompileError
 
 
@@ -18,6 +19,10 @@ def __getattr__(name: str) -> Any:
         from mlc import api
 
         return getattr(api, name)
+    if name == "set_num_threads":
+        from mlc.backends.c.runtime import set_num_threads
+
+        return set_num_threads
     if name == "CompileError":
         from mlc.errors import CompileError
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import arith, memref, scf
-from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, MemRefType
+from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, MemRefType, UnitAttr
 from xdsl.ir import Attribute, Block, SSAValue
 from xdsl.ir.affine import AffineBinaryOpExpr, AffineBinaryOpKind, AffineConstantExpr, AffineDimExpr, AffineExpr
 
@@ -30,12 +30,21 @@ LoopBody = Callable[[SSAValue, Sequence[SSAValue]], Sequence[SSAValue]]
 values carried to the next iteration."""
 
 
-def for_loop(lower: int, upper: int, body: LoopBody, carried: Sequence[SSAValue] = ()) -> Sequence[SSAValue]:
-    """`for (i = lower; i < upper; ++i)` carrying `carried`; returns the final carried values."""
+PARALLEL = "mlc.parallel"
+"""Unit attribute of an `scf.for` whose iterations are independent and may run on threads."""
+
+
+def for_loop(lower: int, upper: int, body: LoopBody, carried: Sequence[SSAValue] = (),
+             parallel: bool = False) -> Sequence[SSAValue]:
+    """`for (i = lower; i < upper; ++i)` carrying `carried`; returns the final carried values.
+    A `parallel` loop (which carries nothing) is marked `mlc.parallel`."""
     block = Block(arg_types=[IndexType(), *(v.type for v in carried)])
     with ImplicitBuilder(block):
         scf.YieldOp(*body(block.args[0], block.args[1:]))
     loop = scf.ForOp(index_const(lower), index_const(upper), index_const(1), carried, block)
+    if parallel:
+        assert not carried, "a parallel loop carries no values"
+        loop.attributes[PARALLEL] = UnitAttr()
     return loop.results
 
 

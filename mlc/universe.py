@@ -23,6 +23,7 @@ from xdsl.universe import Universe
 DIALECTS: dict[str, str] = {
     "nn": "mlc.dialects.nn:NN",
     "ix": "mlc.dialects.ix:IX",
+    "vx": "mlc.dialects.vx:VX",
 }
 """Dialect name -> `module:Dialect object`."""
 
@@ -32,6 +33,9 @@ PASSES: dict[str, str] = {
     "mlc-scatter-to-gather": "mlc.passes.scatter_to_gather:ScatterToGatherPass",
     "mlc-optimizer": "mlc.passes.optimizer:OptimizerPass",
     "mlc-checkpoint": "mlc.passes.checkpoint:CheckpointPass",
+    "mlc-tile": "mlc.passes.tile:TilePass",
+    "mlc-fuse": "mlc.passes.fuse:FusePass",
+    "mlc-auto-schedule": "mlc.passes.auto_schedule:AutoSchedulePass",
     "mlc-lower-loops": "mlc.passes.lower_loops:LowerLoopsPass",
     "mlc-plan-memory": "mlc.passes.plan_memory:PlanMemoryPass",
 }

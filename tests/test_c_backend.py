@@ -568,7 +568,7 @@ def test_output_is_deterministic_and_warning_free() -> None:
     text = "\n".join(ALL_SNIPPETS)
     source = emit_c(parse(text))
     assert source == emit_c(parse(text))
-    flags = ("-std=c99", "-O2", "-Wall", "-Werror", "-Wno-unused-variable", "-fPIC", "-shared")
+    flags = ("-std=c99", "-O2", "-fopenmp", "-Wall", "-Werror", "-Wno-unused-variable", "-fPIC", "-shared")
     compile_c(source, flags=flags)  # raises RuntimeError with the diagnostics otherwise
 
 

@@ -147,7 +147,7 @@ def test_mutated_programs(tmp_path: Path, chunk: int):
         code, err = run_mlc_opt(path, out_c)
         assert "Traceback" not in err, f"{text}\n{err}"
         if code == 0:
-            cc = subprocess.run(["cc", "-std=c99", "-fsyntax-only", "-Wall", "-Werror", "-Wno-unused-variable", str(out_c)],
+            cc = subprocess.run(["cc", "-std=c99", "-fopenmp", "-fsyntax-only", "-Wall", "-Werror", "-Wno-unused-variable", str(out_c)],
                                 capture_output=True, text=True)
             assert cc.returncode == 0, f"C compiler rejected the output of\n{text}\n{cc.stderr}"
             compiled += 1

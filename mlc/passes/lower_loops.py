@@ -1,40 +1,49 @@
-"""`mlc-lower-loops`: index-level compute ops to loops over buffers.
+"""`mlc-lower-loops`: index-level compute ops to loops over buffers, as their schedules say.
 
 Bufferisation is trivial at this level because every tensor is defined by exactly one compute
 op: tensor arguments become memref arguments, each returned value gets a caller-provided output
 buffer appended to the signature (destination-passing style), and every other tensor gets a
 `memref.alloc` (turned into a slice of one arena by `mlc-plan-memory`), which keeps the compute
 op's `mlc.phase` (forward, backward or update; see `mlc-autodiff`) for the planner's report.
+Ops scheduled `inline` or `at(...)` (`mlc.schedule`) get no buffer: their readers compute them.
 
-A compute op `out[d] = R_{r in E} body(x_k[m_k(d, r)])` becomes
+Without a schedule, a compute op `out[d] = R_{r in E} body(x_k[m_k(d, r)])` becomes
 
-    for d in shape:                       # parallel dims, row-major
+    for d in shape:                       # row-major
       acc = init(R)                       # 0 for sum, -inf for max
       for r in E: acc = combine(acc, body(load_or_fill(x_k, m_k(d, r))))
       out[d] = acc
 
-Reads whose maps provably stay in bounds (interval analysis over the loop ranges) are plain
-loads; the others are guarded and yield the read's fill value outside the tensor.
+where a sum of products combines with a fused multiply-add. A schedule splits, reorders,
+unrolls, vectorises and parallelises those loops and places producers inside them
+(`mlc/nest.py` builds the nest). Reads whose maps provably stay in bounds (interval analysis
+over the loop ranges) are plain loads; the others are guarded and yield the read's fill value
+outside the tensor.
+
+Option: `vector-bytes` (default: the host's widest vector registers, `mlc/target.py`) fixes the
+width of vectorised loops, so that tests print the same code on every machine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from math import prod
 
 from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import arith, func, memref
-from xdsl.dialects.builtin import MemRefType, ModuleOp, TensorType
-from xdsl.ir import Block, SSAValue
+from xdsl.dialects.builtin import MemRefType, ModuleOp, StringAttr, TensorType
+from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from mlc.affine import iteration_ranges, read_in_bounds
 from mlc.dialects import ix
 from mlc.loops import emit_index_expr, fill_buffer, float_const, guarded_accumulate, guarded_load, loop_nest
+from mlc.nest import Nest
 from mlc.passes.autodiff import PHASE
+from mlc.schedule import ScheduleError, schedule_of
+from mlc.target import CpuTarget, host
 
 
 def memref_of(t: TensorType) -> MemRefType:
@@ -47,13 +56,27 @@ class LowerLoopsPass(ModulePass):
 
     name = "mlc-lower-loops"
 
+    vector_bytes: int = 0
+    """Bytes of a vector register for vectorised loops (0: the host's)."""
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        target = host()
+        if self.vector_bytes:
+            target = CpuTarget(vector_bytes=self.vector_bytes, cores=target.cores)
         for f in [o for o in op.ops if isinstance(o, func.FuncOp)]:
             if any(isinstance(t, TensorType) for t in (*f.function_type.inputs, *f.function_type.outputs)):
-                lower_function(f)
+                try:
+                    lower_function(f, target)
+                except ScheduleError as e:
+                    raise PassFailedException(f"mlc-lower-loops: in @{f.sym_name.data}: {e}") from None
 
 
-def lower_function(f: func.FuncOp) -> None:
+def is_computed_by_readers(op: ix.IndexNotationOp) -> bool:
+    """Scheduled inline or at a loop of its reader: no nest and no buffer of its own."""
+    return isinstance(op, ix.ComputeOp) and not schedule_of(op).is_root
+
+
+def lower_function(f: func.FuncOp, target: CpuTarget) -> None:
     """Rewrite one tensor-level function into a loop-level one (in place)."""
     old = f.body.block
     ret = old.last_op
@@ -72,15 +95,24 @@ def lower_function(f: func.FuncOp) -> None:
 
     with ImplicitBuilder(block):
         for op in old.ops:
-            if isinstance(op, ix.IndexNotationOp):
+            if isinstance(op, ix.IndexNotationOp) and is_computed_by_readers(op):
+                _check_readers(op, ret)
+            elif isinstance(op, ix.IndexNotationOp):
                 out = destination.get(op.result)
                 if out is None:
                     alloc = memref.AllocOp.get(op.result_type.get_element_type(), 64, op.result_type.get_shape())
                     if PHASE in op.attributes:
                         alloc.attributes[PHASE] = op.attributes[PHASE]
                     out = alloc.memref
-                emit = emit_compute if isinstance(op, ix.ComputeOp) else emit_scatter
-                emit(op, [buffers[v] for v in op.inputs], out)
+                before = block.last_op
+                if isinstance(op, ix.ComputeOp):
+                    Nest(op, buffers, out, target).build()
+                else:
+                    emit_scatter(op, [buffers[v] for v in op.inputs], out)
+                emitted = list(_ops_after(block, before))
+                marked = next((o for o in emitted if not isinstance(o, arith.ConstantOp)), emitted[0] if emitted else None)
+                if marked is not None:
+                    marked.attributes[NEST] = StringAttr(describe(op))
                 buffers[op.result] = out
             elif isinstance(op, func.ReturnOp):
                 for k, v in enumerate(op.arguments):
@@ -97,76 +129,38 @@ def lower_function(f: func.FuncOp) -> None:
     f.function_type = func.FunctionType.from_lists([*in_types, *out_types], [])
 
 
-def emit_compute(op: ix.ComputeOp, inputs: Sequence[SSAValue], out: SSAValue) -> None:
-    """The loop nest of one compute op, writing into `out` (see the module docstring)."""
-    shape, extents = op.result_type.get_shape(), op.reduction_extents
-    elt = op.result_type.get_element_type()
-    ranges = iteration_ranges(shape, extents)
-    reads = op.reads
-    unsafe = [
-        [not ok for ok in read_in_bounds(r.map, ranges, buf.type.get_shape())]  # pyright: ignore[reportAttributeAccessIssue]
-        for r, buf in zip(reads, inputs)
-    ]
-
-    def point(ivs: Sequence[SSAValue]) -> SSAValue:
-        """The body's value at one point of the iteration space."""
-        values = []
-        for r, buf, bad in zip(reads, inputs, unsafe):
-            idx = [emit_index_expr(e, ivs, ranges) for e in r.map.results]
-            values.append(guarded_load(buf, idx, bad, r.fill))
-        return op.inline_body(values, ivs)
-
-    if reduce_outside(op):
-        fill_buffer(out, float_const(0.0, elt))
-
-        def accumulate(rivs: list[SSAValue], _: Sequence[SSAValue]) -> Sequence[SSAValue]:
-            def update(ivs: list[SSAValue], _: Sequence[SSAValue]) -> Sequence[SSAValue]:
-                value = point([*ivs, *rivs])
-                memref.StoreOp.get(arith.AddfOp(memref.LoadOp.get(out, ivs).res, value).result, out, ivs)
-                return []
-
-            return loop_nest(shape, update)
-
-        loop_nest(extents, accumulate)
-        return
-
-    def parallel(ivs: list[SSAValue], _: Sequence[SSAValue]) -> Sequence[SSAValue]:
-        reduction = op.reduction.data
-        if reduction == "none":
-            value = point(ivs)
-        else:
-            init = float_const(0.0 if reduction == "sum" else float("-inf"), elt)
-            combine = _COMBINE[reduction]
-            (value,) = loop_nest(extents, lambda rivs, acc: [combine(acc[0], point([*ivs, *rivs]))], [init])
-        memref.StoreOp.get(value, out, ivs)
-        return []
-
-    loop_nest(shape, parallel)
+def _ops_after(block: Block, op: Operation | None):
+    current = op.next_op if op is not None else block.first_op
+    while current is not None:
+        yield current
+        current = current.next_op
 
 
-OUTSIDE_REDUCTION_BYTES = 1024 * 1024
-"""Largest output accumulated in memory by `reduce_outside` (it should stay in the L2 cache)."""
+NEST = "mlc.nest"
+"""The first op (not a constant) of each op's nest names that op; the C backend prints it as a
+comment, so the generated C says which op each loop nest computes."""
 
 
-def reduce_outside(op: ix.ComputeOp) -> bool:
-    """Whether a sum runs its reduction loops outside the output loops, accumulating in memory.
+def describe(op: ix.IndexNotationOp) -> str:
+    """`ix.compute sum(3x3x64) -> 8x16x16x64xf32, forward: <schedule>` for an op."""
+    t = op.result_type
+    shape = "x".join(map(str, (*t.get_shape(), t.get_element_type())))
+    text = op.name
+    if isinstance(op, ix.ComputeOp) and op.reduction.data != "none":
+        text += f" {op.reduction.data}({'x'.join(map(str, op.reduction_extents))})"
+    phase = op.attributes.get(PHASE)
+    text += f" -> {shape}" + (f", {phase.data}" if isinstance(phase, StringAttr) else "")
+    if isinstance(op, ix.ComputeOp) and str(schedule := schedule_of(op)):
+        text += f": {schedule}"
+    return text
 
-    Reductions innermost (accumulating in a register) suit a reduction whose innermost variable
-    walks some read's contiguous last dimension (a conv over input channels). When it walks none,
-    the innermost loop would stride through memory; with the output loops inside, the innermost
-    loop runs along the output's last dimension, which the store walks contiguously. A conv weight
-    gradient `dw[a,b,c,f] = sum_{n,i,j} dy[n,i,j,f] * x[n,i+a,j+b,c]` is the case in point: `f` is
-    contiguous in `dw` and `dy`, and `x` is invariant in it. Only for small outputs, which stay in
-    cache while every reduction step sweeps them.
-    """
-    extents = op.reduction_extents
-    if op.reduction.data != "sum" or op.rank == 0 or not extents:
-        return False
-    innermost = op.rank + len(extents) - 1
-    walks_contiguously = any(m.results and innermost in m.results[-1].used_dims() for m in op.index_maps)
-    elt = op.result_type.get_element_type()
-    size = prod(op.result_type.get_shape()) * (getattr(elt, "bitwidth", 32) // 8)
-    return not walks_contiguously and size <= OUTSIDE_REDUCTION_BYTES
+
+def _check_readers(op: ix.IndexNotationOp, ret: func.ReturnOp) -> None:
+    """An op its readers compute must not be returned or read by a scatter (which reads buffers)."""
+    if op.result in ret.arguments:
+        raise ScheduleError(f"{schedule_of(op)}: the value is returned, so it needs a buffer of its own")
+    if any(isinstance(use.operation, ix.ScatterOp) for use in op.result.uses):
+        raise ScheduleError(f"{schedule_of(op)}: an ix.scatter reads the value, so it needs a buffer of its own")
 
 
 def emit_scatter(op: ix.ScatterOp, inputs: Sequence[SSAValue], out: SSAValue) -> None:
@@ -193,16 +187,3 @@ def emit_scatter(op: ix.ScatterOp, inputs: Sequence[SSAValue], out: SSAValue) ->
         return []
 
     loop_nest(op.iteration_extents, point)
-
-
-def _sum(acc: SSAValue, value: SSAValue) -> SSAValue:
-    return arith.AddfOp(acc, value).result
-
-
-def _max_first(acc: SSAValue, value: SSAValue) -> SSAValue:
-    """max keeping the earliest maximum: replace only when strictly greater."""
-    greater = arith.CmpfOp(value, acc, "ogt").result
-    return arith.SelectOp(greater, value, acc).result
-
-
-_COMBINE = {"sum": _sum, "max": _max_first}

@@ -9,8 +9,15 @@ reuse the op handlers and replace only the file and function framing:
 
 It accepts the loop-level contract of the lowering: `func.func`s over static identity-layout
 memrefs (plus an optional trailing `memref<Nxi8>` arena) returning nothing, with `scf.for/if`,
-`memref` load/store/view/alloc/dealloc/copy, scalar `arith` and `math`. Anything else raises
-`CEmitError`, a `NotImplementedError` that names the op.
+`memref` load/store/view/alloc/alloca/dealloc/copy, `arith` and `math` on scalars and 1-d
+vectors, and `vector` load/store/broadcast/insert/extract. Anything else raises `CEmitError`, a
+`NotImplementedError` that names the op.
+
+Vectors are GCC/Clang vector extensions (`mlc_v16f32` is 16 floats): arithmetic and comparisons
+are C operators on them, loads and stores `memcpy` (any alignment), a fused multiply-add is the
+target's instruction where the compiler says it has one (`__AVX512F__`, `__FMA__`) and `fma` lane
+by lane elsewhere, and functions without a vector form (`expf`, ...) run lane by lane. A loop
+marked `mlc.parallel` is an OpenMP `parallel for`; a `memref.alloca` is a local array.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from functools import singledispatchmethod
 from typing import IO, NamedTuple
 
 from xdsl.context import Context
-from xdsl.dialects import arith, func, math, memref, scf
+from xdsl.dialects import arith, func, math, memref, scf, vector
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     Float32Type,
@@ -37,11 +44,17 @@ from xdsl.dialects.builtin import (
     MemRefType,
     ModuleOp,
     NoneAttr,
+    StringAttr,
+    VectorType,
 )
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.utils.base_printer import BasePrinter
 from xdsl.utils.exceptions import DiagnosticException
 from xdsl.utils.target import Target
+
+from mlc.backends.c import mathlib
+from mlc.dialects import vx
+from mlc.loops import PARALLEL
 
 
 class CEmitError(DiagnosticException, NotImplementedError):
@@ -72,12 +85,18 @@ static inline int64_t mlc_ceildiv(int64_t a, int64_t b) {
   return (a % b != 0 && ((a < 0) == (b < 0))) ? q + 1 : q;
 }"""
 
+_C_SIZES = {"float": 4, "double": 8, "int32_t": 4, "int64_t": 8, "intptr_t": 8}
+"""Bytes of the C types vectors are made of."""
+
 _INT_C_TYPES = {1: "_Bool", 8: "int8_t", 16: "int16_t", 32: "int32_t", 64: "int64_t"}
 _UINT_C_TYPES = {1: "_Bool", 8: "uint8_t", 16: "uint16_t", 32: "uint32_t", 64: "uint64_t"}
 
 
 def c_type(t: Attribute) -> str:
-    """The C scalar type of an xDSL scalar type."""
+    """The C type of an xDSL scalar or 1-d vector type (`mlc_v16f32`: 16 floats; a vector of i1
+    is the mask a comparison gives, see `CPrinter.mask_type`)."""
+    if isinstance(t, VectorType):
+        return vector_type_name(t)
     if isinstance(t, Float32Type):
         return "float"
     if isinstance(t, Float64Type):
@@ -87,6 +106,20 @@ def c_type(t: Attribute) -> str:
     if isinstance(t, IntegerType) and t.width.data in _INT_C_TYPES:
         return _INT_C_TYPES[t.width.data]
     raise CEmitError(f"C backend: no C type for '{t}'")
+
+
+_VECTOR_ELEMENTS = {"float": "f32", "double": "f64", "int32_t": "i32", "int64_t": "i64", "intptr_t": "ix"}
+
+
+def vector_type_name(t: VectorType) -> str:
+    """`mlc_v<lanes><element>` for a 1-d vector of a C scalar type."""
+    shape = t.get_shape()
+    if len(shape) != 1:
+        raise CEmitError(f"C backend: only 1-d vectors are supported, got '{t}'")
+    elt = t.get_element_type()
+    if elt == IntegerType(1):
+        raise CEmitError(f"C backend: '{t}' (a mask) has no C type of its own")
+    return f"mlc_v{shape[0]}{_VECTOR_ELEMENTS[c_type(elt)]}"
 
 
 def c_unsigned_type(t: Attribute) -> str:
@@ -179,7 +212,7 @@ def is_read_only(value: SSAValue) -> bool:
     """A memref only ever loaded from (or copied from): printed `const`, may alias other inputs."""
     for use in value.uses:
         op = use.operation
-        if isinstance(op, memref.LoadOp):
+        if isinstance(op, memref.LoadOp | vector.LoadOp):
             continue
         if isinstance(op, memref.CopyOp) and use.index == 0:
             continue
@@ -241,8 +274,10 @@ MATH_FUNCS: dict[type[Operation], str] = {
     math.Log1pOp: "log1p",
     math.ExpM1Op: "expm1",
     math.PowFOp: "pow",
-    math.FmaOp: "fma",
 }
+
+# Comparison predicates with a C operator on vectors (ordered: false on NaN, as C's operators).
+VECTOR_CMPF: dict[str, str] = {"oeq": "==", "ogt": ">", "oge": ">=", "olt": "<", "ole": "<=", "une": "!="}
 
 # arith.cmpf predicates by number. Ordered predicates are false on NaN, which is what C's
 # relational operators give; the unordered ones are the negation of the opposite ordered test.
@@ -298,6 +333,8 @@ class CPrinter(BasePrinter):
     names: dict[SSAValue, str] = field(default_factory=dict[SSAValue, str], init=False)
     counter: int = field(default=0, init=False)
     restrict_views: set[SSAValue] = field(default_factory=set[SSAValue], init=False)
+    vector_types: dict[str, tuple[int, str]] = field(default_factory=dict[str, tuple[int, str]], init=False)
+    helpers: dict[str, str] = field(default_factory=dict[str, str], init=False)
 
     # ---- naming and small utilities -------------------------------------------------------
 
@@ -331,8 +368,40 @@ class CPrinter(BasePrinter):
         raise CEmitError(f"C backend: unsupported constant {attr} in '{op.name}'")
 
     def assign(self, result: SSAValue, expression: str) -> None:
-        """Declare the local for a scalar result, initialised to `expression`."""
-        self.line(f"{c_type(result.type)} {self.define(result)} = {expression};")
+        """Declare the local for a result, initialised to `expression`."""
+        self.line(f"{self.value_type(result)} {self.define(result)} = {expression};")
+
+    def value_type(self, value: SSAValue) -> str:
+        """The C type of a value; vector types are recorded for the prologue's typedefs."""
+        t = value.type
+        if not isinstance(t, VectorType):
+            return c_type(t)
+        if t.get_element_type() == IntegerType(1):
+            return self.mask_type(value)
+        name = vector_type_name(t)
+        self.vector_types[name] = (t.get_shape()[0], c_type(t.get_element_type()))
+        return name
+
+    def mask_type(self, value: SSAValue) -> str:
+        """A comparison of vectors gives a vector of signed integers as wide as the compared
+        elements (all ones where true); logic on masks keeps that type."""
+        owner = value.owner
+        if isinstance(owner, vx.CmpfOp | arith.CmpiOp):
+            compared = owner.lhs.type
+        elif isinstance(owner, arith.AndIOp | arith.OrIOp | arith.XOrIOp):
+            return self.mask_type(owner.lhs)
+        else:
+            raise CEmitError(f"C backend: a vector of i1 must come from a comparison, not '{getattr(owner, 'name', owner)}'")
+        assert isinstance(compared, VectorType)
+        width = _C_SIZES[c_type(compared.get_element_type())] * 8
+        name = f"mlc_v{compared.get_shape()[0]}i{width}"
+        self.vector_types[name] = (compared.get_shape()[0], f"int{width}_t")
+        return name
+
+    def helper(self, name: str, text: str) -> str:
+        """Use the helper function `name` (defined once in the prologue)."""
+        self.helpers.setdefault(name, text)
+        return name
 
     def pointer_decl(self, value: SSAValue, restrict: bool) -> str:
         """`float* restrict v3`: the C declarator of a memref value."""
@@ -365,20 +434,40 @@ class CPrinter(BasePrinter):
     # ---- framing: file prologue and function signatures -----------------------------------
 
     def print_module(self, module: ModuleOp) -> None:
-        self.print_prologue()
+        """The functions are printed first, so that the prologue declares just the vector types
+        and helpers they use."""
+        stream, self.stream = self.stream, io.StringIO()
         for op in module.ops:
             if not isinstance(op, func.FuncOp):
                 raise CEmitError(f"C backend: unsupported top-level op '{op.name}'")
             self.print_function(op)
-        self.print_string("\n")
+        body, self.stream = self.stream.getvalue(), stream
+        self.print_prologue()
+        self.print_string(body + "\n", indent=0)
 
     def print_prologue(self) -> None:
         self.print_string("/* Generated by mlc: C backend. */")
         for header in INCLUDES:
             self.line(f"#include <{header}>")
+        if any(name.startswith("mlc_fma_") for name in self.helpers):
+            self.line("#if defined(__AVX512F__) || defined(__FMA__)")
+            self.line("#include <immintrin.h>")
+            self.line("#endif")
+        if self.vector_types:
+            # Vector helpers are static (inlined), so the note that passing vectors by value
+            # without the vector ISA would change the ABI does not concern them.
+            self.line("#if defined(__GNUC__) && !defined(__clang__)")
+            self.line('#pragma GCC diagnostic ignored "-Wpsabi"')
+            self.line("#endif")
         self.line("")
         for text in C_HELPERS.splitlines():
             self.line(text)
+        for name in sorted(self.vector_types, key=lambda n: (len(n), n)):
+            lanes, elt = self.vector_types[name]
+            self.line(f"typedef {elt} {name} __attribute__((vector_size({lanes * _C_SIZES[elt]})));")
+        for name in self.helpers:  # in first use order: a helper's own helpers come before it
+            for text in self.helpers[name].splitlines():
+                self.line(text)
 
     def print_function(self, op: func.FuncOp) -> None:
         if op.is_declaration:
@@ -407,8 +496,25 @@ class CPrinter(BasePrinter):
                     if inner.operands:
                         raise CEmitError(f"C backend: 'func.return' with operands in @{name}")
                     continue
+                if isinstance(nest := inner.attributes.get("mlc.nest"), StringAttr):
+                    self.line(f"/* {nest.data.replace('*/', '* /')} */")
                 self.print_op(inner)
         self.line("}")
+        self.print_packed_entry(op)
+
+    def print_packed_entry(self, op: func.FuncOp) -> None:
+        """`void <name>_packed(void* const* args)`: the function called with its pointers in one
+        array, so that a caller with many buffers (a training step) makes one cheap call."""
+        name = op.sym_name.data
+        casts = [f"({self.pointee(arg)}*)args[{k}]" for k, arg in enumerate(op.body.block.args)]
+        self.line("")
+        self.line(f"void {name}_packed(void* const* args) {{")
+        with self.indented():
+            self.line(f"{name}({', '.join(casts)});")
+        self.line("}")
+
+    def pointee(self, arg: BlockArgument) -> str:
+        return pointee_type(checked_memref(arg.type))
 
     def param_decl(self, arg: BlockArgument) -> str:
         """A memref parameter; read-only inputs are `const` so they may alias each other."""
@@ -431,15 +537,28 @@ class CPrinter(BasePrinter):
             self.assign(op.results[0], f"{HELPER_OPS[kind]}({a}, {b})")
         elif kind in PICK_OPS:
             a, b = (self.expr(v) for v in op.operands)
-            self.assign(op.results[0], f"{a} {PICK_OPS[kind]} {b} ? {a} : {b}")
+            if isinstance(op.results[0].type, VectorType):
+                self.assign(op.results[0], self.blend(op.results[0], f"{a} {PICK_OPS[kind]} {b}", a, b))
+            else:
+                self.assign(op.results[0], f"{a} {PICK_OPS[kind]} {b} ? {a} : {b}")
         elif kind in CAST_OPS:
             result = op.results[0]
-            self.assign(result, f"({c_type(result.type)}){self.expr(op.operands[0])}")
+            if isinstance(result.type, VectorType):
+                self.assign(result, f"__builtin_convertvector({self.expr(op.operands[0])}, {self.value_type(result)})")
+            else:
+                self.assign(result, f"({c_type(result.type)}){self.expr(op.operands[0])}")
         elif kind in MATH_FUNCS:
             result = op.results[0]
-            suffix = "f" if isinstance(result.type, Float32Type) else ""
+            vector_type = result.type if isinstance(result.type, VectorType) else None
+            elt = vector_type.get_element_type() if vector_type else result.type
+            name = MATH_FUNCS[kind]
+            function = name + ("f" if isinstance(elt, Float32Type) else "")
+            if isinstance(elt, Float32Type) and name in mathlib.FUNCTIONS:
+                function = self.mlc_math(name, vector_type.get_shape()[0] if vector_type else 1)
+            elif vector_type is not None:
+                function = self.lanewise(function, result, len(op.operands))
             args = ", ".join(self.expr(v) for v in op.operands)
-            self.assign(result, f"{MATH_FUNCS[kind]}{suffix}({args})")
+            self.assign(result, f"{function}({args})")
         else:
             raise CEmitError(f"C backend: no C emission for '{op.name}'")
 
@@ -460,6 +579,81 @@ class CPrinter(BasePrinter):
     def _(self, op: arith.CmpfOp) -> None:
         template = CMPF_TEMPLATES[op.predicate.value.data]
         self.assign(op.result, template.format(a=self.expr(op.lhs), b=self.expr(op.rhs)))
+
+    @print_op.register
+    def _(self, op: vx.CmpfOp) -> None:
+        predicate = op.predicate.data
+        if predicate not in VECTOR_CMPF:
+            raise CEmitError(f"C backend: no vector form of the cmpf predicate '{predicate}'")
+        self.assign(op.result, f"{self.expr(op.lhs)} {VECTOR_CMPF[predicate]} {self.expr(op.rhs)}")
+
+    @print_op.register
+    def _(self, op: vx.SelectOp) -> None:
+        self.assign(op.result, self.blend(op.result, *(self.expr(v) for v in (op.cond, op.lhs, op.rhs))))
+
+    def blend(self, result: SSAValue, mask: str, a: str, b: str) -> str:
+        """`mask ? a : b` lane by lane, as bit operations on the mask (all ones or all zeros)."""
+        vtype = self.value_type(result)
+        t = result.type
+        assert isinstance(t, VectorType)
+        bits = _C_SIZES[c_type(t.get_element_type())] * 8
+        itype = f"mlc_v{t.get_shape()[0]}i{bits}"
+        self.vector_types[itype] = (t.get_shape()[0], f"int{bits}_t")
+        return f"({vtype})(({mask} & ({itype}){a}) | (~({mask}) & ({itype}){b}))"
+
+    def mlc_math(self, name: str, lanes: int) -> str:
+        """mlc's own f32 `name` (`mlc/backends/c/mathlib.py`) for scalars or vectors of `lanes`."""
+        flavour = mathlib.Flavour(lanes)
+        if lanes == 1:
+            self.helper("mlc_bits", mathlib.SCALAR_BITS)
+        else:
+            self.vector_types[flavour.real] = (lanes, "float")
+            self.vector_types[flavour.int] = (lanes, "int32_t")
+        for dependency in mathlib.DEPENDS.get(name, ()):
+            self.mlc_math(dependency, lanes)
+        function = f"mlc_{name}f{flavour.suffix}"
+        return self.helper(function, mathlib.FUNCTIONS[name](flavour))
+
+    def lanewise(self, function: str, result: SSAValue, arity: int) -> str:
+        """A helper applying a scalar C function lane by lane."""
+        vtype = self.value_type(result)
+        t = result.type
+        assert isinstance(t, VectorType)
+        name = f"mlc_{function}_{vtype[4:]}"
+        params = ", ".join(f"{vtype} a{k}" for k in range(arity))
+        args = ", ".join(f"a{k}[l]" for k in range(arity))
+        return self.helper(name, f"static inline {vtype} {name}({params}) {{\n  {vtype} r;\n"
+                                 f"  for (int l = 0; l < {t.get_shape()[0]}; l++) r[l] = {function}({args});\n"
+                                 f"  return r;\n}}")
+
+    @print_op.register
+    def _(self, op: math.FmaOp) -> None:
+        a, b, c = (self.expr(v) for v in (op.a, op.b, op.c))
+        if not isinstance(op.result.type, VectorType):
+            suffix = "f" if isinstance(op.result.type, Float32Type) else ""
+            self.assign(op.result, f"fma{suffix}({a}, {b}, {c})")
+            return
+        self.assign(op.result, f"{self.vector_fma(op.result)}({a}, {b}, {c})")
+
+    def vector_fma(self, result: SSAValue) -> str:
+        """`mlc_fma_v16f32(a, b, c)`: the target's fused multiply-add instruction where the compiler
+        has one for this width, `fma` lane by lane otherwise (the same value either way)."""
+        vtype = self.value_type(result)
+        t = result.type
+        assert isinstance(t, VectorType)
+        lanes, single = t.get_shape()[0], isinstance(t.get_element_type(), Float32Type)
+        bits = lanes * (32 if single else 64)
+        intrinsic = {512: ("__AVX512F__", "_mm512_fmadd", "__m512"), 256: ("__FMA__", "_mm256_fmadd", "__m256"),
+                     128: ("__FMA__", "_mm_fmadd", "__m128")}.get(bits)
+        fallback = f"  {vtype} r;\n  for (int l = 0; l < {lanes}; l++) r[l] = fma{'f' if single else ''}(a[l], b[l], c[l]);\n  return r;"
+        name = f"mlc_fma_{vtype[4:]}"
+        body = fallback
+        if intrinsic is not None:
+            guard, function, mtype = intrinsic
+            suffix, mtype = ("ps", mtype) if single else ("pd", mtype + "d")
+            body = (f"#if defined({guard})\n  return ({vtype}){function}_{suffix}(({mtype})a, ({mtype})b, ({mtype})c);\n"
+                    f"#else\n{fallback}\n#endif")
+        return self.helper(name, f"static inline {vtype} {name}({vtype} a, {vtype} b, {vtype} c) {{\n{body}\n}}")
 
     @print_op.register
     def _(self, op: arith.CmpiOp) -> None:
@@ -485,6 +679,49 @@ class CPrinter(BasePrinter):
     def _(self, op: memref.StoreOp) -> None:
         ref, value = self.expr(op.memref), self.expr(op.value)
         self.line(f"{ref}[{self.flat_index(op.memref, op.indices)}] = {value};")
+
+    @print_op.register
+    def _(self, op: vector.LoadOp) -> None:
+        name = self.define(op.result)
+        self.line(f"{self.value_type(op.result)} {name};")
+        self.line(f"memcpy(&{name}, &{self.expr(op.base)}[{self.flat_index(op.base, op.indices)}], sizeof {name});")
+
+    @print_op.register
+    def _(self, op: vector.StoreOp) -> None:
+        value = self.expr(op.vector)
+        self.line(f"memcpy(&{self.expr(op.base)}[{self.flat_index(op.base, op.indices)}], &{value}, sizeof {value});")
+
+    @print_op.register
+    def _(self, op: vector.BroadcastOp) -> None:
+        t = op.vector.type
+        assert isinstance(t, VectorType)
+        if isinstance(op.source.type, VectorType):
+            raise CEmitError("C backend: 'vector.broadcast' of a vector is not supported")
+        x = self.expr(op.source)
+        self.assign(op.vector, "{" + ", ".join([x] * t.get_shape()[0]) + "}")
+
+    @print_op.register
+    def _(self, op: vector.InsertOp) -> None:
+        if op.dynamic_position or isinstance(op.source.type, VectorType):
+            raise CEmitError("C backend: only 'vector.insert' of a scalar at a constant position is supported")
+        self.assign(op.result, self.expr(op.dest))
+        (lane,) = op.static_position.get_values()
+        self.line(f"{self.names[op.result]}[{lane}] = {self.expr(op.source)};")
+
+    @print_op.register
+    def _(self, op: vector.ExtractOp) -> None:
+        if op.dynamic_position or isinstance(op.result.type, VectorType):
+            raise CEmitError("C backend: only 'vector.extract' of a scalar at a constant position is supported")
+        (lane,) = op.static_position.get_values()
+        self.assign(op.result, f"{self.expr(op.vector)}[{lane}]")
+
+    @print_op.register
+    def _(self, op: memref.AllocaOp) -> None:
+        if op.dynamic_sizes or op.symbol_operands:
+            raise CEmitError("C backend: 'memref.alloca' with dynamic sizes is not supported")
+        t = checked_memref(op.memref.type)
+        name = self.define(op.memref)
+        self.line(f"{pointee_type(t)} {name}[{num_elements(t)}] __attribute__((aligned(64)));")
 
     @print_op.register
     def _(self, op: memref.ViewOp) -> None:
@@ -522,14 +759,16 @@ class CPrinter(BasePrinter):
         so a yield that permutes the iter_args cannot clobber a value it still needs."""
         results = [self.define(r) for r in op.res]
         for result, init in zip(results, op.iter_args):
-            self.line(f"{c_type(init.type)} {result} = {self.expr(init)};")
+            self.line(f"{self.value_type(init)} {result} = {self.expr(init)};")
         block = op.body.block
         lb, ub, step = self.expr(op.lb), self.expr(op.ub), self.expr(op.step)
         iv = self.define(block.args[0])
+        if PARALLEL in op.attributes:
+            self.line("#pragma omp parallel for schedule(static)")
         self.line(f"for ({c_type(op.lb.type)} {iv} = {lb}; {iv} < {ub}; {iv} += {step}) {{")
         with self.indented():
             for arg, result in zip(block.args[1:], results):
-                self.line(f"{c_type(arg.type)} {self.define(arg)} = {result};")
+                self.line(f"{self.value_type(arg)} {self.define(arg)} = {result};")
             self.print_block(block, results)
         self.line("}")
 
@@ -537,7 +776,7 @@ class CPrinter(BasePrinter):
     def _(self, op: scf.IfOp) -> None:
         results = [self.define(r) for r in op.output]
         for value, name in zip(op.output, results):
-            self.line(f"{c_type(value.type)} {name};")
+            self.line(f"{self.value_type(value)} {name};")
         self.line(f"if ({self.expr(op.cond)}) {{")
         with self.indented():
             self.print_block(op.true_region.block, results)

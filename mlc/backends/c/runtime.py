@@ -38,18 +38,25 @@ from mlc.backends.c.emitter import (
 )
 
 # No -ffast-math: results must match PyTorch's IEEE semantics (NaN, inf, no reassociation).
-# -fno-tree-loop-if-convert: GCC 12.2 at -O3 -march=native (AVX2/AVX-512) if-converts some of the
-# loop nests mlc emits into wrong code (correct at -O2, at -O3 without -march, or with this flag;
-# found by the random-program tests against PyTorch, e.g. a binconv2d whose sign(x) select feeds
-# the next nest).
+# -O2: the vector code is explicit (schedules vectorise), so -O3 adds compile time (20% on the
+# LeNet-5 training step) and no speed. -fno-tree-loop-if-convert: GCC 12.2 at -O3 -march=native
+# (AVX2/AVX-512) if-converts some of the loop nests mlc emits into wrong code (found by the
+# random-program tests against PyTorch, e.g. a binconv2d whose sign(x) select feeds the next
+# nest); kept at -O2, where loop vectorisation also runs. -fopenmp: loops a schedule marks
+# parallel are `#pragma omp parallel for`.
+# -ffp-contract=off: no multiply and add fused unless the IR says so (`math.fma`), so a value
+# never depends on how the C compiler vectorises or schedules a loop. -fno-math-errno: sqrt and
+# fabs become instructions (vectorisable; mlc never reads errno).
 DEFAULT_FLAGS: tuple[str, ...] = (
-    "-O3",
+    "-O2",
+    "-fopenmp",
+    "-ffp-contract=off",
+    "-fno-math-errno",
     "-march=native",
     "-fno-tree-loop-if-convert",
     "-std=c99",
     "-fPIC",
     "-shared",
-    "-fno-math-errno",
 )
 
 ARENA_ALIGNMENT = 64
@@ -115,6 +122,14 @@ def _load(path: str) -> ctypes.CDLL:
 def load_library(path: str | os.PathLike[str]) -> ctypes.CDLL:
     """The loaded library, memoised per path within the process."""
     return _load(os.fspath(path))
+
+
+def set_num_threads(count: int) -> None:
+    """Threads for the parallel loops of every mlc library in this process (OpenMP's
+    `omp_set_num_threads`; by default OpenMP uses one per core, or `OMP_NUM_THREADS`)."""
+    if count < 1:
+        raise ValueError(f"the thread count must be at least 1, got {count}")
+    ctypes.CDLL("libgomp.so.1").omp_set_num_threads(count)
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,6 +202,10 @@ class CFunction:
         self._fn = getattr(library, name)
         self._fn.argtypes = [ctypes.c_void_p] * (len(self.args) + (arena_bytes is not None))
         self._fn.restype = None
+        self._packed = getattr(library, f"{name}_packed")
+        self._packed.argtypes = [ctypes.c_void_p]
+        self._packed.restype = None
+        self._addresses = (ctypes.c_void_p * (len(self.args) + 1))()
 
     @classmethod
     def from_func(cls, library: ctypes.CDLL, op: func.FuncOp) -> CFunction:
@@ -214,7 +233,20 @@ class CFunction:
         else:
             buffers.append(self._arena(arena))
         self._check_no_overlap(buffers)
-        self._fn(*(b.ctypes.data for b in buffers))
+        slots = self._addresses
+        for k, b in enumerate(buffers):
+            slots[k] = b.ctypes.data
+        self._packed(slots)
+
+    def call_addresses(self, addresses: Sequence[int]) -> None:
+        """Call with the buffers' addresses, in argument order (the arena is the wrapper's own).
+        Nothing is checked: for callers that own and have checked every buffer (Trainer)."""
+        slots = self._addresses
+        for k, address in enumerate(addresses):
+            slots[k] = address
+        if self.arena_bytes is not None:
+            slots[len(self.args)] = self._arena(None).ctypes.data
+        self._packed(slots)
 
     def _check(self, i: int, arr: object, spec: BufferSpec) -> None:
         where = f"{self.name}: argument {i}"
@@ -251,15 +283,19 @@ class CFunction:
     def _check_no_overlap(self, buffers: list[np.ndarray]) -> None:
         """Written buffers must not overlap any other argument: the C parameters are restrict."""
         read_only = [spec.read_only for spec in self.args] + [False]  # the arena is written
-        spans = [_span(b) for b in buffers]
-        for i, (start, end) in enumerate(spans):
-            if read_only[i] or start == end:
+        spans = sorted((*_span(b), i) for i, b in enumerate(buffers))
+        furthest: tuple[int, int] | None = None  # (end, argument) of the span reaching furthest so far
+        furthest_written: tuple[int, int] | None = None
+        for start, end, i in spans:  # by start: a span overlaps an earlier one iff it starts before its end
+            if start == end:
                 continue
-            for j, (other_start, other_end) in enumerate(spans):
-                if j != i and other_start != other_end and start < other_end and other_start < end:
-                    raise ValueError(
-                        f"{self.name}: argument {i} is written and overlaps argument {j}"
-                    )
+            for earlier in (furthest if not read_only[i] else None, furthest_written):
+                if earlier is not None and start < earlier[0]:
+                    written, other = (i, earlier[1]) if not read_only[i] else (earlier[1], i)
+                    raise ValueError(f"{self.name}: argument {written} is written and overlaps argument {other}")
+            furthest = max(furthest or (end, i), (end, i))
+            if not read_only[i]:
+                furthest_written = max(furthest_written or (end, i), (end, i))
 
 
 def compile_module(

@@ -1,8 +1,9 @@
 // RUN: mlc-opt %s -p mlc-lower-loops | filecheck %s
 
 // A padded 1-D convolution: the read that can leave %x is clamped into it and its value
-// replaced by the fill outside (branch-free), the filter read is not; the returned tensor is
-// written straight into the caller's output buffer.
+// replaced by the fill outside (branch-free), the filter read is not; the sum of products
+// accumulates with a fused multiply-add; the returned tensor is written straight into the
+// caller's output buffer.
 func.func @conv1d(%x: tensor<8xf32>, %w: tensor<3xf32>) -> tensor<8xf32> {
   %y = ix.compute sum(r0: 3) (%x[d0 + r0 - 1], %w[r0]) : (tensor<8xf32>, tensor<3xf32>) -> tensor<8xf32> {
   ^bb0(%a: f32, %b: f32):
@@ -22,8 +23,7 @@ func.func @conv1d(%x: tensor<8xf32>, %w: tensor<3xf32>) -> tensor<8xf32> {
 // CHECK-NEXT:        %[[FILL:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK-NEXT:        %[[X:.*]] = arith.select %[[IN]], %[[LOAD]], %[[FILL]] : f32
 // CHECK-NEXT:        %[[W:.*]] = memref.load %w[%[[R]]] : memref<3xf32>
-// CHECK-NEXT:        %p = arith.mulf %[[X]], %[[W]] : f32
-// CHECK-NEXT:        %[[SUM:.*]] = arith.addf %[[A]], %p : f32
+// CHECK-NEXT:        %[[SUM:.*]] = math.fma %[[X]], %[[W]], %[[A]] : f32
 // CHECK-NEXT:        scf.yield %[[SUM]] : f32
 // CHECK:           memref.store %[[ACC]], %{{.*}}[%[[I]]] : memref<8xf32>
 // CHECK:         func.return

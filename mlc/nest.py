@@ -1,0 +1,674 @@
+"""The loop nest of one scheduled compute op: what mlc-lower-loops emits for each op with a nest
+of its own, together with the ops computed inside it (inline, or at one of its loops).
+
+Index space. While the nest is built, every index is an affine expression over the dimensions
+in scope (`Space`): one per loop entered so far, each an SSA induction variable with its range,
+and at most one *lane* dimension, whose iterations are the lanes of a vector. A leaf loop of the
+schedule (`mlc.schedule.Loops`) stands for a *term*: its dimension, or a constant when it is
+unrolled or cut to one iteration. An iteration variable is `origin + sum(stride * term)` over its
+leaves, and a read `x[m(v)]` reads at `m` of those expressions, so reads, guards and vector
+accesses are all decided on the expressions (interval bounds for guards, the lane coefficient for
+contiguity) before any index code is emitted.
+
+Variants. A split `v = f * vo + vi` of `n` iterations runs `vo` over `n // f` blocks of `f`, then,
+when `n mod f` is not 0, once more with `vi` cut to the remainder: the nest below `vo` is built
+once per variant, with constant extents in each.
+
+Reductions. With output loops inside the outermost reduction loop, the partial results of those
+loops (the *tile*) are kept in registers (SSA values carried through the reduction loops) when
+the tile loops are innermost and all unrolled or vectorised, else in a local array of the tile's
+size (at most `LOCAL_TILE_BYTES`), else in the output buffer itself. Sums of products accumulate
+with fused multiply-adds, in every schedule, so the value of a sum never depends on its schedule.
+
+Vectors. A vectorised loop of `n` iterations runs `n // lanes` vectors, then the remaining
+iterations as scalars. Reads that do not depend on the lanes are scalar loads (broadcast where
+they meet a vector); reads contiguous in the lanes (the last index moves one element per lane,
+the others not at all, inside the tensor) are vector loads; any other read is gathered lane by
+lane. A read may leave its tensor only along dimensions the lanes do not move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from math import prod
+
+from xdsl.dialects import arith, math, memref, vector
+from xdsl.dialects.builtin import Float32Type, MemRefType, VectorType
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir.affine import AffineExpr, AffineMap
+
+from mlc.affine import Interval, coefficient, iteration_ranges, linear_form, read_in_bounds, simplify, substitute
+from mlc.dialects import ix, vx
+from mlc.loops import emit_index_expr, float_const, for_loop, guarded_load, in_bounds, index_const
+from mlc.schedule import Loops, Schedule, ScheduleError, check_schedule, schedule_of
+from mlc.target import CpuTarget
+
+LOCAL_TILE_BYTES = 32 * 1024
+"""Largest tile accumulated in a local array (beyond, the output buffer holds the partial sums)."""
+
+REGISTER_CELLS = 32
+"""Most values (vectors or scalars) a register tile may hold: the vector registers of AVX-512."""
+
+
+class NotVectorizable(ScheduleError):
+    """A vectorised loop whose body cannot run on vectors (names the read or op and why)."""
+
+
+@dataclass(frozen=True)
+class Space:
+    """The index dimensions in scope: SSA values with their ranges, and the lane dimension."""
+
+    values: tuple[SSAValue, ...] = ()
+    ranges: tuple[Interval, ...] = ()
+    lane: int | None = None
+    width: int = 1
+
+    def add(self, value: SSAValue, lo: int, hi: int, lanes: int = 0) -> tuple[Space, AffineExpr]:
+        """The space with one more dimension (the lane dimension when `lanes`), and that dimension."""
+        k = len(self.values)
+        space = Space((*self.values, value), (*self.ranges, (lo, hi)),
+                      k if lanes else self.lane, lanes if lanes else self.width)
+        return space, AffineExpr.dimension(k)
+
+    def uses_lanes(self, expr: AffineExpr) -> bool:
+        return self.lane is not None and self.lane in expr.used_dims()
+
+    def emit(self, expr: AffineExpr) -> SSAValue:
+        """Index code for `expr` (the lane dimension at the vector's first lane)."""
+        return emit_index_expr(expr, self.values, self.ranges)
+
+
+@dataclass(frozen=True)
+class Local:
+    """The block of an op computed at a loop of its reader: a local buffer and its origin."""
+
+    buffer: SSAValue
+    origin: tuple[AffineExpr, ...]
+
+
+@dataclass(frozen=True)
+class State:
+    """Where the nest builder is: the space, what each entered leaf stands for, the iterations
+    of each loop-tree node in this variant, and the blocks computed so far."""
+
+    space: Space
+    terms: Mapping[str, AffineExpr]
+    extents: Mapping[str, int]
+    locals: Mapping[SSAValue, Local] = field(default_factory=dict)
+
+    def entered(self, name: str, term: AffineExpr, space: Space | None = None, **extents: int) -> State:
+        return replace(self, space=space or self.space, terms={**self.terms, name: term},
+                       extents={**self.extents, **extents})
+
+
+Point = Callable[[State, Sequence[SSAValue]], Sequence[SSAValue]]
+"""Builds the innermost body at a state from the carried values; returns the new carried values."""
+
+
+class Nest:
+    """Builds the nest of `op` writing `out`, following its schedule.
+
+    `buffers` maps each materialised tensor to its memref. For an op computed at a loop of its
+    reader, `origin` is where its block starts and `block` its output extents; its results go
+    to `out` (the block's local buffer) at the offsets from the origin.
+    """
+
+    def __init__(self, op: ix.ComputeOp, buffers: Mapping[SSAValue, SSAValue], out: SSAValue, target: CpuTarget,
+                 origin: Sequence[AffineExpr] | None = None, block: Sequence[int] | None = None) -> None:
+        self.op, self.buffers, self.out, self.target = op, buffers, out, target
+        self.schedule: Schedule = schedule_of(op)
+        self.origin = tuple(origin) if origin is not None else None
+        shape = tuple(block) if block is not None else op.result_type.get_shape()
+        self.extents = (*shape, *op.reduction_extents)
+        self.loops: Loops = check_schedule(self.schedule.with_(inline=False, at=None), op.rank, self.extents,
+                                           op.reduction.data != "none")
+        if origin is not None and self.schedule.parallel is not None:
+            raise ScheduleError(f"parallel({self.schedule.parallel}): an op computed at a loop of its reader runs on "
+                                "that loop's thread")
+        self.attached = _attached_producers(op)
+        if self.schedule.vectorize in self.attached:
+            raise ScheduleError(f"at({self.schedule.vectorize}): the reader's loop {self.schedule.vectorize} is vectorized; "
+                                "compute the producer at a loop outside it")
+        self.lanes = target.lanes(_element_bytes(op.result_type.get_element_type()))
+        self.loaded: dict[tuple[object, ...], SSAValue] | None = None
+        """Loads already emitted in the current block, while it has no store (a register tile's
+        cells read the same operands)."""
+
+    # -- entry ---------------------------------------------------------------------------------
+    def build(self, state: State | None = None) -> None:
+        """Emit the nest at the implicit insertion point (inside `state`'s loops, if given)."""
+        names = [self._var_name(k) for k in range(len(self.extents))]
+        base = state or State(Space(), {}, {})
+        state = replace(base, terms={}, extents=dict(zip(names, self.extents)))
+        order = self.loops.order
+        first = next((k for k, n in enumerate(order) if self.loops.is_reduction(n)), len(order))
+        self.walk(order[:first], state, lambda s, _: self.reduce(order[first:], s), ())
+
+    def _var_name(self, k: int) -> str:
+        return f"d{k}" if k < self.op.rank else f"r{k - self.op.rank}"
+
+    # -- loops ---------------------------------------------------------------------------------
+    def walk(self, leaves: Sequence[str], state: State, point: Point, carried: Sequence[SSAValue],
+             unrolled: bool = False) -> Sequence[SSAValue]:
+        """The loops `leaves` (outermost first) around `point`, threading `carried` through them;
+        `unrolled` unrolls every loop (register tiles)."""
+        if not leaves:
+            return point(state, carried)
+        name, rest = leaves[0], leaves[1:]
+        for start, stop, extents in self.variants(name, state):
+            carried = self.loop(name, start, stop, extents, rest, state, point, carried, unrolled)
+        return carried
+
+    def variants(self, name: str, state: State) -> list[tuple[int, int, dict[str, int]]]:
+        """`(first, end, extents below)` per variant of a leaf: the blocks of a split's outer half
+        and its remainder, or the leaf's whole range."""
+        for ancestor in self.loops.ancestors(name)[:1]:
+            if name == ancestor + "o":
+                factor, n = self.loops.splits[ancestor], state.extents[ancestor]
+                full, rest = divmod(n, factor)
+                found = [(0, full, {ancestor + "i": factor})] if full else []
+                return found + ([(full, full + 1, {ancestor + "i": rest})] if rest else [])
+        return [(0, state.extents[name], {})]
+
+    def loop(self, name: str, start: int, stop: int, extents: dict[str, int], rest: Sequence[str], state: State,
+             point: Point, carried: Sequence[SSAValue], unrolled: bool) -> Sequence[SSAValue]:
+        def enter(term: AffineExpr, space: Space | None = None) -> State:
+            return self.attach(name, state.entered(name, term, space, **extents))
+
+        if stop - start == 1:
+            return self.walk(rest, enter(AffineExpr.constant(start)), point, carried, unrolled)
+        if name == self.schedule.vectorize and self.lanes > 1:
+            return self.vector_loop(name, start, stop, enter, rest, state, point, carried, unrolled)
+        if unrolled or name in self.schedule.unroll:
+            for k in range(start, stop):
+                carried = self.walk(rest, enter(AffineExpr.constant(k)), point, carried, unrolled)
+            return carried
+
+        def body(iv: SSAValue, values: Sequence[SSAValue]) -> Sequence[SSAValue]:
+            space, dim = state.space.add(iv, start, stop - 1)
+            return self.walk(rest, enter(dim, space), point, values, unrolled)
+
+        return for_loop(start, stop, body, carried, parallel=name == self.schedule.parallel)
+
+    def vector_loop(self, name: str, start: int, stop: int, enter: Callable[..., State], rest: Sequence[str],
+                    state: State, point: Point, carried: Sequence[SSAValue], unrolled: bool) -> Sequence[SSAValue]:
+        """Vectors of the target's lanes, then of halves of that while at least `MIN_LANES`
+        iterations remain, then the last iterations as scalars."""
+        first = start
+        for lanes in vector_widths(self.lanes, stop - start):
+            space, dim = state.space.add(index_const(first), first, first + lanes - 1, lanes=lanes)
+            carried = self.walk(rest, enter(dim, space), point, carried, unrolled)
+            first += lanes
+        if first == stop:
+            return carried
+        if unrolled or stop - first == 1:
+            for k in range(first, stop):
+                carried = self.walk(rest, enter(AffineExpr.constant(k)), point, carried, unrolled)
+            return carried
+        end = first
+
+        def body(iv: SSAValue, values: Sequence[SSAValue]) -> Sequence[SSAValue]:
+            space, dim = state.space.add(iv, end, stop - 1)
+            return self.walk(rest, enter(dim, space), point, values, unrolled)
+
+        return for_loop(end, stop, body, carried)
+
+    # -- the point and the reductions ----------------------------------------------------------
+    def var_exprs(self, state: State) -> list[AffineExpr]:
+        """Every iteration variable as an expression over the space (entered leaves only)."""
+        exprs: list[AffineExpr] = [AffineExpr.constant(0)] * len(self.extents)
+        for name, term in state.terms.items():
+            k = self.loops.var(name)
+            exprs[k] = exprs[k] + term * self.loops.stride(name)
+        if self.origin is not None:
+            exprs = [e + o for e, o in zip(exprs, self.origin)] + exprs[len(self.origin):]
+        return [simplify(e) for e in exprs]
+
+    def out_index(self, state: State) -> list[AffineExpr]:
+        exprs = self.var_exprs(state)[:self.op.rank]
+        if self.origin is not None:
+            exprs = [simplify(e - o) for e, o in zip(exprs, self.origin)]
+        return exprs
+
+    def reduce(self, inner: Sequence[str], state: State) -> Sequence[SSAValue]:
+        """Everything inside the output loops that enclose the reduction (see the module docstring)."""
+        op = self.op
+        if op.reduction.data == "none":
+            def store(s: State, _: Sequence[SSAValue]) -> Sequence[SSAValue]:
+                self.store(self.out, self.out_index(s), self.value(op, self.var_exprs(s), s), s.space)
+                return ()
+
+            return self.walk(inner, state, store, ())
+        tile = [n for n in inner if not self.loops.is_reduction(n)]
+        if not tile:
+            (acc,) = self.walk(inner, state, lambda s, c: [self.value(op, self.var_exprs(s), s, c[0])], [self.init(1)])
+            self.store(self.out, self.out_index(state), acc, state.space)
+        elif self.register_tile(inner, tile, state):
+            self.reduce_in_registers(inner, tile, state)
+        else:
+            self.reduce_in_memory(inner, tile, state)
+        return ()
+
+    def register_tile(self, inner: Sequence[str], tile: Sequence[str], state: State) -> bool:
+        """Tile loops innermost and all unrolled or vectorised, with few enough cells in this
+        variant."""
+        if list(inner[len(inner) - len(tile):]) != list(tile):
+            return False
+        if any(n not in self.schedule.unroll and n != self.schedule.vectorize for n in tile):
+            return False
+        return self.cells(tile, dict(state.extents)) <= REGISTER_CELLS
+
+    def cells(self, leaves: Sequence[str], extents: dict[str, int]) -> int:
+        """Values a register tile over `leaves` holds (a vector or a scalar each) in a variant."""
+        if not leaves:
+            return 1
+        name, rest = leaves[0], leaves[1:]
+        total = 0
+        for start, stop, below in self.variants(name, State(Space(), {}, extents)):
+            inner = self.cells(rest, {**extents, **below})
+            count = stop - start
+            if name == self.schedule.vectorize and self.lanes > 1:
+                widths = vector_widths(self.lanes, count)
+                count = len(widths) + count - sum(widths)
+            total += count * inner
+        return total
+
+    def reduce_in_registers(self, inner: Sequence[str], tile: Sequence[str], state: State) -> None:
+        """One SSA value per tile cell, carried through the reduction loops."""
+        cells: list[State] = []
+        self.walk(tile, state, lambda s, _: cells.append(s) or (), (), unrolled=True)
+        reductions = inner[:len(inner) - len(tile)]
+        init = [self.init(c.space.width if c.space.lane is not None else 1) for c in cells]
+
+        def update(s: State, accs: Sequence[SSAValue]) -> Sequence[SSAValue]:
+            self.loaded = {}
+            values = [self.value(self.op, self.var_exprs(cell_at(s, c)), cell_at(s, c), a) for c, a in zip(cells, accs)]
+            self.loaded = None
+            return values
+
+        def cell_at(s: State, cell: State) -> State:
+            """The cell's tile terms inside the reduction loops of `s`."""
+            terms = {**s.terms, **{n: _shift(cell.terms[n], len(state.space.values), len(s.space.values)) for n in tile}}
+            space = s.space
+            if cell.space.lane is not None:
+                space = Space((*s.space.values, cell.space.values[-1]), (*s.space.ranges, cell.space.ranges[-1]),
+                              len(s.space.values), cell.space.width)
+            return replace(s, space=space, terms=terms)
+
+        accs = self.walk(reductions, state, update, init)
+        for cell, acc in zip(cells, accs):
+            self.store(self.out, self.out_index(cell), acc, cell.space)
+
+    def reduce_in_memory(self, inner: Sequence[str], tile: Sequence[str], state: State) -> None:
+        """Partial results in a local array over the tile loops (or in the output itself)."""
+        elt = self.op.result_type.get_element_type()
+        sizes = [self.loops.full_extent(n) for n in tile]
+        local = prod(sizes) * _element_bytes(elt) <= LOCAL_TILE_BYTES
+        buffer = memref.AllocaOp.get(elt, 64, sizes).memref if local else self.out
+
+        def index(s: State) -> list[AffineExpr]:
+            return [s.terms[n] for n in tile] if local else self.out_index(s)
+
+        def fill(s: State, _: Sequence[SSAValue]) -> Sequence[SSAValue]:
+            self.store(buffer, index(s), self.init(s.space.width if s.space.lane is not None else 1), s.space)
+            return ()
+
+        def update(s: State, _: Sequence[SSAValue]) -> Sequence[SSAValue]:
+            acc = self.load(buffer, index(s), 0.0, s.space)
+            self.store(buffer, index(s), self.value(self.op, self.var_exprs(s), s, acc), s.space)
+            return ()
+
+        def copy(s: State, _: Sequence[SSAValue]) -> Sequence[SSAValue]:
+            self.store(self.out, self.out_index(s), self.load(buffer, index(s), 0.0, s.space), s.space)
+            return ()
+
+        self.walk(tile, state, fill, ())
+        self.walk(inner, state, update, ())
+        if local:
+            self.walk(tile, state, copy, ())
+
+    def init(self, width: int) -> SSAValue:
+        elt = self.op.result_type.get_element_type()
+        value = float_const(0.0 if self.op.reduction.data == "sum" else float("-inf"), elt)
+        return value if width == 1 else vector.BroadcastOp(value, VectorType(elt, [width])).vector
+
+    # -- blocks computed at a loop -------------------------------------------------------------
+    def attach(self, name: str, state: State) -> State:
+        """Compute the blocks of the producers scheduled at loop `name`, once it is entered."""
+        for producer in self.attached.get(name, ()):
+            origin, block = self.block_of(producer, state)
+            elt = producer.result_type.get_element_type()
+            buffer = memref.AllocaOp.get(elt, 64, block).memref
+            Nest(producer, self.buffers, buffer, self.target, origin, block).build(state)
+            state = replace(state, locals={**state.locals, producer.result: Local(buffer, tuple(origin))})
+        return state
+
+    def block_of(self, producer: ix.ComputeOp, state: State) -> tuple[list[AffineExpr], list[int]]:
+        """Origin and extents of the block of `producer` the loops below the current ones read.
+
+        Each iteration variable ranges over `base + [0, n)` below: `base` from the entered leaves,
+        `n - 1` the most the others add. A read `m(v)` then covers `[m(base) + lo, m(base) + hi]`
+        per dimension, for affine `m`; every read of the producer must cover the same block."""
+        free = len(state.space.values)
+        bases = self.var_exprs(state)
+        offsets: list[AffineExpr] = []
+        spans: list[int] = []
+        for k, base in enumerate(bases):
+            leaves = [n for n in self.loops.order if self.loops.var(n) == k and n not in state.terms]
+            span = sum(self.loops.stride(n) * (state.extents.get(n, self.loops.full_extent(n)) - 1) for n in leaves)
+            spans.append(span)
+            offsets.append(base + AffineExpr.dimension(free + k))
+        blocks = set()
+        ranges = iteration_ranges(self.op.result_type.get_shape(), self.op.reduction_extents)
+        for value, amap in effective_reads(self.op):
+            if value is not producer.result:
+                continue
+            if not all(read_in_bounds(amap, ranges, producer.result_type.get_shape())):
+                raise ScheduleError(f"at({schedule_of(producer).at}): the reader reads it outside its bounds (where a "
+                                    "read gives its fill); compute it in its own nest")
+            origin, extents = [], []
+            for e in amap.results:
+                form = linear_form(substitute(e, offsets))
+                if form is None:
+                    raise ScheduleError(f"at({schedule_of(producer).at}): the reader's index {e} into it is not affine")
+                coeffs, const = form
+                low = {d: c for d, c in coeffs.items() if d < free}
+                shift = sum(c * spans[d - free] for d, c in coeffs.items() if d >= free and c < 0)
+                extents.append(1 + sum(abs(c) * spans[d - free] for d, c in coeffs.items() if d >= free))
+                origin.append(simplify(_linear_expr(low, const + shift)))
+            blocks.add((tuple(origin), tuple(extents)))
+        if len(blocks) != 1:
+            raise ScheduleError(f"at({schedule_of(producer).at}): the reader reads it through several different "
+                                "index maps; compute it in its own nest")
+        (origin, extents), = blocks
+        return list(origin), list(extents)
+
+    # -- values --------------------------------------------------------------------------------
+    def value(self, op: ix.ComputeOp, exprs: Sequence[AffineExpr], state: State, acc: SSAValue | None = None) -> SSAValue:
+        """The body of `op` at the iteration point `exprs`, combined into `acc` for a reduction."""
+        args = [self.read(r, exprs, state) for r in op.reads]
+        return self.body(op, args, exprs, state.space, acc)
+
+    def read(self, read: ix.Read, exprs: Sequence[AffineExpr], state: State) -> SSAValue:
+        index = [substitute(e, exprs) for e in read.map.results]
+        producer = read.value.owner
+        if isinstance(producer, ix.ComputeOp) and not schedule_of(producer).is_root:
+            if schedule_of(producer).inline:
+                return self.inline(producer, index, read.fill, state)
+            local = state.locals.get(read.value)
+            if local is None:
+                raise ScheduleError(f"at({schedule_of(producer).at}): not a loop of its reader that encloses the read")
+            return self.load(local.buffer, [simplify(i - o) for i, o in zip(index, local.origin)], 0.0, state.space)
+        return self.load(self.buffers[read.value], index, read.fill, state.space)
+
+    def inline(self, producer: ix.ComputeOp, index: Sequence[AffineExpr], fill: float, state: State) -> SSAValue:
+        """An inlined producer's value at `index`: its body, where the index stays in its bounds;
+        where it may not, the body at the index clamped into them, and the read's fill outside."""
+        amap = AffineMap(len(state.space.values), 0, tuple(index))
+        safe = read_in_bounds(amap, state.space.ranges, producer.result_type.get_shape())
+        if all(safe):
+            return self.value(producer, index, state)
+        if any(not ok and state.space.uses_lanes(e) for e, ok in zip(index, safe)):  # lane by lane
+            return _from_lanes([self.inline(producer, at, fill, replace(state, space=scalar_space))
+                                for at, scalar_space in _lanes(index, state.space)])
+        space, clamped, indices = state.space, list(index), []
+        for k, (e, ok, n) in enumerate(zip(index, safe, producer.result_type.get_shape())):
+            if ok:
+                continue
+            indices.append((space.emit(e), n))
+            space, clamped[k] = space.add(_clamp(indices[-1][0], n), 0, n - 1)
+        cond = in_bounds([i for i, _ in indices], [n for _, n in indices], [True] * len(indices))
+        assert cond is not None
+        value = self.value(producer, clamped, replace(state, space=space))
+        filler = float_const(fill, producer.result_type.get_element_type())
+        if isinstance(value.type, VectorType):
+            filler = vector.BroadcastOp(filler, value.type).vector
+        return arith.SelectOp(cond, value, filler).result
+
+    def body(self, op: ix.ComputeOp, args: Sequence[SSAValue], exprs: Sequence[AffineExpr], space: Space,
+             acc: SSAValue | None) -> SSAValue:
+        """Clone the body (on vectors where an operand is one); fold it into `acc` if given."""
+        mapping: dict[SSAValue, SSAValue] = dict(zip(op.body.block.args, args, strict=True))
+        yielded = op.yield_op.value
+        product = acc is not None and op.reduction.data == "sum" and isinstance(yielded.owner, arith.MulfOp) \
+            and yielded.has_one_use()
+        for body_op in op.body.block.ops:
+            if isinstance(body_op, ix.YieldOp) or (product and body_op is yielded.owner):
+                continue
+            if isinstance(body_op, ix.IndexOp):
+                expr = exprs[body_op.dim.value.data]
+                if space.uses_lanes(expr):
+                    raise NotVectorizable(f"vectorize({self.schedule.vectorize}): the body of {op.name} uses the index "
+                                          "the lanes run along")
+                mapping[body_op.result] = space.emit(expr)
+                continue
+            operands = [mapping.get(v, v) for v in body_op.operands]
+            clone = _vector_op(body_op, operands) if any(isinstance(v.type, VectorType) for v in operands) \
+                else body_op.clone(value_mapper=mapping)
+            if clone.parent is None:
+                _insert(clone)
+            mapping.update(zip(body_op.results, clone.results))
+        if acc is None:
+            return mapping.get(yielded, yielded)
+        width = acc.type.get_shape()[0] if isinstance(acc.type, VectorType) else 1  # pyright: ignore[reportAttributeAccessIssue]
+        if product:
+            mul = yielded.owner
+            assert isinstance(mul, arith.MulfOp)
+            a, b = (_widened(mapping.get(v, v), width) for v in (mul.lhs, mul.rhs))
+            return math.FmaOp(a, b, acc).result
+        value = _widened(mapping.get(yielded, yielded), width)
+        if op.reduction.data == "sum":
+            return arith.AddfOp(acc, value).result
+        if width > 1:
+            return vx.SelectOp(vx.CmpfOp("ogt", value, acc).result, value, acc).result
+        return arith.SelectOp(arith.CmpfOp(value, acc, "ogt").result, value, acc).result
+
+    # -- memory --------------------------------------------------------------------------------
+    def load(self, buffer: SSAValue, index: Sequence[AffineExpr], fill: float, space: Space) -> SSAValue:
+        """`buffer[index]` (the fill outside it) as a scalar or a vector (see the module docstring)."""
+        if self.loaded is None:
+            return self._load(buffer, index, fill, space)
+        used = sorted(set().union(*(e.used_dims() for e in index)))
+        lanes = (space.ranges[space.lane], space.width) if space.lane in used else None
+        dims = tuple((d, space.values[d], space.ranges[d]) for d in used)
+        key = (buffer, tuple(str(e) for e in index), fill, lanes, dims)
+        if key not in self.loaded:
+            self.loaded[key] = self._load(buffer, index, fill, space)
+        return self.loaded[key]
+
+    def _load(self, buffer: SSAValue, index: Sequence[AffineExpr], fill: float, space: Space) -> SSAValue:
+        shape = _shape(buffer)
+        amap = AffineMap(len(space.values), 0, tuple(index))
+        unsafe = [not ok for ok in read_in_bounds(amap, space.ranges, shape)]
+        moving = [space.uses_lanes(e) for e in index]
+        if not any(moving):
+            return guarded_load(buffer, [space.emit(e) for e in index], unsafe, fill)
+        if _contiguous(index, space) and not unsafe[-1]:
+            indices = [space.emit(e) for e in index]
+            cond = in_bounds(indices, shape, unsafe)
+            typ = VectorType(_shape_type(buffer).get_element_type(), [space.width])
+            if cond is None:
+                return vector.LoadOp(buffer, indices, typ).result
+            clamped = [_clamp(i, n) if bad else i for i, n, bad in zip(indices, shape, unsafe)]
+            loaded = vector.LoadOp(buffer, clamped, typ).result
+            filler = vector.BroadcastOp(float_const(fill, typ.element_type), typ).vector
+            return arith.SelectOp(cond, loaded, filler).result
+        return self.gather(buffer, index, fill, space)
+
+    def gather(self, buffer: SSAValue, index: Sequence[AffineExpr], fill: float, space: Space) -> SSAValue:
+        """A vector read lane by lane."""
+        return _from_lanes([self.load(buffer, at, fill, scalar_space) for at, scalar_space in _lanes(index, space)])
+
+    def store(self, buffer: SSAValue, index: Sequence[AffineExpr], value: SSAValue, space: Space) -> None:
+        if space.lane is None:
+            memref.StoreOp.get(value, buffer, [space.emit(e) for e in index])
+            return
+        value = _widened(value, space.width)
+        if _contiguous(index, space):
+            vector.StoreOp(value, buffer, [space.emit(e) for e in index])
+            return
+        for lane, (at, scalar_space) in enumerate(_lanes(index, space)):
+            scalar = vector.ExtractOp(value, [lane], value.type.element_type).result  # pyright: ignore[reportAttributeAccessIssue]
+            memref.StoreOp.get(scalar, buffer, [scalar_space.emit(e) for e in at])
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+MIN_LANES = 4
+"""The narrowest vectors a short vectorized loop uses (SSE's and NEON's width in f32)."""
+
+
+def narrowest_lanes(lanes: int, extent: int) -> int:
+    """The target's lanes, halved while more than `extent` (down to `MIN_LANES`)."""
+    while lanes > MIN_LANES and lanes > extent:
+        lanes //= 2
+    return lanes
+
+
+def vector_widths(lanes: int, extent: int) -> list[int]:
+    """The vectors a vectorised loop of `extent` iterations runs: full ones of `lanes`, then one
+    of each smaller power of two down to `MIN_LANES` that fits; the rest are scalars."""
+    widths = [lanes] * (extent // lanes)
+    rest = extent % lanes
+    while lanes > MIN_LANES and rest:
+        lanes //= 2
+        if rest >= lanes:
+            widths.append(lanes)
+            rest -= lanes
+    return widths
+
+
+def effective_reads(op: ix.ComputeOp) -> list[tuple[SSAValue, AffineMap]]:
+    """What computing `op` reads from tensors with nests or buffers of their own, through the
+    producers it inlines: (value, map from `op`'s iteration space into it)."""
+    found: list[tuple[SSAValue, AffineMap]] = []
+    for read in op.reads:
+        producer = read.value.owner
+        if isinstance(producer, ix.ComputeOp) and schedule_of(producer).inline:
+            found += [(value, amap.compose(read.map)) for value, amap in effective_reads(producer)]
+        else:
+            found.append((read.value, read.map))
+    return found
+
+
+def root_readers(value: SSAValue) -> set[Operation]:
+    """The ops that compute with `value` in nests of their own (through inlined readers)."""
+    found: set[Operation] = set()
+    for use in value.uses:
+        reader = use.operation
+        if isinstance(reader, ix.ComputeOp) and schedule_of(reader).inline:
+            found |= root_readers(reader.result)
+        else:
+            found.add(reader)
+    return found
+
+
+def _attached_producers(op: ix.ComputeOp) -> dict[str, list[ix.ComputeOp]]:
+    """The producers `op` reads (through inlined ops) that are computed at one of its loops,
+    by loop name."""
+    found: dict[str, list[ix.ComputeOp]] = {}
+    for value in dict.fromkeys(v for v, _ in effective_reads(op)):
+        producer = value.owner
+        if isinstance(producer, ix.ComputeOp) and (at := schedule_of(producer).at) is not None:
+            found.setdefault(at, []).append(producer)
+            if (readers := root_readers(producer.result)) != {op}:
+                raise ScheduleError(f"at({at}): computed at a loop of its reader, but {len(readers)} ops read it")
+    return found
+
+
+def _lanes(index: Sequence[AffineExpr], space: Space) -> list[tuple[list[AffineExpr], Space]]:
+    """For each lane of a vector space: `index` at that lane, and the scalar space to read it in."""
+    assert space.lane is not None
+    lo = space.ranges[space.lane][0]
+    scalar = replace(space, lane=None, width=1)
+    found = []
+    for lane in range(space.width):
+        at = [AffineExpr.constant(lo + lane) if k == space.lane else AffineExpr.dimension(k) for k in range(len(space.values))]
+        found.append(([substitute(e, at) for e in index], scalar))
+    return found
+
+
+def _from_lanes(values: Sequence[SSAValue]) -> SSAValue:
+    """A vector of scalars, lane k being `values[k]`."""
+    result = vector.BroadcastOp(values[0], VectorType(values[0].type, [len(values)])).vector
+    for lane, value in enumerate(values[1:], 1):
+        result = vector.InsertOp(value, result, [lane]).result
+    return result
+
+
+def _contiguous(index: Sequence[AffineExpr], space: Space) -> bool:
+    """The last index moves one element per lane and the others not at all."""
+    if any(space.uses_lanes(e) for e in index[:-1]) or not index:
+        return False
+    assert space.lane is not None
+    return coefficient(index[-1], space.lane) == 1
+
+
+def _linear_expr(coeffs: Mapping[int, int], const: int) -> AffineExpr:
+    expr: AffineExpr = AffineExpr.constant(const)
+    for d, c in sorted(coeffs.items()):
+        expr = expr + AffineExpr.dimension(d) * c
+    return expr
+
+
+def _shift(expr: AffineExpr, old: int, new: int) -> AffineExpr:
+    """Renumber the dimensions `>= old` of `expr` to start at `new` (a tile cell's lane dimension
+    moves behind the reduction loops' dimensions)."""
+    if old == new:
+        return expr
+    top = max(expr.used_dims(), default=-1) + 1
+    mapping = [AffineExpr.dimension(k if k < old else k - old + new) for k in range(max(top, old))]
+    return substitute(expr, mapping)
+
+
+def _vector_op(op: Operation, operands: Sequence[SSAValue]) -> Operation:
+    """`op` on vectors: scalar operands broadcast, results vectors of the operands' width."""
+    width = next(v.type.get_shape()[0] for v in operands if isinstance(v.type, VectorType))  # pyright: ignore[reportAttributeAccessIssue]
+    if isinstance(op, arith.CmpfOp):
+        a, b = (_widened(v, width) for v in operands)
+        return vx.CmpfOp(arith.CMPF_COMPARISON_OPERATIONS[op.predicate.value.data], a, b)
+    if isinstance(op, arith.SelectOp) and isinstance(operands[0].type, VectorType):
+        return vx.SelectOp(*(_widened(v, width) for v in operands))
+    if isinstance(op, arith.SelectOp):
+        operands = [operands[0], *(_widened(v, width) for v in operands[1:])]
+    else:
+        operands = [_widened(v, width) for v in operands]
+    results = [VectorType(r.type, [width]) for r in op.results]
+    return type(op).create(operands=operands, result_types=results, properties=dict(op.properties),
+                           attributes=dict(op.attributes))
+
+
+def _widened(value: SSAValue, width: int) -> SSAValue:
+    if width == 1 or isinstance(value.type, VectorType):
+        return value
+    return vector.BroadcastOp(value, VectorType(value.type, [width])).vector
+
+
+def _insert(op: Operation) -> None:
+    from xdsl.builder import _current_builder  # pyright: ignore[reportPrivateUsage]
+
+    builder = _current_builder.builder
+    assert builder is not None, "the nest is built inside an ImplicitBuilder"
+    builder.insert(op)
+
+
+def _clamp(index: SSAValue, size: int) -> SSAValue:
+    return arith.MaxSIOp(arith.MinSIOp(index, index_const(size - 1)).result, index_const(0)).result
+
+
+def _shape_type(buffer: SSAValue) -> MemRefType:
+    t = buffer.type
+    assert isinstance(t, MemRefType)
+    return t
+
+
+def _shape(buffer: SSAValue) -> tuple[int, ...]:
+    return _shape_type(buffer).get_shape()
+
+
+def _element_bytes(elt: Attribute) -> int:
+    return 4 if isinstance(elt, Float32Type) else getattr(elt, "bitwidth", 64) // 8
+
