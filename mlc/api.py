@@ -13,7 +13,7 @@ from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
-from xdsl.passes import PassPipeline
+from xdsl.passes import ModulePass, PassPipeline
 
 from mlc.backends.c.runtime import BufferSpec, CFunction, compile_c, load_library
 from mlc.backends.cache import cache_dir, cached_build, content_key
@@ -74,14 +74,21 @@ def select_model(module: ModuleOp, model: str | None) -> func.FuncOp:
     return models[0]
 
 
-def run_pipeline(module: ModuleOp, pipeline: str, ctx: Context) -> None:
-    """Apply a pass pipeline given in `mlc-opt -p` syntax."""
+def run_pipeline(module: ModuleOp, pipeline: str, ctx: Context, keep: str | None = None) -> None:
+    """Apply a pass pipeline given in `mlc-opt -p` syntax. With `keep`, once a pass has made the
+    function `@keep`, the module's other functions are dropped (the later passes, which do the
+    costly lowering, then work on that function alone)."""
     from xdsl.transforms import get_all_passes
 
     from mlc.universe import MLC_UNIVERSE
 
+    def prune(_: ModulePass, current: ModuleOp, __: ModulePass) -> None:
+        if any(isinstance(op, func.FuncOp) and op.sym_name.data == keep for op in current.ops):
+            for op in [o for o in current.ops if not (isinstance(o, func.FuncOp) and o.sym_name.data == keep)]:
+                current.body.block.detach_op(op)
+
     passes = {**get_all_passes(), **MLC_UNIVERSE.all_passes}
-    PassPipeline.parse_spec(passes, pipeline).apply(ctx, module)
+    PassPipeline.parse_spec(passes, pipeline, prune if keep is not None else None).apply(ctx, module)
 
 
 def compile(  # noqa: A001 - the public name mirrors torch.compile / mlc-opt
@@ -126,7 +133,7 @@ def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: st
         if op is not chosen:
             module.body.block.detach_op(op)
     name = chosen.sym_name.data
-    run_pipeline(module, pipeline, ctx)
+    run_pipeline(module, pipeline, ctx, keep=name + entry_suffix)
     entry = next((op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == name + entry_suffix), None)
     if entry is None:
         raise ValueError(f"the pipeline '{pipeline}' produced no function @{name}{entry_suffix}")

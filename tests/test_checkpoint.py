@@ -152,9 +152,11 @@ model residual {
     params, inputs = prog.init_params(0), _inputs(prog)
     _, reference = prog.grad(params, inputs)
     full = prog.grad_program().memory_report()["arena"]
-    report = prog.grad_program(budget="80%").memory_report()
-    assert report["arena"] <= 0.8 * full and report["recompute_macs"] > 0
-    _, grads = prog.grad(params, inputs, budget="80%")
+    # Fusion leaves seven values of equal size with a buffer each: 6/7 of keep-all is the least
+    # any plan needs, so 90% is a budget that forces recomputation.
+    report = prog.grad_program(budget="90%").memory_report()
+    assert report["arena"] <= 0.9 * full and report["recompute_macs"] > 0
+    _, grads = prog.grad(params, inputs, budget="90%")
     assert all(np.array_equal(grads[k], reference[k]) for k in reference)
 
 

@@ -95,13 +95,19 @@ def test_mlp_adam_step_report_by_hand():
     assert report["outputs"] == 4 + 4 * 32 * 10 + 3 * params  # loss, logits, new p, new m, new v
     assert report["total_peak"] == sum(report[k] for k in ("params", "optimizer_state", "inputs", "outputs", "arena"))
     assert report["arena"] == step.arena_bytes > 0
-    assert 0 < report["peak_saved"]
     assert report["peak_saved"] + report["peak_temporaries"] <= report["arena"]
 
     # Saved activations include what the backward must read: the relu outputs h1 [32, 128] and
     # h2 [32, 64] (dW2 = h1^T dy2, dW3 = h2^T dlogits) and the pre-activations relu' tests.
     buffers = live_buffers(lowered_step(MLP, plan=False))
     saved = saved_activations(buffers)
+    # The peak point by hand: the first position where the most bytes are live, split in saved
+    # activations and the rest.
+    live = {p: [b for b in buffers if b.start <= p <= b.end] for p in range(max(b.end for b in buffers) + 1)}
+    peak = max(live, key=lambda p: (sum(b.size for b in live[p]), -p))
+    at_peak_saved = sum(b.size for b in live[peak] if any(b is s for s in saved))
+    assert report["peak_saved"] == at_peak_saved
+    assert report["peak_temporaries"] == sum(b.size for b in live[peak]) - at_peak_saved
     shapes = sorted(tuple(b.alloc.memref.type.get_shape()) for b in saved)
     assert shapes.count((32, 128)) >= 2 and shapes.count((32, 64)) >= 2, shapes
     assert sum(b.size for b in saved) >= 4 * 2 * (32 * 128 + 32 * 64)
@@ -277,8 +283,8 @@ def asan_dir(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("source, checkpoint", [
     (MLP, ""), (DIGITS_CNN, ""), (STRIDED_CNN, ""),
-    (DIGITS_CNN, checkpoint_pass("75%")), (STRIDED_CNN, checkpoint_pass(policy="recompute-all")),
-], ids=["mlp", "digits_cnn", "strided_cnn", "digits_cnn_budget_75", "strided_cnn_recompute_all"])
+    (DIGITS_CNN, checkpoint_pass("80%")), (STRIDED_CNN, checkpoint_pass(policy="recompute-all")),
+], ids=["mlp", "digits_cnn", "strided_cnn", "digits_cnn_budget_80", "strided_cnn_recompute_all"])
 def test_adam_step_is_clean_under_asan_with_the_exact_arena(source, checkpoint, asan_dir, tmp_path):
     """Also with recomputation: mlc-checkpoint's clones live in the same arena."""
     step = lowered_step(source, "adam", checkpoint=checkpoint)

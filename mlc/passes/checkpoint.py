@@ -70,6 +70,7 @@ from mlc.checkpointing.program import (
 from mlc.dialects import ix
 from mlc.errors import CompileError, SourceLocation
 from mlc.passes.autodiff import ADJOINT_OF, PHASE
+from mlc.schedule import schedule_of
 
 POLICIES = ("keep-all", "recompute-all", "sqrt", "optimal")
 CHECKPOINT = "mlc.checkpoint"
@@ -175,23 +176,83 @@ def _phase(op: Operation) -> str:
 # The function as steps
 
 
+def computed_inside(op: Operation) -> bool:
+    """An op scheduled inline or at a loop of its reader: its readers compute it (mlc-fuse,
+    mlc-auto-schedule), so it is no step of its own and has no buffer."""
+    return isinstance(op, ix.ComputeOp) and not schedule_of(op).is_root
+
+
+def _inputs_cost_and_inside(op: ix.IndexNotationOp) -> tuple[list[SSAValue], int, list[ix.ComputeOp]]:
+    """The values a step reads (through the ops it computes inside), its cost (its own
+    iteration points, one body evaluation per point for each inlined read, and the points of the
+    ops computed at its loops), and the ops it computes inside."""
+    inputs: list[SSAValue] = []
+    inside: list[ix.ComputeOp] = []
+    cost = prod(op.iteration_extents)
+
+    def visit(reader: ix.IndexNotationOp, points: int) -> None:
+        nonlocal cost
+        for v in reader.inputs:
+            producer = v.owner
+            if not computed_inside(producer):
+                inputs.append(v)
+                continue
+            assert isinstance(producer, ix.ComputeOp)
+            inside.append(producer)
+            inner = points if schedule_of(producer).inline else prod(producer.iteration_extents)
+            cost += inner
+            visit(producer, inner)
+
+    visit(op, cost)
+    return inputs, cost, inside
+
+
 def function_steps(f: func.FuncOp) -> tuple[list[ix.IndexNotationOp], list[Step]]:
-    """The compute ops of `f` in order and their `Step`s."""
-    ops = [o for o in f.body.block.ops if isinstance(o, ix.IndexNotationOp)]
+    """The ops of `f` with nests of their own, in order, and their `Step`s."""
+    ops = [o for o in f.body.block.ops if isinstance(o, ix.IndexNotationOp) and not computed_inside(o)]
     index = {o.result: k for k, o in enumerate(ops)}
     ret = f.body.block.last_op
     returned = set(ret.operands) if isinstance(ret, func.ReturnOp) else set()
+    step_of_forward = _forward_steps(f, index)
     steps = []
     for k, o in enumerate(ops):
         t = o.result_type
-        reads = tuple(dict.fromkeys(index[v] for v in o.inputs if v in index))
-        tag = o.attributes.get(ADJOINT_OF)
+        inputs, cost, inside = _inputs_cost_and_inside(o)
+        reads = tuple(dict.fromkeys(index[v] for v in inputs if v in index))
+        # A step differentiates every forward op its own op and the backward ops it computes inside do.
+        tags = [a.value.data for x in (o, *inside) if isinstance(a := x.attributes.get(ADJOINT_OF), IntegerAttr)]
         steps.append(Step(
-            name=f"#{k} {_describe(t)}", size=_bytes(t), cost=prod(o.iteration_extents), reads=reads,
+            name=f"#{k} {_describe(t)}", size=_bytes(t), cost=cost, reads=reads,
             phase=_phase(o) or "forward", returned=o.result in returned,
-            adjoint_of=tag.value.data if isinstance(tag, IntegerAttr) else None,
+            adjoint_of=max(step_of_forward[tag] for tag in tags) if tags else None,
         ))
     return ops, steps
+
+
+def _forward_steps(f: func.FuncOp, index: dict[SSAValue, int]) -> list[int]:
+    """The step of each forward compute op by its position (what `mlc.adjoint_of` counts): its
+    own, or for an op its readers compute, the first forward step that computes it (else the
+    step before it)."""
+    found: list[int] = []
+    for op in (o for o in f.body.block.ops if isinstance(o, ix.ComputeOp) and _phase(o) in ("forward", "")):
+        if op.result in index:
+            found.append(index[op.result])
+            continue
+        readers = [index[r.result] for r in _computing_steps(op) if r.result in index and _phase(r) in ("forward", "")]
+        found.append(min(readers) if readers else max(found, default=0))
+    return found
+
+
+def _computing_steps(op: ix.ComputeOp) -> set[ix.IndexNotationOp]:
+    """The ops with nests of their own that compute `op` (it is computed inside them)."""
+    found: set[ix.IndexNotationOp] = set()
+    for use in op.result.uses:
+        reader = use.operation
+        if computed_inside(reader):
+            found |= _computing_steps(reader)  # pyright: ignore[reportArgumentType]
+        elif isinstance(reader, ix.IndexNotationOp):
+            found.add(reader)
+    return found
 
 
 def _bytes(t: TensorType) -> int:
@@ -344,24 +405,49 @@ def _in_bytes(budget: Budget, limit: int | None) -> str:
 
 
 def rewrite(f: func.FuncOp, ops: Sequence[ix.IndexNotationOp], plan: Sequence[int]) -> None:
-    """Run `ops` in plan order: first runs move, repeats are clones; reads follow the latest runs."""
+    """Run `ops` in plan order: first runs move, repeats are clones; reads follow the latest runs.
+    Each run gets its own copies of the ops it computes inside, reading those latest runs too."""
     block = f.body.block
     ret = block.last_op
     assert ret is not None
     step_of: dict[SSAValue, int] = {o.result: k for k, o in enumerate(ops)}
+    inside = [o for o in block.ops if computed_inside(o)]
     for o in ops:
         o.detach()
     latest: dict[int, SSAValue] = {}
+
+    def current(value: SSAValue, copies: dict[SSAValue, SSAValue], recompute: bool) -> SSAValue:
+        """The value a run reads: the latest run of a step, or a fresh copy of an op computed inside."""
+        if value in step_of:
+            return latest[step_of[value]]
+        producer = value.owner
+        if not computed_inside(producer):
+            return value
+        if value not in copies:
+            assert isinstance(producer, ix.ComputeOp)
+            copy = producer.clone()
+            copy.operands = [current(v, copies, recompute) for v in producer.operands]
+            if recompute:
+                copy.attributes[PHASE] = StringAttr("recompute")
+            block.insert_op_before(copy, ret)
+            copies[value] = copy.result
+        return copies[value]
+
     for k in plan:
         op = ops[k]
-        if k in latest:
+        recompute = k in latest
+        if recompute:
             op = op.clone()
             op.attributes[RECOMPUTE] = UnitAttr()
             op.attributes[PHASE] = StringAttr("recompute")
             step_of[op.result] = k
-        op.operands = [latest[step_of[v]] if v in step_of else v for v in op.operands]
+        copies: dict[SSAValue, SSAValue] = {}
+        op.operands = [current(v, copies, recompute) for v in op.operands]
         block.insert_op_before(op, ret)
         latest[k] = op.result
+    for o in reversed(inside):
+        o.detach()
+        o.erase()
     for o in block.ops:
         o.attributes.pop(ADJOINT_OF, None)
 

@@ -1,9 +1,13 @@
 """Named pass pipelines (xDSL pipeline strings)."""
 
-LOWER_TO_C = "mlc-lower-loops,canonicalize,cse,mlc-plan-memory"
+LOWER_TO_C = "mlc-lower-loops,cse,mlc-plan-memory"
 """Index-level IR to loop-level IR with planned memory."""
 
-DEFAULT_PIPELINE = f"mlc-lower-graph,{LOWER_TO_C}"
+SCHEDULE = "mlc-auto-schedule"
+"""Schedules every compute op (fusion decides which values get buffers, so it runs before
+mlc-checkpoint, whose memory model follows it)."""
+
+DEFAULT_PIPELINE = f"mlc-lower-graph,{SCHEDULE},{LOWER_TO_C}"
 """Graph-level IR to loop-level IR with planned memory: what `mlc-opt -t c` runs when no `-p` is given."""
 
 
@@ -21,7 +25,7 @@ def gradient_pipeline(wrt: str = "params", loss: str = "", checkpoint: str = "")
     """The model plus `@<model>_grad` (outputs and loss gradients), lowered to loops; `checkpoint`
     is an `mlc-checkpoint{...}` pass (see `checkpoint_pass`) or empty."""
     options = f"wrt={wrt}" + (f" loss={loss}" if loss else "")
-    return f"mlc-lower-graph,mlc-autodiff{{{options}}},mlc-scatter-to-gather,{_then(checkpoint)}{LOWER_TO_C}"
+    return f"mlc-lower-graph,mlc-autodiff{{{options}}},mlc-scatter-to-gather,{SCHEDULE},{_then(checkpoint)}{LOWER_TO_C}"
 
 
 def training_pipeline(optimizer: str = "sgd", nesterov: bool = False, checkpoint: str = "") -> str:
@@ -29,7 +33,7 @@ def training_pipeline(optimizer: str = "sgd", nesterov: bool = False, checkpoint
     nesterov_option = " nesterov=true" if nesterov else ""
     return (
         f"mlc-lower-graph,mlc-autodiff,mlc-scatter-to-gather,mlc-optimizer{{kind={optimizer}{nesterov_option}}},"
-        f"{_then(checkpoint)}{LOWER_TO_C}"
+        f"{SCHEDULE},{_then(checkpoint)}{LOWER_TO_C}"
     )
 
 

@@ -1,0 +1,315 @@
+"""`mlc-auto-schedule`: a schedule for every compute op that has none, by simple heuristics.
+
+Fusion, readers before producers (so a producer knows where its readers' values go):
+
+1. Inline an op without a reduction into its readers when none needs it as a buffer (it is not
+   returned, no scatter reads it), every read of it stays inside its bounds, and recomputing it
+   at each read costs little: it is a copy through an affine map (any number of reads: the reader
+   just reads the source), or the reads per element, summed over its readers, are at most
+   `INLINE_READS[cost class]` (a reshape, whose index has divisions: 16; a few arithmetic ops:
+   4; a body that calls a function such as `exp`: 1).
+2. Compute a reduction at the loops of its only reader when that reader is elementwise and reads
+   it at its own index (bias, activation and the like run on the reduction's registers before
+   they are stored): the reader takes the reduction's output loops (rule 4), the reduction
+   computes each register block inside them.
+
+Loops, for every op with a nest of its own:
+
+3. Vectorize the last output dimension (contiguous in the output) when every read either does
+   not depend on it or is contiguous in it and stays inside its tensor along it, the body does
+   not use its index, and it has at least one vector of iterations.
+4. A reduction over at least `TILE_MIN_REDUCTION` points gets a register tile: the last output
+   dimension split into blocks of up to `TILE_VECTORS` vectors when vectorized (else of up to
+   `TILE_SCALARS` points) and, when some output dimension is not read by a read that depends on
+   the last one (the weights of a conv or matmul, reused across it), that dimension split into
+   blocks of up to `TILE_REUSE` points that bring the tile to at most `REGISTER_CELLS`
+   registers (the factor leaving the smallest remainder; the innermost such dimension); the blocks run innermost, unrolled, inside the reduction loops, so each
+   weight loaded meets every point of the block in registers, and the independent sums hide the
+   latency of each other's additions.
+5. Parallelize the outermost loop that runs at least one iteration per core, when the op does at
+   least `PARALLEL_MIN_POINTS` iteration points (below that a fork and join costs more).
+
+An op that already has a schedule keeps it (a user's choice wins), and so do its readers' and
+producers' choices around it. None of these changes a value (see `mlc/schedule.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import prod
+
+from xdsl.context import Context
+from xdsl.dialects import arith, func, math
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation, SSAValue
+from xdsl.ir.affine import AffineMap
+from xdsl.passes import ModulePass
+
+from mlc.affine import coefficient, iteration_ranges, linear_form, read_in_bounds
+from mlc.dialects import ix
+from mlc.nest import effective_reads, narrowest_lanes
+from mlc.schedule import SCHEDULE, Schedule, schedule_of, set_schedule
+from mlc.target import CpuTarget, host
+
+INLINE_READS = {"copy": float("inf"), "reshape": 16, "arithmetic": 4, "call": 1}
+"""Most reads per element (over all readers) that inlining an op of each cost class may cost."""
+TILE_MIN_REDUCTION = 8
+TILE_VECTORS = 4
+TILE_SCALARS = 8
+TILE_REUSE = 12
+REGISTER_CELLS = 28
+"""Cells of a register tile: 32 vector registers less room for the loaded operands."""
+PARALLEL_MIN_POINTS = 1 << 16
+
+
+@dataclass(frozen=True)
+class AutoSchedulePass(ModulePass):
+    """Give every compute op without a schedule one chosen by mlc's heuristics."""
+
+    name = "mlc-auto-schedule"
+
+    vector_bytes: int = 0
+    """Bytes of a vector register (0: the host's), as for mlc-lower-loops."""
+    threads: int = 0
+    """Threads to plan parallel loops for (0: the host's cores; 1: no parallel loops)."""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        target = host()
+        target = CpuTarget(vector_bytes=self.vector_bytes or target.vector_bytes, cores=self.threads or target.cores)
+        for f in [o for o in op.ops if isinstance(o, func.FuncOp)]:
+            schedule_function(f, target)
+
+
+def schedule_function(f: func.FuncOp, target: CpuTarget) -> None:
+    computes = [o for o in f.body.block.ops if isinstance(o, ix.ComputeOp)]
+    fixed = {o for o in computes if SCHEDULE in o.attributes}
+    ret = f.body.block.last_op
+    returned = set(ret.operands) if ret is not None else set()
+    for op in reversed(computes):
+        if op not in fixed and op.result not in returned and _inlinable(op):
+            set_schedule(op, Schedule(inline=True))
+    for op in computes:
+        if op in fixed or not schedule_of(op).is_root:
+            continue
+        plan = loop_plan(op, target)
+        reader = _epilogue_reader(op, fixed, returned)
+        if reader is not None and plan.vectorize is not None and not vectorizable(reader, _var(plan.vectorize)):
+            reader = None
+        if reader is None:
+            set_schedule(op, plan.schedule(op, target))
+            continue
+        set_schedule(reader, plan.reader_schedule(reader, op, target))
+        set_schedule(op, plan.block_schedule(op))
+        fixed.add(reader)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fusion
+
+
+def readers_of(value: SSAValue) -> list[tuple[Operation, AffineMap]]:
+    """Each read of `value` by an op with a nest of its own (or a non-compute op), through inlined
+    readers: (the reader, the map from its iteration space into `value`)."""
+    found: list[tuple[Operation, AffineMap]] = []
+    for use in value.uses:
+        reader = use.operation
+        if not isinstance(reader, ix.IndexNotationOp):
+            found.append((reader, AffineMap(0, 0, ())))
+            continue
+        maps = [r.map for r in reader.reads if r.value is value]
+        if isinstance(reader, ix.ComputeOp) and schedule_of(reader).inline:
+            found += [(outer, amap.compose(via)) for outer, via in readers_of(reader.result) for amap in maps]
+        else:
+            found += [(reader, amap) for amap in maps]
+    return list(dict.fromkeys(found))
+
+
+def _inlinable(op: ix.ComputeOp) -> bool:
+    if op.reduction.data != "none":
+        return False
+    reads = readers_of(op.result)
+    if not reads or any(not isinstance(r, ix.ComputeOp) for r, _ in reads):
+        return False
+    size = prod(op.result_type.get_shape())
+    per_element = 0.0
+    for reader, amap in reads:
+        assert isinstance(reader, ix.ComputeOp)
+        ranges = iteration_ranges(reader.result_type.get_shape(), reader.reduction_extents)
+        if not all(read_in_bounds(amap, ranges, op.result_type.get_shape())):
+            return False
+        per_element += prod(reader.iteration_extents) / size
+    return per_element <= INLINE_READS[_cost_class(op)]
+
+
+def _cost_class(op: ix.ComputeOp) -> str:
+    body = [o for o in op.body.block.ops if not isinstance(o, ix.YieldOp | ix.IndexOp | arith.ConstantOp)]
+    if not body:
+        return "copy" if all(linear_form(e) is not None for r in op.reads for e in r.map.results) else "reshape"
+    if any(o.dialect_name() == "math" and not isinstance(o, math.AbsFOp | math.FmaOp) for o in body):
+        return "call"
+    return "arithmetic"
+
+
+def _epilogue_reader(op: ix.ComputeOp, fixed: set[ix.ComputeOp], returned: set[SSAValue]) -> ix.ComputeOp | None:
+    """The elementwise reader `op` can be computed inside (rule 2), if there is one."""
+    if op.reduction.data == "none" or op.result in returned:
+        return None
+    reads = readers_of(op.result)
+    readers = {r for r, _ in reads}
+    if len(readers) != 1:
+        return None
+    (reader,) = readers
+    if not isinstance(reader, ix.ComputeOp) or reader in fixed or reader.reduction.data != "none":
+        return None
+    if reader.result_type.get_shape() != op.result_type.get_shape():
+        return None
+    identity = AffineMap.identity(op.rank)
+    return reader if all(amap == identity for _, amap in reads) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Loops
+
+
+@dataclass(frozen=True)
+class LoopPlan:
+    """The output loops of an op: splits, the order of the loops outside the reduction, and the
+    register block inside it."""
+
+    splits: tuple[tuple[str, int], ...]
+    outer: tuple[str, ...]
+    block: tuple[str, ...]
+    vectorize: str | None
+    unroll: tuple[str, ...]
+    parallel: str | None
+
+    def schedule(self, op: ix.ComputeOp, target: CpuTarget) -> Schedule:
+        reductions = tuple(f"r{k}" for k in range(len(op.reduction_extents)))
+        return Schedule(splits=self.splits, order=self.outer + reductions + self.block, parallel=self.parallel,
+                        vectorize=self.vectorize, unroll=self.unroll)
+
+    def reader_schedule(self, reader: ix.ComputeOp, op: ix.ComputeOp, target: CpuTarget) -> Schedule:
+        """The elementwise reader runs the reduction's output loops (the register block's loops
+        plainly: only the reduction needs them unrolled)."""
+        return Schedule(splits=self.splits, order=self.outer + self.block, parallel=self.parallel,
+                        vectorize=self.vectorize)
+
+    def block_schedule(self, op: ix.ComputeOp) -> Schedule:
+        """The reduction over one block at the reader's innermost outer loop: its output loops,
+        cut to the block, stay outside or run as the register block."""
+        at = self.outer[-1] if self.outer else None
+        inner_vars = {_var(n) for n in self.block}
+        reductions = tuple(f"r{k}" for k in range(len(op.reduction_extents)))
+        outside = tuple(f"d{k}" for k in range(op.rank) if k not in inner_vars)
+        block = tuple(f"d{k}" for k in range(op.rank) if k in inner_vars)
+        vectorize = f"d{_var(self.vectorize)}" if self.vectorize else None
+        unroll = tuple(f"d{_var(n)}" for n in self.unroll)
+        if at is None:  # the reader has no loop outside the block: the whole op is one block
+            return Schedule(order=outside + reductions + block, vectorize=vectorize, unroll=unroll)
+        return Schedule(at=at, order=outside + reductions + block, vectorize=vectorize, unroll=unroll)
+
+
+def _var(name: str) -> int:
+    return int(name[1:].rstrip("oi"))
+
+
+def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
+    rank, shape = op.rank, op.result_type.get_shape()
+    lanes = target.lanes(_element_bytes(op))
+    natural = tuple(f"d{k}" for k in range(rank))
+    lanes = narrowest_lanes(lanes, shape[-1]) if rank else lanes
+    vec = rank - 1 if rank and shape[-1] >= lanes and lanes > 1 and vectorizable(op, rank - 1) else None
+    points = prod(op.iteration_extents)
+    reduction = prod(op.reduction_extents) if op.reduction.data != "none" else 0
+    if not rank or (vec is None and reduction < TILE_MIN_REDUCTION):
+        return LoopPlan((), natural, (), None, (), _parallel(natural, shape, {}, points, target))
+    if reduction < TILE_MIN_REDUCTION:
+        outer = natural[:-1]
+        return LoopPlan((), outer, (natural[-1],), natural[-1], (), _parallel(outer, shape, {}, points, target))
+    last = rank - 1
+    if vec is not None:
+        width = min(TILE_VECTORS * lanes, shape[last])
+        cells = width // lanes + width % lanes
+    else:
+        width = cells = min(TILE_SCALARS, shape[last])
+    splits = [(f"d{last}", width)] if width < shape[last] else []
+    block = [f"d{last}i" if splits else f"d{last}"]
+    unroll = [] if vec is not None else block[:]
+    most = min(TILE_REUSE, REGISTER_CELLS // cells)
+    reuse = _reuse_dim(op, last, shape, most) if most > 1 else None
+    if reuse is not None:
+        factor = _tile_factor(shape[reuse], most)
+        splits.insert(0, (f"d{reuse}", factor))
+        block.insert(0, f"d{reuse}i")
+        unroll.insert(0, f"d{reuse}i")
+    split_vars = {name: factor for name, factor in splits}
+    outer = tuple(f"{n}o" if n in split_vars else n for n in natural if f"{n}" not in block)
+    extents = {f"{n}o": -(-shape[int(n[1:])] // f) for n, f in split_vars.items()}
+    return LoopPlan(tuple(splits), outer, tuple(block), block[-1] if vec is not None else None, tuple(unroll),
+                    _parallel(outer, shape, extents, points, target))
+
+
+def _tile_factor(extent: int, most: int) -> int:
+    """The block size up to `most` with the most points per block on average, remainder block
+    included (ties: the larger)."""
+    most = max(1, min(most, extent))
+    return max(range(1, most + 1), key=lambda f: (extent / -(-extent // f), f))
+
+
+def _parallel(order: Sequence[str], shape: Sequence[int], extents: dict[str, int], points: int,
+              target: CpuTarget) -> str | None:
+    if target.cores < 2 or points < PARALLEL_MIN_POINTS:
+        return None
+    for name in order:
+        if extents.get(name, shape[_var(name)] if name.startswith("d") else 0) >= target.cores:
+            return name
+    return None
+
+
+def vectorizable(op: ix.ComputeOp, k: int) -> bool:
+    """Rule 3 for output dimension `k`: every read contiguous in it or independent of it (and
+    inside its tensor along it), and the body does not use its index."""
+    ranges = iteration_ranges(op.result_type.get_shape(), op.reduction_extents)
+    for value, amap in effective_reads(op):
+        results = amap.results
+        if any(k in e.used_dims() for e in results[:-1]):
+            return False
+        if results and k in results[-1].used_dims():
+            shape = value.type.get_shape()  # pyright: ignore[reportAttributeAccessIssue]
+            if coefficient(results[-1], k) != 1 or not read_in_bounds(AffineMap(amap.num_dims, 0, results[-1:]),
+                                                                       ranges, shape[-1:])[0]:
+                return False
+    return not _uses_index(op, k)
+
+
+def _uses_index(op: ix.ComputeOp, k: int) -> bool:
+    """Whether the body of `op`, or of an op it inlines, reads the index of output dimension `k`."""
+    if any(isinstance(o, ix.IndexOp) and o.dim.value.data == k for o in op.body.block.ops):
+        return True
+    for read in op.reads:
+        producer = read.value.owner
+        if isinstance(producer, ix.ComputeOp) and schedule_of(producer).inline:
+            dims = [j for j, e in enumerate(read.map.results) if k in e.used_dims()]
+            if any(_uses_index(producer, j) for j in dims):
+                return True
+    return False
+
+
+def _reuse_dim(op: ix.ComputeOp, last: int, shape: Sequence[int], most: int) -> int | None:
+    """An output dimension (other than `last`) that some read depending on `last` does not depend
+    on: blocking it reuses that read's values from registers. The innermost of those that can
+    fill a block of `most` (neighbouring points share cache lines), else the longest."""
+    candidates: set[int] = set()
+    for _, amap in effective_reads(op):
+        used = set().union(set(), *(e.used_dims() for e in amap.results))
+        if last in used:
+            candidates |= {k for k in range(op.rank) if k != last and k not in used and shape[k] > 1}
+    if not candidates:
+        return None
+    return max(candidates, key=lambda k: (min(shape[k], most), k))
+
+
+def _element_bytes(op: ix.ComputeOp) -> int:
+    elt = op.result_type.get_element_type()
+    return getattr(elt, "bitwidth", 32) // 8

@@ -1,0 +1,145 @@
+"""Schedules change how a program runs, never what it computes.
+
+Every comparison here is bitwise (`np.array_equal`), not within a tolerance: a schedule keeps
+each sum's order of accumulation and each scalar function's operations (`mlc/schedule.py`), so
+any difference is a bug. Compared:
+
+- random models (`random_programs.py`) and their gradients: no schedule, the automatic one and
+  random legal ones (`random_schedules.py`);
+- every example's training step after a few Adam steps: no schedule and the automatic one;
+- 1 and 2 threads on programs with parallel loops;
+- mlc's own vector `expf`/`logf`/`tanhf` and their scalar forms, on ~100k values each.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from random_programs import generate
+from random_schedules import set_random_schedules
+from xdsl.dialects import func
+
+import mlc
+from mlc.api import build_program, load_module, make_context, run_pipeline
+from mlc.backends.c import mathlib
+from mlc.backends.c.runtime import set_num_threads
+from mlc.passes.pipelines import LOWER_TO_C, SCHEDULE, training_pipeline
+from mlc.trainer import Trainer
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DIFFERENTIATE = "mlc-lower-graph,mlc-autodiff{wrt=all},mlc-scatter-to-gather"
+
+
+def _unscheduled(pipeline: str) -> str:
+    return pipeline.replace(f"{SCHEDULE},", "")
+
+
+def _arrays(specs: dict[str, tuple[tuple[int, ...], np.dtype]], seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {k: rng.uniform(-1.0, 1.0, shape).astype(dtype) for k, (shape, dtype) in specs.items()}
+
+
+def _grad_module(text: str, schedules: str | int | None):
+    """The model and its gradients at the index level, with no schedules (None), the automatic
+    ones ("auto"), or random ones (a seed); then lowered like the API does."""
+    ctx = make_context()
+    module = load_module(text, ctx)
+    run_pipeline(module, DIFFERENTIATE, ctx)
+    if schedules == "auto":
+        run_pipeline(module, SCHEDULE, ctx)
+    elif isinstance(schedules, int):
+        set_random_schedules(module, schedules)
+    for op in [o for o in module.ops if not (isinstance(o, func.FuncOp) and o.sym_name.data.endswith("_grad"))]:
+        module.body.block.detach_op(op)
+    return module
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_schedules_keep_values_and_gradients(seed: int) -> None:
+    model = generate(seed, "f32" if seed % 2 else "f64")
+    results = []
+    for schedules in (None, "auto", 1000 + seed, 2000 + seed):
+        program = build_program(_grad_module(model.text, schedules), None, LOWER_TO_C)
+        arrays = _arrays({s.name: (s.shape, s.dtype) for s in program.signature.args}, seed)
+        results.append(program._call(arrays))  # noqa: SLF001
+    for other in results[1:]:
+        for name, value in results[0].items():
+            assert np.array_equal(value, other[name], equal_nan=True), (seed, name)
+
+
+@pytest.mark.parametrize("example", sorted(p.stem for p in EXAMPLES.glob("*.mlc")))
+def test_examples_train_the_same_with_and_without_schedules(example: str) -> None:
+    text = (EXAMPLES / f"{example}.mlc").read_text()
+    prog = mlc.compile(text)
+    inputs = {k: v for k, v in _arrays(prog.inputs, 1).items()}
+    runs = []
+    for pipeline in (training_pipeline("adam"), _unscheduled(training_pipeline("adam"))):
+        trainer = Trainer(build_program(text, None, pipeline, "_step"), "adam", {"lr": 1e-2})
+        params = prog.init_params(0)
+        outputs = [trainer.step(params, inputs) for _ in range(3)]
+        runs.append((outputs, params))
+    (outs_a, params_a), (outs_b, params_b) = runs
+    for a, b in zip(outs_a, outs_b):
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert all(np.array_equal(params_a[k], params_b[k]) for k in params_a)
+
+
+def test_one_and_two_threads_give_the_same_bits() -> None:
+    text = (EXAMPLES / "digits_cnn.mlc").read_text().replace("[32,", "[64,")
+    prog = mlc.compile(text)
+    grad = prog.grad_program()
+    assert "#pragma omp parallel for" in grad.c_source
+    params, inputs = prog.init_params(0), _arrays(prog.inputs, 2)
+    if "y" in inputs:
+        inputs["y"] = np.eye(10, dtype=np.float32)[np.arange(inputs["y"].shape[0]) % 10]
+    results = []
+    for threads in (1, 2, 1):
+        set_num_threads(threads)
+        results.append(prog.grad(params, inputs))
+    set_num_threads(2)
+    for outs, grads in results[1:]:
+        assert all(np.array_equal(outs[k], results[0][0][k]) for k in outs)
+        assert all(np.array_equal(grads[k], results[0][1][k]) for k in grads)
+
+
+def test_vector_math_is_the_scalar_math(tmp_path: Path) -> None:
+    """mlc's f32 exp, log and tanh: each lane of the vector form gives the scalar form's bits,
+    and both are within 2 ulp of the correctly rounded value (float64 libm, rounded)."""
+    parts = ["#include <stdint.h>", "#include <string.h>", "#include <math.h>",
+             "typedef float mlc_v16f32 __attribute__((vector_size(64)));",
+             "typedef int32_t mlc_v16i32 __attribute__((vector_size(64)));", mathlib.SCALAR_BITS]
+    for flavour in (mathlib.Flavour(1), mathlib.Flavour(16)):
+        parts += [mathlib.expf(flavour), mathlib.logf(flavour), mathlib.tanhf(flavour)]
+    for name in ("exp", "log", "tanh"):
+        parts.append(f"""void run_{name}(const float* x, float* scalar, float* vector, int n) {{
+  for (int i = 0; i < n; i++) scalar[i] = mlc_{name}f(x[i]);
+  for (int i = 0; i < n; i += 16) {{ mlc_v16f32 v; memcpy(&v, x + i, sizeof v);
+    v = mlc_{name}f_v16f32(v); memcpy(vector + i, &v, sizeof v); }}
+}}""")
+    source, library = tmp_path / "m.c", tmp_path / "m.so"
+    source.write_text("\n".join(parts))
+    subprocess.run(["cc", "-O2", "-march=native", "-ffp-contract=off", "-std=c99", "-fPIC", "-shared", str(source),
+                    "-o", str(library)], check=True)
+    lib = ctypes.CDLL(str(library))
+    rng = np.random.default_rng(0)
+    special = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-38, 88.7, 88.8, -103.9, -104.0, 0.6249, 0.625]
+    ranges = {"exp": (-110.0, 95.0), "log": (0.0, 1e30), "tanh": (-12.0, 12.0)}
+    for name, (lo, hi) in ranges.items():
+        x = np.concatenate([rng.uniform(lo, hi, 50_000), np.exp(rng.uniform(-80, 60, 50_000)) * rng.choice([-1, 1], 50_000),
+                            special, [0.0] * 2]).astype(np.float32)
+        x = x[: len(x) // 16 * 16]
+        scalar, vector = np.empty_like(x), np.empty_like(x)
+        getattr(lib, f"run_{name}")(*(a.ctypes.data_as(ctypes.c_void_p) for a in (x, scalar, vector)), ctypes.c_int(len(x)))
+        assert np.array_equal(scalar.view(np.int32), vector.view(np.int32)), name
+        with np.errstate(all="ignore"):
+            exact = getattr(np, name)(x.astype(np.float64))
+        finite = np.isfinite(exact) & (np.abs(exact) > 1.2e-38) & (np.abs(exact) < 3e38)
+        ulp = np.spacing(exact[finite].astype(np.float32)).astype(np.float64)
+        assert np.max(np.abs(scalar[finite] - exact[finite]) / ulp) <= 2.0, name
+        assert np.array_equal(np.isnan(scalar), np.isnan(exact)), name
+        inf = np.isinf(exact)
+        assert np.array_equal(scalar[inf], exact[inf].astype(np.float32)), name
