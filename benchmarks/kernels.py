@@ -58,6 +58,9 @@ def kernel_functions(forward: func.FuncOp, op: type) -> list[func.FuncOp]:
             grad = adjoint_of_read(clone, read, args[-1], None)
             assert grad is not None
             func.ReturnOp(grad)
+        if not clone.result.uses:  # the adjoint needs the forward's operands, not its result
+            clone.detach()
+            clone.erase()
         g.function_type = func.FunctionType.from_lists(types, [grad.type])
         found.append(g)
     return found

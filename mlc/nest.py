@@ -40,8 +40,8 @@ from xdsl.ir.affine import AffineExpr, AffineMap
 
 from mlc.affine import Interval, coefficient, iteration_ranges, linear_form, read_in_bounds, simplify, substitute
 from mlc.dialects import ix, vx
-from mlc.loops import emit_index_expr, float_const, for_loop, guarded_load, in_bounds, index_const
-from mlc.schedule import Loops, Schedule, ScheduleError, check_schedule, schedule_of
+from mlc.loops import emit_index_expr, float_const, for_loop, guarded_load, in_bounds, index_const, loop_nest
+from mlc.schedule import STAGE_BYTES, Loops, Schedule, ScheduleError, check_schedule, schedule_of
 from mlc.target import CpuTarget
 
 LOCAL_TILE_BYTES = 32 * 1024
@@ -81,10 +81,17 @@ class Space:
 
 @dataclass(frozen=True)
 class Local:
-    """The block of an op computed at a loop of its reader: a local buffer and its origin."""
+    """A block in a local buffer (of an op computed at a loop of its reader, or a staged read):
+    the buffer, the block's origin, and the order of the block's dimensions in the buffer."""
 
     buffer: SSAValue
     origin: tuple[AffineExpr, ...]
+    order: tuple[int, ...] | None = None  # None: the tensor's own order
+
+    def index(self, index: Sequence[AffineExpr]) -> list[AffineExpr]:
+        """Where the tensor's element `index` is in the buffer."""
+        offsets = [simplify(i - o) for i, o in zip(index, self.origin)]
+        return offsets if self.order is None else [offsets[d] for d in self.order]
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,8 @@ class State:
     space: Space
     terms: Mapping[str, AffineExpr]
     extents: Mapping[str, int]
-    locals: Mapping[SSAValue, Local] = field(default_factory=dict)
+    locals: Mapping[object, Local] = field(default_factory=dict)
+    """The blocks in local buffers: by producer result, or by (op result, read) for staged reads."""
 
     def entered(self, name: str, term: AffineExpr, space: Space | None = None, **extents: int) -> State:
         return replace(self, space=space or self.space, terms={**self.terms, name: term},
@@ -127,6 +135,11 @@ class Nest:
             raise ScheduleError(f"parallel({self.schedule.parallel}): an op computed at a loop of its reader runs on "
                                 "that loop's thread")
         self.attached = _attached_producers(op)
+        for read, loop in self.schedule.stage:
+            if read >= len(op.reads) or isinstance(op.reads[read].value.owner, ix.ComputeOp) \
+                    and not schedule_of(op.reads[read].value.owner).is_root:  # pyright: ignore[reportArgumentType]
+                raise ScheduleError(f"stage({read}): not a read of a tensor with a buffer (the op has {len(op.reads)} "
+                                    "reads; one of an op computed inside this one cannot be staged)")
         if self.schedule.vectorize in self.attached:
             raise ScheduleError(f"at({self.schedule.vectorize}): the reader's loop {self.schedule.vectorize} is vectorized; "
                                 "compute the producer at a loop outside it")
@@ -140,7 +153,7 @@ class Nest:
         """Emit the nest at the implicit insertion point (inside `state`'s loops, if given)."""
         names = [self._var_name(k) for k in range(len(self.extents))]
         base = state or State(Space(), {}, {})
-        state = replace(base, terms={}, extents=dict(zip(names, self.extents)))
+        state = self.attach(None, replace(base, terms={}, extents=dict(zip(names, self.extents))))
         order = self.loops.order
         first = next((k for k, n in enumerate(order) if self.loops.is_reduction(n)), len(order))
         self.walk(order[:first], state, lambda s, _: self.reduce(order[first:], s), ())
@@ -245,7 +258,7 @@ class Nest:
             (acc,) = self.walk(inner, state, lambda s, c: [self.value(op, self.var_exprs(s), s, c[0])], [self.init(1)])
             self.store(self.out, self.out_index(state), acc, state.space)
         elif self.register_tile(inner, tile, state):
-            self.reduce_in_registers(inner, tile, state)
+            self.reduce_in_registers(inner[:len(inner) - len(tile)], tile, state)
         else:
             self.reduce_in_memory(inner, tile, state)
         return ()
@@ -274,12 +287,15 @@ class Nest:
             total += count * inner
         return total
 
-    def reduce_in_registers(self, inner: Sequence[str], tile: Sequence[str], state: State) -> None:
-        """One SSA value per tile cell, carried through the reduction loops."""
+    def reduce_in_registers(self, reductions: Sequence[str], tile: Sequence[str], state: State,
+                            start: Callable[[State], SSAValue] | None = None,
+                            finish: Callable[[State, SSAValue], None] | None = None) -> None:
+        """One SSA value per tile cell, carried through the reduction loops: from the reduction's
+        initial value to the output (or, inside a tile kept in memory, from `start(cell)` to
+        `finish(cell, value)`)."""
         cells: list[State] = []
         self.walk(tile, state, lambda s, _: cells.append(s) or (), (), unrolled=True)
-        reductions = inner[:len(inner) - len(tile)]
-        init = [self.init(c.space.width if c.space.lane is not None else 1) for c in cells]
+        init = [start(c) if start else self.init(c.space.width if c.space.lane is not None else 1) for c in cells]
 
         def update(s: State, accs: Sequence[SSAValue]) -> Sequence[SSAValue]:
             self.loaded = {}
@@ -298,10 +314,18 @@ class Nest:
 
         accs = self.walk(reductions, state, update, init)
         for cell, acc in zip(cells, accs):
-            self.store(self.out, self.out_index(cell), acc, cell.space)
+            if finish is not None:
+                finish(cell, acc)
+            else:
+                self.store(self.out, self.out_index(cell), acc, cell.space)
 
     def reduce_in_memory(self, inner: Sequence[str], tile: Sequence[str], state: State) -> None:
-        """Partial results in a local array over the tile loops (or in the output itself)."""
+        """Partial results in a local array over the tile loops (or in the output itself).
+
+        When the order ends with reduction loops around innermost tile loops that are unrolled
+        or vectorized (a register block), those cells are loaded from memory before the inner
+        reduction loops, carried through them in registers and stored after: the same operations
+        on every element, with memory traffic once per run of the inner reductions."""
         elt = self.op.result_type.get_element_type()
         sizes = [self.loops.full_extent(n) for n in tile]
         local = prod(sizes) * _element_bytes(elt) <= LOCAL_TILE_BYTES
@@ -323,8 +347,28 @@ class Nest:
             self.store(self.out, self.out_index(s), self.load(buffer, index(s), 0.0, s.space), s.space)
             return ()
 
+        block = len(inner)
+        while block and inner[block - 1] in tile and (inner[block - 1] in self.schedule.unroll
+                                                       or inner[block - 1] == self.schedule.vectorize):
+            block -= 1
+        runs = block
+        while runs and self.loops.is_reduction(inner[runs - 1]):
+            runs -= 1
+        registers, reductions = inner[block:], inner[runs:block]
+
+        def hybrid(s: State, _: Sequence[SSAValue]) -> Sequence[SSAValue]:
+            if self.cells(registers, dict(s.extents)) > REGISTER_CELLS:
+                return self.walk([*reductions, *registers], s, update, ())
+            self.reduce_in_registers(reductions, registers, s,
+                                     start=lambda c: self.load(buffer, index(c), 0.0, c.space),
+                                     finish=lambda c, v: self.store(buffer, index(c), v, c.space))
+            return ()
+
         self.walk(tile, state, fill, ())
-        self.walk(inner, state, update, ())
+        if registers and reductions:
+            self.walk(inner[:runs], state, hybrid, ())
+        else:
+            self.walk(inner, state, update, ())
         if local:
             self.walk(tile, state, copy, ())
 
@@ -334,22 +378,74 @@ class Nest:
         return value if width == 1 else vector.BroadcastOp(value, VectorType(elt, [width])).vector
 
     # -- blocks computed at a loop -------------------------------------------------------------
-    def attach(self, name: str, state: State) -> State:
-        """Compute the blocks of the producers scheduled at loop `name`, once it is entered."""
-        for producer in self.attached.get(name, ()):
-            origin, block = self.block_of(producer, state)
-            elt = producer.result_type.get_element_type()
-            buffer = memref.AllocaOp.get(elt, 64, block).memref
+    def attach(self, name: str | None, state: State) -> State:
+        """Compute the blocks of the producers and the staged reads scheduled at loop `name` (None:
+        before the nest's loops), once it is entered."""
+        for producer in self.attached.get(name, []) if name is not None else []:
+            reads = [amap for value, amap in effective_reads(self.op) if value is producer.result]
+            ranges = iteration_ranges(self.op.result_type.get_shape(), self.op.reduction_extents)
+            if not all(all(read_in_bounds(m, ranges, producer.result_type.get_shape())) for m in reads):
+                raise ScheduleError(f"at({name}): the reader reads it outside its bounds (where a read gives its "
+                                    "fill); compute it in its own nest")
+            origin, block, _ = self.block_of(reads, state, f"at({name})")
+            buffer = memref.AllocaOp.get(producer.result_type.get_element_type(), 64, block).memref
             Nest(producer, self.buffers, buffer, self.target, origin, block).build(state)
             state = replace(state, locals={**state.locals, producer.result: Local(buffer, tuple(origin))})
+        for k in [k for k, loop in self.schedule.stage if loop == name]:
+            state = self.stage(k, state)
         return state
 
-    def block_of(self, producer: ix.ComputeOp, state: State) -> tuple[list[AffineExpr], list[int]]:
-        """Origin and extents of the block of `producer` the loops below the current ones read.
+    def stage(self, k: int, state: State) -> State:
+        """Copy the block of read `k` the loops below read into a local buffer (see `stage` in
+        mlc/schedule.py): the block's dimension the lanes walk goes last, the read's fill fills
+        what lies outside the tensor."""
+        read = self.op.reads[k]
+        where = f"stage({k}{'' if (loop := dict(self.schedule.stage)[k]) is None else ', ' + loop})"
+        origin, block, moving = self.block_of([read.map], state, where)
+        order = tuple([d for d in range(len(block)) if d != moving] + ([moving] if moving is not None else []))
+        source = self.buffers[read.value]
+        elt = _shape_type(source).get_element_type()
+        if prod(block) * _element_bytes(elt) > STAGE_BYTES:
+            raise ScheduleError(f"{where}: the block ({'x'.join(map(str, block))}) is larger than {STAGE_BYTES} bytes")
+        buffer = memref.AllocaOp.get(elt, 64, [block[d] for d in order]).memref
+        local = Local(buffer, tuple(origin), order)
+
+        def copy(ivs: list[SSAValue], _: Sequence[SSAValue]) -> Sequence[SSAValue]:
+            """Copy one row of the block (the buffer's last dimension), in vectors where it can."""
+            space = state.space
+            at: list[AffineExpr] = [AffineExpr.constant(0)] * len(block)
+            for d, iv in zip(order, ivs):
+                space, at[d] = space.add(iv, 0, block[d] - 1)
+            if not order:  # a scalar
+                self.store(buffer, [], self.load(source, [], read.fill, space), space)
+                return ()
+            last, first = order[-1], 0
+            for lanes in vector_widths(self.lanes, block[last]) if _row_contiguous(read.map, last) else []:
+                lane_space, at[last] = space.add(index_const(first), first, first + lanes - 1, lanes=lanes)
+                value = self.load(source, [simplify(o + a) for o, a in zip(origin, at)], read.fill, lane_space)
+                self.store(buffer, [at[d] for d in order], value, lane_space)
+                first += lanes
+
+            def scalar(iv: SSAValue, _: Sequence[SSAValue]) -> Sequence[SSAValue]:
+                scalar_space, at[last] = space.add(iv, first, block[last] - 1)
+                value = self.load(source, [simplify(o + a) for o, a in zip(origin, at)], read.fill, scalar_space)
+                self.store(buffer, [at[d] for d in order], value, scalar_space)
+                return ()
+
+            if first < block[last]:
+                for_loop(first, block[last], scalar)
+            return ()
+
+        loop_nest([block[d] for d in order[:-1]], copy)
+        return replace(state, locals={**state.locals, (self.op.result, k): local})
+
+    def block_of(self, maps: Sequence[AffineMap], state: State, where: str) -> tuple[list[AffineExpr], list[int], int | None]:
+        """Origin and extents of the block that reads through `maps` cover below the current loops,
+        and the block dimension the vectorized loop moves (if any).
 
         Each iteration variable ranges over `base + [0, n)` below: `base` from the entered leaves,
         `n - 1` the most the others add. A read `m(v)` then covers `[m(base) + lo, m(base) + hi]`
-        per dimension, for affine `m`; every read of the producer must cover the same block."""
+        per dimension, for affine `m`; all the maps must cover the same block."""
         free = len(state.space.values)
         bases = self.var_exprs(state)
         offsets: list[AffineExpr] = []
@@ -359,35 +455,39 @@ class Nest:
             span = sum(self.loops.stride(n) * (state.extents.get(n, self.loops.full_extent(n)) - 1) for n in leaves)
             spans.append(span)
             offsets.append(base + AffineExpr.dimension(free + k))
+        lane_var = self.loops.var(self.schedule.vectorize) if self.schedule.vectorize is not None else None
         blocks = set()
-        ranges = iteration_ranges(self.op.result_type.get_shape(), self.op.reduction_extents)
-        for value, amap in effective_reads(self.op):
-            if value is not producer.result:
-                continue
-            if not all(read_in_bounds(amap, ranges, producer.result_type.get_shape())):
-                raise ScheduleError(f"at({schedule_of(producer).at}): the reader reads it outside its bounds (where a "
-                                    "read gives its fill); compute it in its own nest")
-            origin, extents = [], []
-            for e in amap.results:
+        for amap in maps:
+            origin, extents, moving = [], [], None
+            for j, e in enumerate(amap.results):
                 form = linear_form(substitute(e, offsets))
                 if form is None:
-                    raise ScheduleError(f"at({schedule_of(producer).at}): the reader's index {e} into it is not affine")
+                    raise ScheduleError(f"{where}: the reader's index {e} into it is not affine")
                 coeffs, const = form
                 low = {d: c for d, c in coeffs.items() if d < free}
                 shift = sum(c * spans[d - free] for d, c in coeffs.items() if d >= free and c < 0)
                 extents.append(1 + sum(abs(c) * spans[d - free] for d, c in coeffs.items() if d >= free))
                 origin.append(simplify(_linear_expr(low, const + shift)))
-            blocks.add((tuple(origin), tuple(extents)))
+                if lane_var is not None and coeffs.get(free + lane_var):
+                    moving = j
+            blocks.add((tuple(origin), tuple(extents), moving))
         if len(blocks) != 1:
-            raise ScheduleError(f"at({schedule_of(producer).at}): the reader reads it through several different "
-                                "index maps; compute it in its own nest")
-        (origin, extents), = blocks
-        return list(origin), list(extents)
+            raise ScheduleError(f"{where}: the reader reads it through several different index maps; compute it in "
+                                "its own nest")
+        (origin, extents, moving), = blocks
+        return list(origin), list(extents), moving
 
     # -- values --------------------------------------------------------------------------------
     def value(self, op: ix.ComputeOp, exprs: Sequence[AffineExpr], state: State, acc: SSAValue | None = None) -> SSAValue:
         """The body of `op` at the iteration point `exprs`, combined into `acc` for a reduction."""
-        args = [self.read(r, exprs, state) for r in op.reads]
+        args = []
+        for k, r in enumerate(op.reads):
+            staged = state.locals.get((op.result, k))
+            if staged is None:
+                args.append(self.read(r, exprs, state))
+            else:
+                args.append(self.load(staged.buffer, staged.index([substitute(e, exprs) for e in r.map.results]), 0.0,
+                                      state.space))
         return self.body(op, args, exprs, state.space, acc)
 
     def read(self, read: ix.Read, exprs: Sequence[AffineExpr], state: State) -> SSAValue:
@@ -399,7 +499,7 @@ class Nest:
             local = state.locals.get(read.value)
             if local is None:
                 raise ScheduleError(f"at({schedule_of(producer).at}): not a loop of its reader that encloses the read")
-            return self.load(local.buffer, [simplify(i - o) for i, o in zip(index, local.origin)], 0.0, state.space)
+            return self.load(local.buffer, local.index(index), 0.0, state.space)
         return self.load(self.buffers[read.value], index, read.fill, state.space)
 
     def inline(self, producer: ix.ComputeOp, index: Sequence[AffineExpr], fill: float, state: State) -> SSAValue:
@@ -471,7 +571,7 @@ class Nest:
             return self._load(buffer, index, fill, space)
         used = sorted(set().union(*(e.used_dims() for e in index)))
         lanes = (space.ranges[space.lane], space.width) if space.lane in used else None
-        dims = tuple((d, space.values[d], space.ranges[d]) for d in used)
+        dims = tuple((d, _value_key(space.values[d]), space.ranges[d]) for d in used)
         key = (buffer, tuple(str(e) for e in index), fill, lanes, dims)
         if key not in self.loaded:
             self.loaded[key] = self._load(buffer, index, fill, space)
@@ -577,6 +677,19 @@ def _attached_producers(op: ix.ComputeOp) -> dict[str, list[ix.ComputeOp]]:
             if (readers := root_readers(producer.result)) != {op}:
                 raise ScheduleError(f"at({at}): computed at a loop of its reader, but {len(readers)} ops read it")
     return found
+
+
+def _row_contiguous(amap: AffineMap, dim: int) -> bool:
+    """Whether a staged block's dimension `dim` is the tensor's last (its rows copy as vectors)."""
+    return dim == len(amap.results) - 1
+
+
+def _value_key(value: SSAValue) -> object:
+    """A value as a cache key: constants by their value (each unrolled cell emits its own)."""
+    owner = value.owner
+    if isinstance(owner, arith.ConstantOp):
+        return ("constant", str(owner.value))
+    return value
 
 
 def _lanes(index: Sequence[AffineExpr], space: Space) -> list[tuple[list[AffineExpr], Space]]:

@@ -25,6 +25,11 @@ Directives on the loops:
   run as scalars).
 - `unroll(L, ...)`: these loops are unrolled completely (each has at most `MAX_UNROLL`
   iterations).
+- `stage(K, L)`: read K (its position in the op's reads) goes through a copy (Halide's `in()`):
+  inside loop L (before every loop without L), the block of the tensor that the loops below read
+  is copied into a local buffer, with the read's fill where the block leaves the tensor, and with
+  the dimension the vector lanes walk moved last; the op then reads the copy, contiguously along
+  the lanes and without bounds checks. The block has at most `STAGE_BYTES`.
 
 Where the op is computed (default: its own loop nest, writing a buffer):
 - `inline`: nowhere on its own: each reader computes the value where it reads it (Halide's
@@ -69,6 +74,9 @@ SCHEDULE = "mlc.schedule"
 MAX_UNROLL = 64
 """Most iterations of an unrolled loop."""
 
+STAGE_BYTES = 1 << 20
+"""Most bytes of a staged block (a local array: on the stack of the thread that runs its loop)."""
+
 
 class ScheduleError(ValueError):
     """A schedule that does not fit its op (names the directive and why)."""
@@ -85,6 +93,8 @@ class Schedule:
     unroll: tuple[str, ...] = ()
     inline: bool = False
     at: str | None = None
+    stage: tuple[tuple[int, str | None], ...] = ()
+    """(read, loop): the read's block below the loop (None: the whole nest) goes through a copy."""
 
     @property
     def is_root(self) -> bool:
@@ -107,6 +117,7 @@ class Schedule:
             parts.append(f"vectorize({self.vectorize})")
         if self.unroll:
             parts.append(f"unroll({', '.join(self.unroll)})")
+        parts += [f"stage({read})" if loop is None else f"stage({read}, {loop})" for read, loop in self.stage]
         return ", ".join(parts)
 
 
@@ -114,12 +125,13 @@ def parse_schedule(parser: Parser | AttrParser) -> Schedule:
     """Comma-separated directives (the text between `#ix.schedule<` and `>`), possibly none."""
     fields: dict[str, object] = {}
     splits: list[tuple[str, int]] = []
+    stages: list[tuple[int, str | None]] = []
 
     def names() -> list[str]:
         return parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_identifier)
 
     def directive(word: str) -> None:
-        if word in fields and word != "split":
+        if word in fields and word not in ("split", "stage"):
             parser.raise_error(f"directive '{word}' given twice")
         if word == "inline":
             fields[word] = True
@@ -131,6 +143,13 @@ def parse_schedule(parser: Parser | AttrParser) -> Schedule:
             parser.parse_punctuation(")")
             splits.append((name, factor))
             fields[word] = True
+        elif word == "stage":
+            parser.parse_punctuation("(")
+            read = parser.parse_integer(allow_negative=False, allow_boolean=False)
+            loop = parser.parse_identifier() if parser.parse_optional_punctuation(",") else None
+            parser.parse_punctuation(")")
+            stages.append((read, loop))
+            fields[word] = True
         elif word in ("order", "unroll"):
             fields[word] = tuple(names())
         elif word in ("parallel", "vectorize", "at"):
@@ -138,14 +157,15 @@ def parse_schedule(parser: Parser | AttrParser) -> Schedule:
             fields[word] = name
         else:
             parser.raise_error(f"unknown schedule directive '{word}' (expected inline, at, split, order, parallel, "
-                               "vectorize or unroll)")
+                               "vectorize, unroll or stage)")
 
     word = parser.parse_optional_identifier()
     while word is not None:
         directive(word)
         word = parser.parse_identifier() if parser.parse_optional_punctuation(",") else None
     fields.pop("split", None)
-    return Schedule(splits=tuple(splits), **fields)  # pyright: ignore[reportArgumentType]
+    fields.pop("stage", None)
+    return Schedule(splits=tuple(splits), stage=tuple(stages), **fields)  # pyright: ignore[reportArgumentType]
 
 
 def schedule_from_text(text: str) -> Schedule:
@@ -328,6 +348,11 @@ def check_schedule(schedule: Schedule, rank: int, extents: Sequence[int], has_re
             raise ScheduleError(f"vectorize({v}): must be the innermost loop (it is {loops.order[-1]})")
         if v in schedule.unroll:
             raise ScheduleError(f"vectorize({v}): the loop is also unrolled")
+    for read, loop in schedule.stage:
+        if loop is not None:
+            loops.check_unrolled([loop], "stage")
+        if loop is not None and loop == schedule.vectorize:
+            raise ScheduleError(f"stage({read}, {loop}): the loop is vectorized; stage at a loop outside it")
     return loops
 
 
@@ -360,3 +385,6 @@ def check_op_schedule(op: ix.ComputeOp, schedule: Schedule) -> None:
     """What can be checked of `schedule` on `op` alone; an op computed at a loop of its reader is
     checked on its block, and its reader found, when the nest is built."""
     check_schedule(schedule, op.rank, op.iteration_extents, op.reduction.data != "none", sized=schedule.at is None)
+    for read, loop in schedule.stage:
+        if read >= len(op.inputs):
+            raise ScheduleError(f"stage({read}{'' if loop is None else ', ' + loop}): the op has {len(op.inputs)} reads")

@@ -6,9 +6,11 @@ state; the trainer copies the parameters back into the caller's arrays, so `step
 `params` in place like `torch.optim.Optimizer.step`.
 
 A step of a small model takes tens of microseconds of C, so the Python around it is kept to a
-few per buffer: the trainer owns every buffer the step writes (the updated parameters, two
-copies of the optimizer state that swap roles each step, the hyper-parameter scalars), checks
-only the caller's arrays, and passes all addresses in one call (`CFunction.call_addresses`).
+few microseconds per caller's array: the trainer owns every other buffer (the updated
+parameters, two copies of the optimizer state that swap roles each step, the hyper-parameter
+scalars), keeps their addresses in two prepared argument arrays (one per role of the state),
+checks only the caller's arrays, and calls the step once with all addresses
+(`CFunction.call_slots`).
 """
 
 from __future__ import annotations
@@ -52,8 +54,18 @@ class Trainer:
         self._hyper = {s.name: np.zeros(s.shape, dtype=s.dtype) for s in sig.args if s.kind == "hyper"}
         self._new = {s.name: np.empty(s.shape, dtype=s.dtype) for s in sig.outputs
                      if s.name.startswith("new.") and s.name.removeprefix("new.") not in self.state}
-        self._user = [s for s in sig.args if s.kind in ("param", "input")]
-        self._outputs = [s for s in sig.outputs if not s.name.startswith("new.")]
+        self._user = [(k, s) for k, s in enumerate(sig.args) if s.kind in ("param", "input")]
+        specs = (*sig.args, *sig.outputs)
+        self._outputs = [(k, s) for k, s in enumerate(specs) if k >= len(sig.args) and not s.name.startswith("new.")]
+        self._fn = step._fn  # noqa: SLF001
+        self._slots = []
+        for state, updated in ((self.state, self._next_state), (self._next_state, self.state)):
+            owned = {**state, **self._hyper, **self._new, **{f"new.{n}": v for n, v in updated.items()}}
+            slots = self._fn.slots()
+            for k, spec in enumerate(specs):
+                if spec.name in owned:
+                    slots[k] = owned[spec.name].ctypes.data
+            self._slots.append(slots)
         self.steps = 0
 
     def hyper_parameters(self) -> dict[str, float]:
@@ -81,17 +93,20 @@ class Trainer:
         for name, value in self.hyper_parameters().items():
             self._hyper[f"hyper.{name}"][...] = value
         sig = self.program.signature
-        user: dict[str, np.ndarray] = {}
-        for spec in self._user:
+        slots = self._slots[(self.steps - 1) % 2]
+        held = []  # the arrays whose addresses the call uses (a copy made by `_checked` must live)
+        for k, spec in self._user:
             source = params if spec.kind == "param" else inputs
             if spec.name not in source:
                 _check_names(spec.kind, source, sig.params if spec.kind == "param" else sig.inputs)
-            user[spec.name] = _checked(spec, source[spec.name])
-        outs = {s.name: np.empty(s.shape, dtype=s.dtype) for s in self._outputs}
-        buffers = {**user, **self.state, **self._hyper, **outs, **self._new,
-                   **{f"new.{name}": v for name, v in self._next_state.items()}}
-        self.program._fn.call_addresses([buffers[s.name].ctypes.data for s in (*sig.args, *sig.outputs)])  # noqa: SLF001
-        for spec in self._user:
+            held.append(array := _checked(spec, source[spec.name]))
+            slots[k] = array.ctypes.data
+        outs = {}
+        for k, spec in self._outputs:
+            outs[spec.name] = array = np.empty(spec.shape, dtype=spec.dtype)
+            slots[k] = array.ctypes.data
+        self._fn.call_slots(slots)
+        for _, spec in self._user:
             if spec.kind == "param":
                 np.copyto(params[spec.name], self._new[f"new.{spec.name}"])
         self.state, self._next_state = self._next_state, self.state

@@ -8,7 +8,8 @@ reduction loops in order and outer halves before inner halves, a parallel output
 every reduction loop, a vectorized innermost loop where every read allows it, unrolled short
 loops, inlining ops without reductions (outside its bounds, a read of an inlined value gives the
 fill), and computing an op at an outer (non-vectorized) loop of its only reader when that reader
-reads it through one affine map, inside its bounds.
+reads it through one affine map, inside its bounds, and staging reads of tensors with buffers
+through affine maps, before the nest or at an outer loop.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def random_at(op: ix.ComputeOp, rng: random.Random) -> str | None:
     (reader,) = readers
     if not isinstance(reader, ix.ComputeOp) or not schedule_of(reader).is_root:
         return None
+    if any(reader.reads[j].value is op.result for j, _ in schedule_of(reader).stage):
+        return None  # the reader copies it from a buffer
     amap = reads[0][1]
     ranges = iteration_ranges(reader.result_type.get_shape(), reader.reduction_extents)
     if any(linear_form(e) is None for e in amap.results) or not all(read_in_bounds(amap, ranges, op.result_type.get_shape())):
@@ -97,6 +100,13 @@ def random_loops(op: ix.ComputeOp, rng: random.Random, parallel: bool = True) ->
     unroll = tuple(n for n in order if n not in (schedule.vectorize, schedule.parallel)
                    and loops.full_extent(n) <= min(8, MAX_UNROLL) and rng.random() < 0.3)
     schedule = schedule.with_(unroll=unroll)
+    stages = []
+    for j, read in enumerate(op.reads):
+        producer = read.value.owner
+        buffered = not isinstance(producer, ix.ComputeOp) or schedule_of(producer).is_root
+        if buffered and all(linear_form(e) is not None for e in read.map.results) and rng.random() < 0.25:
+            stages.append((j, rng.choice([None, *(n for n in outer if n != schedule.vectorize)])))
+    schedule = schedule.with_(stage=tuple(stages))
     check_op_schedule(op, schedule)
     return schedule
 

@@ -17,7 +17,15 @@ Loops, for every op with a nest of its own:
 
 3. Vectorize the last output dimension (contiguous in the output) when every read either does
    not depend on it or is contiguous in it and stays inside its tensor along it, the body does
-   not use its index, and it has at least one vector of iterations.
+   not use its index, and it has at least one vector of iterations. A read of a tensor with a
+   buffer that the lanes walk some other way (the weights of an input gradient, w[.., c, f]
+   along c) is staged: copied with the lanes' dimension last, once before the nest when its
+   block fits in `STAGE_BYTES`, else once per block of the vector dimension, whose loop then
+   runs outermost (and such an op is not computed at its reader's loops, which would copy it
+   per block of the reader). A read the lanes walk contiguously but the innermost reduction
+   variable with a stride of `STAGE_STRIDE` elements or more (the weights of a conv with many
+   filters, whose long rows a power of two apart compete for the same cache sets) is staged per
+   vector block too.
 4. A reduction over at least `TILE_MIN_REDUCTION` points gets a register tile: the last output
    dimension split into blocks of up to `TILE_VECTORS` vectors when vectorized (else of up to
    `TILE_SCALARS` points) and, when some output dimension is not read by a read that depends on
@@ -28,6 +36,14 @@ Loops, for every op with a nest of its own:
    latency of each other's additions.
 5. Parallelize the outermost loop that runs at least one iteration per core, when the op does at
    least `PARALLEL_MIN_POINTS` iteration points (below that a fork and join costs more).
+6. A register block whose reduction reads more than `TILE_FOOTPRINT_BYTES` (a conv's weight
+   gradient, which sums over every pixel for each block of filters) would stream its inputs from
+   far caches once per block. Then the reduction loops run outside the blocks, but for the
+   innermost one: the partial sums live in the output (in cache), loaded into registers before
+   the innermost reduction loop and stored after it, so each input element is read once per
+   (parallel) block of the output and reused across all its blocks; the blocks of the reused
+   dimension (input channels) run outermost, so that each keeps its part of the output in the
+   nearest cache.
 
 An op that already has a schedule keeps it (a user's choice wins), and so do its readers' and
 producers' choices around it. None of these changes a value (see `mlc/schedule.py`).
@@ -49,7 +65,7 @@ from xdsl.passes import ModulePass
 from mlc.affine import coefficient, iteration_ranges, linear_form, read_in_bounds
 from mlc.dialects import ix
 from mlc.nest import effective_reads, narrowest_lanes
-from mlc.schedule import SCHEDULE, Schedule, schedule_of, set_schedule
+from mlc.schedule import SCHEDULE, STAGE_BYTES, Schedule, schedule_of, set_schedule
 from mlc.target import CpuTarget, host
 
 INLINE_READS = {"copy": float("inf"), "reshape": 16, "arithmetic": 4, "call": 1}
@@ -60,7 +76,10 @@ TILE_SCALARS = 8
 TILE_REUSE = 12
 REGISTER_CELLS = 28
 """Cells of a register tile: 32 vector registers less room for the loaded operands."""
-PARALLEL_MIN_POINTS = 1 << 16
+PARALLEL_MIN_POINTS = 1 << 18
+STAGE_STRIDE = 256
+STAGE_REUSE = 64
+TILE_FOOTPRINT_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -96,6 +115,8 @@ def schedule_function(f: func.FuncOp, target: CpuTarget) -> None:
         reader = _epilogue_reader(op, fixed, returned)
         if reader is not None and plan.vectorize is not None and not vectorizable(reader, _var(plan.vectorize)):
             reader = None
+        if plan.stage or plan.whole:  # per block of its reader, it would copy its staged reads (or sweep
+            reader = None              # its whole reduction) for every block
         if reader is None:
             set_schedule(op, plan.schedule(op, target))
             continue
@@ -183,11 +204,14 @@ class LoopPlan:
     vectorize: str | None
     unroll: tuple[str, ...]
     parallel: str | None
+    stage: tuple[tuple[int, str | None], ...] = ()
+    whole: bool = False
+    """`outer` is the whole order but the register block (rule 6), reduction loops included."""
 
     def schedule(self, op: ix.ComputeOp, target: CpuTarget) -> Schedule:
-        reductions = tuple(f"r{k}" for k in range(len(op.reduction_extents)))
+        reductions = () if self.whole else tuple(f"r{k}" for k in range(len(op.reduction_extents)))
         return Schedule(splits=self.splits, order=self.outer + reductions + self.block, parallel=self.parallel,
-                        vectorize=self.vectorize, unroll=self.unroll)
+                        vectorize=self.vectorize, unroll=self.unroll, stage=self.stage)
 
     def reader_schedule(self, reader: ix.ComputeOp, op: ix.ComputeOp, target: CpuTarget) -> Schedule:
         """The elementwise reader runs the reduction's output loops (the register block's loops
@@ -219,7 +243,8 @@ def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
     lanes = target.lanes(_element_bytes(op))
     natural = tuple(f"d{k}" for k in range(rank))
     lanes = narrowest_lanes(lanes, shape[-1]) if rank else lanes
-    vec = rank - 1 if rank and shape[-1] >= lanes and lanes > 1 and vectorizable(op, rank - 1) else None
+    staged = _reads_to_stage(op, rank - 1) if rank and shape[-1] >= lanes and lanes > 1 else None
+    vec = rank - 1 if staged is not None else None
     points = prod(op.iteration_extents)
     reduction = prod(op.reduction_extents) if op.reduction.data != "none" else 0
     if not rank or (vec is None and reduction < TILE_MIN_REDUCTION):
@@ -246,8 +271,46 @@ def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
     split_vars = {name: factor for name, factor in splits}
     outer = tuple(f"{n}o" if n in split_vars else n for n in natural if f"{n}" not in block)
     extents = {f"{n}o": -(-shape[int(n[1:])] // f) for n, f in split_vars.items()}
+    reductions = tuple(f"r{k}" for k in range(len(op.reduction_extents)))
+    whole = len(reductions) > 1 and _tile_footprint(op, dict(splits)) > TILE_FOOTPRINT_BYTES
+    stages: list[tuple[int, str | None]] = []
+    if splits and vec is not None and not whole:  # a vector block of a wide tensor walked with a long stride
+        staged = [*(staged or ()), *(k for k in _long_strided_reads(op, last, points) if k not in (staged or ()))]
+    for k in staged or ():
+        loop = _stage_loop(op, k, last, width if splits else shape[last])
+        if loop is False:  # no block of that read fits: no vectors
+            return loop_plan(op, CpuTarget(vector_bytes=1, cores=target.cores))
+        assert loop is None or isinstance(loop, str)
+        stages.append((k, loop))
+        if loop is not None:  # the block is copied once per vector block: that loop goes outermost
+            outer = (loop, *(n for n in outer if n != loop))
+    if whole:
+        # Rule 6: the reduction runs outermost, the output blocks inside it (accumulated in the
+        # output, in registers along the innermost reduction loop).
+        blocks = [n for n in outer if n.endswith("o") and n != f"d{last}o"] + [n for n in outer if n == f"d{last}o"]
+        parallel = _parallel(blocks or outer, shape, extents, points, target)
+        first = (parallel,) if parallel is not None else ()
+        rest = tuple(n for n in outer if n != parallel)
+        return LoopPlan(tuple(splits), first + reductions[:-1] + rest + reductions[-1:], tuple(block),
+                        block[-1] if vec is not None else None, tuple(unroll), parallel, tuple(stages), whole=True)
     return LoopPlan(tuple(splits), outer, tuple(block), block[-1] if vec is not None else None, tuple(unroll),
-                    _parallel(outer, shape, extents, points, target))
+                    _parallel(outer, shape, extents, points, target), tuple(stages))
+
+
+def _tile_footprint(op: ix.ComputeOp, splits: dict[str, int]) -> int:
+    """Bytes the reduction of one register block reads (the block's output dimensions at their
+    block sizes, the others at one point, the reduction whole): what the block streams through
+    the caches."""
+    spans = [splits.get(f"d{k}", n if k == op.rank - 1 else 1) - 1 for k, n in enumerate(op.result_type.get_shape())]
+    spans += [n - 1 for n in op.reduction_extents]
+    total = 0
+    for read in op.reads:
+        size = getattr(read.value.type.get_element_type(), "bitwidth", 32) // 8  # pyright: ignore[reportAttributeAccessIssue]
+        for e in read.map.results:
+            form = linear_form(e)
+            size *= (1 + sum(abs(c) * spans[d] for d, c in form[0].items())) if form else 1
+        total += size
+    return total
 
 
 def _tile_factor(extent: int, most: int) -> int:
@@ -281,6 +344,104 @@ def vectorizable(op: ix.ComputeOp, k: int) -> bool:
                                                                        ranges, shape[-1:])[0]:
                 return False
     return not _uses_index(op, k)
+
+
+def _reads_to_stage(op: ix.ComputeOp, k: int) -> list[int] | None:
+    """Rule 3 with staging: the reads of `op` to stage so that output dimension `k` vectorizes
+    (those the lanes walk other than contiguously: direct reads of tensors with buffers, through
+    affine maps, which a staged copy makes contiguous), or None when it cannot."""
+    if vectorizable(op, k):
+        return []
+    if _uses_index(op, k):
+        return None
+    found = []
+    for j, read in enumerate(op.reads):
+        producer = read.value.owner
+        through = isinstance(producer, ix.ComputeOp) and not schedule_of(producer).is_root
+        moves = any(k in e.used_dims() for e in read.map.results)
+        if not moves:
+            continue
+        contiguous = all(k not in e.used_dims() for e in read.map.results[:-1]) and coefficient(read.map.results[-1], k) == 1
+        if contiguous and not through:
+            continue
+        if through or any(linear_form(e) is None for e in read.map.results):
+            return None
+        found.append(j)
+    return found if _others_vectorizable(op, k, set(found)) else None
+
+
+def _others_vectorizable(op: ix.ComputeOp, k: int, staged: set[int]) -> bool:
+    """`vectorizable` with the staged reads taken as contiguous."""
+    ranges = iteration_ranges(op.result_type.get_shape(), op.reduction_extents)
+    for j, read in enumerate(op.reads):
+        if j in staged:
+            continue
+        producer = read.value.owner
+        reads = [(read.value, read.map)]
+        if isinstance(producer, ix.ComputeOp) and schedule_of(producer).inline:
+            reads = [(v, m.compose(read.map)) for v, m in effective_reads(producer)]
+        for value, amap in reads:
+            results = amap.results
+            if any(k in e.used_dims() for e in results[:-1]):
+                return False
+            if results and k in results[-1].used_dims():
+                shape = value.type.get_shape()  # pyright: ignore[reportAttributeAccessIssue]
+                if coefficient(results[-1], k) != 1 or not read_in_bounds(
+                        AffineMap(amap.num_dims, 0, results[-1:]), ranges, shape[-1:])[0]:
+                    return False
+    return True
+
+
+def _long_strided_reads(op: ix.ComputeOp, vec: int, points: int) -> list[int]:
+    """Reads contiguous along the lanes that the innermost reduction variable walks with a stride
+    of at least `STAGE_STRIDE` elements (a conv's weights with many filters: each reduction step
+    touches a new part of a long row, and rows a power of two apart compete for the same cache
+    sets), each element of which the op reads `STAGE_REUSE` times or more (so that the copy is
+    cheap beside the work). Staged per vector block, the block's rows are contiguous."""
+    if not op.reduction_extents:
+        return []
+    innermost = op.rank + len(op.reduction_extents) - 1
+    found = []
+    for k, read in enumerate(op.reads):
+        shape = read.value.type.get_shape()  # pyright: ignore[reportAttributeAccessIssue]
+        results = read.map.results
+        if not results or coefficient(results[-1], vec) != 1 or any(vec in e.used_dims() for e in results[:-1]):
+            continue
+        stride, row = 0, 1
+        for e, n in zip(reversed(results), reversed(shape)):
+            c = coefficient(e, innermost)
+            if c is None:
+                break
+            stride += c * row
+            row *= n
+        else:
+            if abs(stride) >= STAGE_STRIDE and points >= STAGE_REUSE * prod(shape):
+                found.append(k)
+    return found
+
+
+def _stage_loop(op: ix.ComputeOp, k: int, vec: int, width: int) -> str | None | bool:
+    """Where to stage read `k`: before the nest (None) when the whole block it reads fits in
+    `STAGE_BYTES`, else at the outer loop of the vector dimension's blocks of `width` (its block
+    then spans one vector block), else nowhere (False)."""
+    read = op.reads[k]
+    extents = list(op.iteration_extents)
+    elt = read.value.type.get_element_type()  # pyright: ignore[reportAttributeAccessIssue]
+    size = getattr(elt, "bitwidth", 32) // 8
+
+    def block_bytes(spans: Sequence[int]) -> int:
+        total = size
+        for e in read.map.results:
+            coeffs, _ = linear_form(e) or ({}, 0)
+            total *= 1 + sum(abs(c) * spans[d] for d, c in coeffs.items())
+        return total
+
+    if block_bytes([n - 1 for n in extents]) <= STAGE_BYTES:
+        return None
+    extents[vec] = width
+    if width < op.result_type.get_shape()[vec] and block_bytes([n - 1 for n in extents]) <= STAGE_BYTES:
+        return f"d{vec}o"
+    return False
 
 
 def _uses_index(op: ix.ComputeOp, k: int) -> bool:

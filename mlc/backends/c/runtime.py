@@ -43,7 +43,10 @@ from mlc.backends.c.emitter import (
 # (AVX2/AVX-512) if-converts some of the loop nests mlc emits into wrong code (found by the
 # random-program tests against PyTorch, e.g. a binconv2d whose sign(x) select feeds the next
 # nest); kept at -O2, where loop vectorisation also runs. -fopenmp: loops a schedule marks
-# parallel are `#pragma omp parallel for`.
+# parallel are `#pragma omp parallel for`. -fno-predictive-commoning: GCC 12.2 applies it inside
+# OpenMP-outlined loops at -O2, and it stores back values it loaded ahead into elements another
+# thread writes (a data race: found by the random-schedule tests; a standalone C reproducer
+# loses about 1 write in 100 calls on 2 threads).
 # -ffp-contract=off: no multiply and add fused unless the IR says so (`math.fma`), so a value
 # never depends on how the C compiler vectorises or schedules a loop. -fno-math-errno: sqrt and
 # fabs become instructions (vectorisable; mlc never reads errno).
@@ -54,6 +57,7 @@ DEFAULT_FLAGS: tuple[str, ...] = (
     "-fno-math-errno",
     "-march=native",
     "-fno-tree-loop-if-convert",
+    "-fno-predictive-commoning",
     "-std=c99",
     "-fPIC",
     "-shared",
@@ -238,14 +242,17 @@ class CFunction:
             slots[k] = b.ctypes.data
         self._packed(slots)
 
-    def call_addresses(self, addresses: Sequence[int]) -> None:
-        """Call with the buffers' addresses, in argument order (the arena is the wrapper's own).
-        Nothing is checked: for callers that own and have checked every buffer (Trainer)."""
-        slots = self._addresses
-        for k, address in enumerate(addresses):
-            slots[k] = address
+    def slots(self) -> ctypes.Array[ctypes.c_void_p]:
+        """An array of the function's buffer addresses for `call_slots`, the arena's (the
+        wrapper's own) filled in."""
+        slots = (ctypes.c_void_p * (len(self.args) + 1))()
         if self.arena_bytes is not None:
             slots[len(self.args)] = self._arena(None).ctypes.data
+        return slots
+
+    def call_slots(self, slots: ctypes.Array[ctypes.c_void_p]) -> None:
+        """Call with the buffers' addresses in argument order. Nothing is checked: for callers
+        that own and have checked every buffer (Trainer)."""
         self._packed(slots)
 
     def _check(self, i: int, arr: object, spec: BufferSpec) -> None:
