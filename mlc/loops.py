@@ -1,12 +1,16 @@
 """Loop building shared by the passes that produce loop-level IR (`scf`/`memref`/`arith`).
 
 Everything here inserts through xDSL's `ImplicitBuilder`: call these helpers inside a
-`with ImplicitBuilder(block):` and the ops land at the end of that block.
+`with ImplicitBuilder(block):` and the ops land at the end of that block. Inside
+`with hoisted_constants(block):`, constants instead go once each to the start of `block` (a
+function body): a nest builds many loops with the same bounds and offsets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import arith, memref, scf
@@ -17,12 +21,42 @@ from xdsl.ir.affine import AffineBinaryOpExpr, AffineBinaryOpKind, AffineConstan
 from mlc.affine import Interval, expr_bounds
 
 
+_CONSTANTS: ContextVar[tuple[Block, dict[tuple[object, ...], SSAValue]] | None] = ContextVar("_CONSTANTS", default=None)
+
+
+@contextmanager
+def hoisted_constants(block: Block) -> Iterator[None]:
+    """Within: `index_const` and `float_const` put each distinct constant once at the start of `block`."""
+    token = _CONSTANTS.set((block, {}))
+    try:
+        yield
+    finally:
+        _CONSTANTS.reset(token)
+
+
+def _constant(attr: Attribute, key: tuple[object, ...]) -> SSAValue:
+    pool = _CONSTANTS.get()
+    if pool is None:
+        return arith.ConstantOp(attr).result
+    block, found = pool
+    if key not in found:
+        op = arith.ConstantOp.create(properties={"value": attr}, result_types=[attr.type])  # pyright: ignore[reportAttributeAccessIssue]
+        if op.parent is not None:  # an implicit builder inserted it where it is used
+            op.detach()
+        if block.first_op is None:
+            block.add_op(op)
+        else:
+            block.insert_op_before(op, block.first_op)
+        found[key] = op.results[0]
+    return found[key]
+
+
 def index_const(value: int) -> SSAValue:
-    return arith.ConstantOp(IntegerAttr(value, IndexType())).result
+    return _constant(IntegerAttr(value, IndexType()), ("index", value))
 
 
 def float_const(value: float, typ: Attribute) -> SSAValue:
-    return arith.ConstantOp(FloatAttr(value, typ)).result  # pyright: ignore[reportArgumentType]
+    return _constant(FloatAttr(value, typ), ("float", repr(value), typ))  # pyright: ignore[reportArgumentType]
 
 
 LoopBody = Callable[[SSAValue, Sequence[SSAValue]], Sequence[SSAValue]]

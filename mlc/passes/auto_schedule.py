@@ -250,8 +250,18 @@ def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
     if not rank or (vec is None and reduction < TILE_MIN_REDUCTION):
         return LoopPlan((), natural, (), None, (), _parallel(natural, shape, {}, points, target))
     if reduction < TILE_MIN_REDUCTION:
-        outer = natural[:-1]
-        return LoopPlan((), outer, (natural[-1],), natural[-1], (), _parallel(outer, shape, {}, points, target))
+        last = natural[-1]
+        whole_stages = [(k, None) for k in staged or ()]
+        if any(_stage_loop(op, k, rank - 1, shape[-1]) is not None for k in staged or ()):
+            return loop_plan(op, CpuTarget(vector_bytes=1, cores=target.cores))  # a staged copy would not fit
+        if reduction or shape[-1] <= 2 * lanes:  # the vectors of a row are the cells of a small reduction
+            return LoopPlan((), natural[:-1], (last,), last, (), _parallel(natural[:-1], shape, {}, points, target),
+                            tuple(whole_stages))
+        # elementwise along a long row: a loop over vectors (not all of them written out)
+        outer = (*natural[:-1], f"{last}o")
+        extents = {f"{last}o": -(-shape[-1] // lanes)}
+        return LoopPlan(((last, lanes),), outer, (f"{last}i",), f"{last}i", (),
+                        _parallel(outer, shape, extents, points, target), tuple(whole_stages))
     last = rank - 1
     if vec is not None:
         width = min(TILE_VECTORS * lanes, shape[last])
@@ -315,9 +325,9 @@ def _tile_footprint(op: ix.ComputeOp, splits: dict[str, int]) -> int:
 
 def _tile_factor(extent: int, most: int) -> int:
     """The block size up to `most` with the most points per block on average, remainder block
-    included (ties: the larger)."""
+    included (ties: one without a remainder, whose nest has one variant less; then the larger)."""
     most = max(1, min(most, extent))
-    return max(range(1, most + 1), key=lambda f: (extent / -(-extent // f), f))
+    return max(range(1, most + 1), key=lambda f: (extent / -(-extent // f), extent % f == 0, f))
 
 
 def _parallel(order: Sequence[str], shape: Sequence[int], extents: dict[str, int], points: int,

@@ -39,7 +39,7 @@ from xdsl.utils.exceptions import PassFailedException
 
 from mlc.affine import iteration_ranges, read_in_bounds
 from mlc.dialects import ix
-from mlc.loops import emit_index_expr, fill_buffer, float_const, guarded_accumulate, guarded_load, loop_nest
+from mlc.loops import emit_index_expr, fill_buffer, float_const, guarded_accumulate, guarded_load, hoisted_constants, loop_nest
 from mlc.nest import Nest
 from mlc.passes.autodiff import PHASE
 from mlc.schedule import ScheduleError, schedule_of
@@ -93,7 +93,7 @@ def lower_function(f: func.FuncOp, target: CpuTarget) -> None:
         if isinstance(v.owner, ix.IndexNotationOp) and v not in destination:
             destination[v] = block.args[n_in + k]
 
-    with ImplicitBuilder(block):
+    with ImplicitBuilder(block), hoisted_constants(block):
         for op in old.ops:
             if isinstance(op, ix.IndexNotationOp) and is_computed_by_readers(op):
                 _check_readers(op, ret)

@@ -1,7 +1,7 @@
 // RUN: mlc-opt %s -p mlc-lower-loops | filecheck %s
 
-// A padded 1-D convolution: the read that can leave %x is clamped into it and its value
-// replaced by the fill outside (branch-free), the filter read is not; the sum of products
+// A padded 1-D convolution (constants go once each to the start of the function): the read
+// that can leave %x is clamped into it and its value replaced by the fill outside (branch-free), the filter read is not; the sum of products
 // accumulates with a fused multiply-add; the returned tensor is written straight into the
 // caller's output buffer.
 func.func @conv1d(%x: tensor<8xf32>, %w: tensor<3xf32>) -> tensor<8xf32> {
@@ -13,15 +13,14 @@ func.func @conv1d(%x: tensor<8xf32>, %w: tensor<3xf32>) -> tensor<8xf32> {
   func.return %y : tensor<8xf32>
 }
 // CHECK-LABEL: func.func @conv1d(%x: memref<8xf32>, %w: memref<3xf32>, %{{.*}}: memref<8xf32>) {
+// CHECK:         %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK:         scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
-// CHECK:           %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK:           %[[ACC:.*]] = scf.for %[[R:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[A:.*]] = %[[ZERO]]) -> (f32) {
 // CHECK:             %[[IN:.*]] = arith.cmpi ult, %[[IDX:.*]], %{{.*}} : index
 // CHECK:             %[[LO:.*]] = arith.minsi %[[IDX]], %{{.*}} : index
 // CHECK:             %[[CL:.*]] = arith.maxsi %[[LO]], %{{.*}} : index
 // CHECK-NEXT:        %[[LOAD:.*]] = memref.load %x[%[[CL]]] : memref<8xf32>
-// CHECK-NEXT:        %[[FILL:.*]] = arith.constant 0.000000e+00 : f32
-// CHECK-NEXT:        %[[X:.*]] = arith.select %[[IN]], %[[LOAD]], %[[FILL]] : f32
+// CHECK-NEXT:        %[[X:.*]] = arith.select %[[IN]], %[[LOAD]], %[[ZERO]] : f32
 // CHECK-NEXT:        %[[W:.*]] = memref.load %w[%[[R]]] : memref<3xf32>
 // CHECK-NEXT:        %[[SUM:.*]] = math.fma %[[X]], %[[W]], %[[A]] : f32
 // CHECK-NEXT:        scf.yield %[[SUM]] : f32

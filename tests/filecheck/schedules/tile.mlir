@@ -17,6 +17,7 @@ func.func @rowsum(%x: tensor<10x3xf32>) -> tensor<10xf32> {
 // CHECK-DAG:     %[[C0:.*]] = arith.constant 0 : index
 // CHECK-DAG:     %[[C2:.*]] = arith.constant 2 : index
 // CHECK-DAG:     %[[C4:.*]] = arith.constant 4 : index
+// CHECK-DAG:     %[[C8:.*]] = arith.constant 8 : index
 // CHECK:         scf.for %[[O:.*]] = %[[C0]] to %[[C2]] step %{{.*}} {
 // CHECK-NEXT:      scf.for %[[I:.*]] = %[[C0]] to %[[C4]] step %{{.*}} {
 // CHECK-NEXT:        scf.for %[[R:.*]] = %[[C0]] to %{{.*}} step %{{.*}} iter_args
@@ -24,7 +25,6 @@ func.func @rowsum(%x: tensor<10x3xf32>) -> tensor<10xf32> {
 // CHECK-NEXT:          %[[ROW:.*]] = arith.addi %[[BASE]], %[[I]] : index
 // CHECK-NEXT:          memref.load %x[%[[ROW]], %[[R]]] : memref<10x3xf32>
 // CHECK:         } {mlc.nest = "ix.compute sum(3) -> 10xf32: split(d0, 4)"}
-// CHECK-NEXT:    %[[C8:.*]] = arith.constant 8 : index
 // CHECK-NEXT:    scf.for %[[T:.*]] = %[[C0]] to %[[C2]] step %{{.*}} {
 // CHECK-NEXT:      scf.for %[[TR:.*]] = %[[C0]] to %{{.*}} step %{{.*}} iter_args
 // CHECK-NEXT:        %[[TROW:.*]] = arith.addi %[[T]], %[[C8]] : index
