@@ -20,7 +20,9 @@ Loops, for every op with a nest of its own:
    not use its index, and it has at least one vector of iterations. A read of a tensor with a
    buffer that the lanes walk some other way (the weights of an input gradient, w[.., c, f]
    along c) is staged: copied with the lanes' dimension last, once before the nest when its
-   block fits in `STAGE_BYTES`, else once per block of the vector dimension, whose loop then
+   block fits in `STAGE_BYTES` (and the op reads each element `STAGE_REUSE_VECTORS` times or
+   more; else the copy costs what the vectors save, and the op keeps scalar cells), else once per
+   block of the vector dimension, whose loop then
    runs outermost (and such an op is not computed at its reader's loops, which would copy it
    per block of the reader). A read the lanes walk contiguously but the innermost reduction
    variable with a stride of `STAGE_STRIDE` elements or more (the weights of a conv with many
@@ -35,7 +37,8 @@ Loops, for every op with a nest of its own:
    weight loaded meets every point of the block in registers, and the independent sums hide the
    latency of each other's additions.
 5. Parallelize the outermost loop that runs at least one iteration per core, when the op does at
-   least `PARALLEL_MIN_POINTS` iteration points (below that a fork and join costs more).
+   least `PARALLEL_MIN_POINTS` iteration points times the operations of its body (below that a
+   fork and join costs more).
 6. A register block whose reduction reads more than `TILE_FOOTPRINT_BYTES` (a conv's weight
    gradient, which sums over every pixel for each block of filters) would stream its inputs from
    far caches once per block. Then the reduction loops run outside the blocks, but for the
@@ -79,6 +82,7 @@ REGISTER_CELLS = 28
 PARALLEL_MIN_POINTS = 1 << 18
 STAGE_STRIDE = 256
 STAGE_REUSE = 64
+STAGE_REUSE_VECTORS = 4
 TILE_FOOTPRINT_BYTES = 256 * 1024
 
 
@@ -245,7 +249,7 @@ def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
     lanes = narrowest_lanes(lanes, shape[-1]) if rank else lanes
     staged = _reads_to_stage(op, rank - 1) if rank and shape[-1] >= lanes and lanes > 1 else None
     vec = rank - 1 if staged is not None else None
-    points = prod(op.iteration_extents)
+    points = prod(op.iteration_extents) * _body_ops(op)
     reduction = prod(op.reduction_extents) if op.reduction.data != "none" else 0
     if not rank or (vec is None and reduction < TILE_MIN_REDUCTION):
         return LoopPlan((), natural, (), None, (), _parallel(natural, shape, {}, points, target))
@@ -286,6 +290,9 @@ def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
     stages: list[tuple[int, str | None]] = []
     if splits and vec is not None and not whole:  # a vector block of a wide tensor walked with a long stride
         staged = [*(staged or ()), *(k for k in _long_strided_reads(op, last, points) if k not in (staged or ()))]
+    if staged and any(prod(op.iteration_extents) < STAGE_REUSE_VECTORS * prod(op.reads[k].value.type.get_shape())  # pyright: ignore[reportAttributeAccessIssue]
+                      for k in staged):  # copying costs as much as the vectors save: scalar cells
+        return loop_plan(op, CpuTarget(vector_bytes=1, cores=target.cores))
     for k in staged or ():
         loop = _stage_loop(op, k, last, width if splits else shape[last])
         if loop is False:  # no block of that read fits: no vectors
@@ -328,6 +335,16 @@ def _tile_factor(extent: int, most: int) -> int:
     included (ties: one without a remainder, whose nest has one variant less; then the larger)."""
     most = max(1, min(most, extent))
     return max(range(1, most + 1), key=lambda f: (extent / -(-extent // f), extent % f == 0, f))
+
+
+def _body_ops(op: ix.ComputeOp) -> int:
+    """Operations one iteration point computes (its body and the bodies it inlines), at least one."""
+    count = sum(1 for o in op.body.block.ops if not isinstance(o, ix.YieldOp | ix.IndexOp | arith.ConstantOp))
+    for read in op.reads:
+        producer = read.value.owner
+        if isinstance(producer, ix.ComputeOp) and schedule_of(producer).inline:
+            count += _body_ops(producer)
+    return max(1, count)
 
 
 def _parallel(order: Sequence[str], shape: Sequence[int], extents: dict[str, int], points: int,
