@@ -56,8 +56,11 @@ def torch_step(source: str, prog: mlc.Program, batch: dict[str, np.ndarray], com
     tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
     optimizer = torch.optim.Adam(leaves.values(), lr=1e-3)
     loss_name = prog.outputs[0]
-    forward = (lambda args: reference(args)[loss_name])
+    def forward(args: dict[str, torch.Tensor]) -> torch.Tensor:
+        return reference(args)[loss_name]
+
     if compiled:
+        torch._dynamo.reset()  # a fresh compile per model and batch (not a recompile of the last)
         forward = torch.compile(forward)
 
     def step() -> None:

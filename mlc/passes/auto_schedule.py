@@ -79,11 +79,13 @@ TILE_SCALARS = 8
 TILE_REUSE = 12
 REGISTER_CELLS = 28
 """Cells of a register tile: 32 vector registers less room for the loaded operands."""
+TILE_FOOTPRINT_BYTES = 256 * 1024
 PARALLEL_MIN_POINTS = 1 << 18
 STAGE_STRIDE = 256
 STAGE_REUSE = 64
 STAGE_REUSE_VECTORS = 4
-TILE_FOOTPRINT_BYTES = 256 * 1024
+# Each constant is named in the rule (module docstring) it belongs to; the values were chosen by
+# benchmarks/kernels.py and benchmarks/training_step.py on a 2-core AVX-512 machine.
 
 
 @dataclass(frozen=True)
@@ -122,9 +124,9 @@ def schedule_function(f: func.FuncOp, target: CpuTarget) -> None:
         if plan.stage or plan.whole:  # per block of its reader, it would copy its staged reads (or sweep
             reader = None              # its whole reduction) for every block
         if reader is None:
-            set_schedule(op, plan.schedule(op, target))
+            set_schedule(op, plan.schedule(op))
             continue
-        set_schedule(reader, plan.reader_schedule(reader, op, target))
+        set_schedule(reader, plan.reader_schedule())
         set_schedule(op, plan.block_schedule(op))
         fixed.add(reader)
 
@@ -212,12 +214,12 @@ class LoopPlan:
     whole: bool = False
     """`outer` is the whole order but the register block (rule 6), reduction loops included."""
 
-    def schedule(self, op: ix.ComputeOp, target: CpuTarget) -> Schedule:
+    def schedule(self, op: ix.ComputeOp) -> Schedule:
         reductions = () if self.whole else tuple(f"r{k}" for k in range(len(op.reduction_extents)))
         return Schedule(splits=self.splits, order=self.outer + reductions + self.block, parallel=self.parallel,
                         vectorize=self.vectorize, unroll=self.unroll, stage=self.stage)
 
-    def reader_schedule(self, reader: ix.ComputeOp, op: ix.ComputeOp, target: CpuTarget) -> Schedule:
+    def reader_schedule(self) -> Schedule:
         """The elementwise reader runs the reduction's output loops (the register block's loops
         plainly: only the reduction needs them unrolled)."""
         return Schedule(splits=self.splits, order=self.outer + self.block, parallel=self.parallel,
