@@ -38,7 +38,7 @@ from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, IntegerAttr, ModuleOp, StringAttr, TensorType, i64
-from xdsl.ir import Block, Operation, SSAValue
+from xdsl.ir import Block, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
@@ -230,7 +230,11 @@ def adjoint_of_read(op: ix.ComputeOp, k: int, dy: SSAValue, argmax: SSAValue | N
     space = (*op.result_type.get_shape(), *extents)
     out_map = make_map(len(space), dims(rank))
     extra = [ix.Read(dy, out_map)] + ([ix.Read(argmax, out_map)] if argmax is not None else [])
-    reads = [*op.reads, *extra]
+    # Without a reduction the body's value at a point is the op's own result there: a derivative
+    # written in terms of it (tanh' = 1 - y^2, exp' = y) reads the result, bitwise equal to the
+    # body recomputed, so the backward keeps what PyTorch keeps (the output, not the input).
+    own = [ix.Read(op.result, out_map)] if op.reduction.data == "none" else []
+    reads = [*op.reads, *extra, *own]
     target = op.reads[k].value.type
     assert isinstance(target, TensorType)
     elt = target.get_element_type()
@@ -238,13 +242,13 @@ def adjoint_of_read(op: ix.ComputeOp, k: int, dy: SSAValue, argmax: SSAValue | N
 
     def body(xs: Sequence[SSAValue]) -> SSAValue:
         nonlocal zero_contribution
-        derivative = _inline_tangent(op, xs[: len(op.reads)], k)
+        derivative = _inline_tangent(op, xs[: len(op.reads)], k, xs[-1] if own else None)
         if derivative is None:
             zero_contribution = True
             return scalars.const(0.0, elt)
         value = scalars.times(xs[len(op.reads)], derivative)
         if argmax is not None:
-            first = scalars.cmpf("oeq", scalars.neg(_position(op)), xs[-1])
+            first = scalars.cmpf("oeq", scalars.neg(_position(op)), xs[len(op.reads) + 1])
             value = scalars.select(first, value, 0.0)
         return value
 
@@ -256,8 +260,9 @@ def adjoint_of_read(op: ix.ComputeOp, k: int, dy: SSAValue, argmax: SSAValue | N
     return scatter.result
 
 
-def _inline_tangent(op: ix.ComputeOp, args: Sequence[SSAValue], k: int) -> SSAValue | None:
-    """d body / d a_k at the current point: the body recomputed, each op followed by its tangent."""
+def _inline_tangent(op: ix.ComputeOp, args: Sequence[SSAValue], k: int, result: SSAValue | None = None) -> SSAValue | None:
+    """d body / d a_k at the current point: the body recomputed, each op followed by its tangent;
+    with `result` (the op's value at the point), the tangents use it for the body's value."""
     tangents: dict[SSAValue, SSAValue | None] = {args[k]: scalars.const(1.0, args[k].type)}
 
     def derive(clone: Operation) -> None:
@@ -265,4 +270,9 @@ def _inline_tangent(op: ix.ComputeOp, args: Sequence[SSAValue], k: int) -> SSAVa
         if clone.results:
             tangents[clone.results[0]] = scalars.tangent(clone, operands, [tangents.get(v) for v in operands], tangents.get)
 
-    return tangents.get(op.inline_body(args, on_clone=derive))
+    value = op.inline_body(args, on_clone=derive)
+    tangent = tangents.get(value)
+    if result is not None and not isinstance(value, BlockArgument):
+        value.replace_all_uses_with(result)
+        tangent = result if tangent is value else tangent
+    return tangent
