@@ -9,18 +9,22 @@ every reduction loop, a vectorized innermost loop where every read allows it, un
 loops, inlining ops without reductions (outside its bounds, a read of an inlined value gives the
 fill), and computing an op at an outer (non-vectorized) loop of its only reader when that reader
 reads it through one affine map, inside its bounds, and staging reads of tensors with buffers
-through affine maps, before the nest or at an outer loop.
+through affine maps, before the nest or at an outer loop, when even the whole range they read fits
+the staging limit.
 """
 
 from __future__ import annotations
 
 import random
+from math import prod
 
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir.affine import AffineMap
 
-from mlc.affine import iteration_ranges, linear_form, read_in_bounds
+from mlc.affine import expr_bounds, iteration_ranges, linear_form, read_in_bounds
 from mlc.dialects import ix
+from mlc.nest import STAGE_BYTES
 from mlc.passes.auto_schedule import readers_of, vectorizable
 from mlc.schedule import MAX_UNROLL, Loops, Schedule, check_op_schedule, schedule_of, set_schedule
 
@@ -104,11 +108,20 @@ def random_loops(op: ix.ComputeOp, rng: random.Random, parallel: bool = True) ->
     for j, read in enumerate(op.reads):
         producer = read.value.owner
         buffered = not isinstance(producer, ix.ComputeOp) or schedule_of(producer).is_root
-        if buffered and all(linear_form(e) is not None for e in read.map.results) and rng.random() < 0.25:
+        if buffered and stageable(op, read.map) and rng.random() < 0.25:
             stages.append((j, rng.choice([None, *(n for n in outer if n != schedule.vectorize)])))
     schedule = schedule.with_(stage=tuple(stages))
     check_op_schedule(op, schedule)
     return schedule
+
+
+def stageable(op: ix.ComputeOp, amap: AffineMap) -> bool:
+    """Whether a read through `amap` is affine and the whole range it reads fits a stage."""
+    if any(linear_form(e) is None for e in amap.results):
+        return False
+    ranges = iteration_ranges(op.result_type.get_shape(), op.reduction_extents)
+    extents = [hi - lo + 1 for lo, hi in (expr_bounds(e, ranges) for e in amap.results)]
+    return prod(extents) * 8 <= STAGE_BYTES  # 8: the widest element
 
 
 def _random_order(loops: Loops, rng: random.Random) -> tuple[str, ...]:

@@ -4,8 +4,8 @@ Every comparison here is bitwise (`np.array_equal`), not within a tolerance: a s
 each sum's order of accumulation and each scalar function's operations (`mlc/schedule.py`), so
 any difference is a bug. Compared:
 
-- random models (`random_programs.py`) and their gradients: no schedule, the automatic one and
-  random legal ones (`random_schedules.py`);
+- random models (`random_programs.py`) and every example, with their gradients: no schedule,
+  the automatic one and random legal ones (`random_schedules.py`);
 - every example's training step after a few Adam steps: no schedule and the automatic one;
 - 1 and 2 threads on programs with parallel loops;
 - mlc's own vector `expf`/`logf`/`tanhf` and their scalar forms, on ~100k values each.
@@ -69,6 +69,19 @@ def test_random_schedules_keep_values_and_gradients(seed: int) -> None:
     for other in results[1:]:
         for name, value in results[0].items():
             assert np.array_equal(value, other[name], equal_nan=True), (seed, name)
+
+
+@pytest.mark.parametrize("example", sorted(p.stem for p in EXAMPLES.glob("*.mlc")))
+def test_examples_gradients_under_random_schedules(example: str) -> None:
+    """Every example's loss and gradients: no schedule, the automatic one, a random one."""
+    text = (EXAMPLES / f"{example}.mlc").read_text()
+    results = []
+    for schedules in (None, "auto", sum(map(ord, example))):
+        program = build_program(_grad_module(text, schedules), None, LOWER_TO_C)
+        arrays = _arrays({s.name: (s.shape, s.dtype) for s in program.signature.args}, 3)
+        results.append(program._call(arrays))  # noqa: SLF001
+    for other in results[1:]:
+        assert all(np.array_equal(results[0][k], other[k], equal_nan=True) for k in results[0])
 
 
 @pytest.mark.parametrize("example", sorted(p.stem for p in EXAMPLES.glob("*.mlc")))
