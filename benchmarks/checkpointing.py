@@ -52,7 +52,8 @@ def solve_seconds(source: str, budget: str) -> float:
     return time.perf_counter() - start
 
 
-def measure_mlc(blocks: int, d: int, batch: int, budgets: tuple[float, ...], repeats: int) -> list[dict]:
+def measure_mlc(blocks: int, d: int, batch: int, budgets: tuple[float | int, ...], repeats: int) -> list[dict]:
+    """One row per budget: a share of keep-all (float) or bytes (int)."""
     source = chain_source(blocks, d, batch)
     prog = mlc.compile(source)
     rng = np.random.default_rng(0)
@@ -60,7 +61,7 @@ def measure_mlc(blocks: int, d: int, batch: int, budgets: tuple[float, ...], rep
     inputs = {"x": rng.standard_normal((batch, d)).astype(np.float32)}
     rows, reference = [], None
     for budget in budgets:
-        text = f"{budget * 100:g}%"
+        text = str(budget) if isinstance(budget, int) else f"{budget * 100:g}%"
         variant = prog.grad_program(budget=text)
         report = variant.memory_report()
         _, grads = prog.grad(params, inputs, budget=text)
@@ -105,6 +106,15 @@ def main() -> None:
         for row in [r for r in theirs if r["budget"] == budget and not r["config"].startswith("eager")]:
             rec = "n/a (mlc recomputes nothing)" if mine["recompute_macs"] == 0 else f"{row['recompute_macs'] / mine['recompute_macs']:.2f}x"
             print(f"  {budget:.0%} {row['config']}: peak {row['peak_bytes'] / mine['peak_bytes']:.2f}x, recompute {rec}")
+    print("\nat equal memory: mlc given each PyTorch configuration's peak as its budget in bytes")
+    print("| PyTorch config | peak KiB | PyTorch recompute Mmac | mlc peak KiB | mlc recompute Mmac |")
+    print("|---|---|---|---|---|")
+    peaks = sorted({r["peak_bytes"] for r in theirs}, reverse=True)
+    matched = {r["budget"]: r for r in measure_mlc(args.blocks, args.d, args.batch, tuple(peaks), 3)}
+    for row in {r["config"]: r for r in theirs}.values():
+        mine = matched[row["peak_bytes"]]
+        print(f"| {row['config']} | {kib(row['peak_bytes'])} | {row['recompute_macs'] / 1e6:.2f} | "
+              f"{kib(mine['peak_bytes'])} | {mine['recompute_macs'] / 1e6:.2f} |")
 
 
 if __name__ == "__main__":

@@ -103,9 +103,20 @@ def minimum(a: Scalar, b: Scalar) -> SSAValue:
     return arith.MinimumfOp(_lift(a, b), _lift(b, a)).result
 
 
+SIGMOID = "mlc.sigmoid"
+"""Marks the `arith.divf` that ends `sigmoid`, whose tangent rule (below) is written in its result."""
+
+
 def sigmoid(x: SSAValue) -> SSAValue:
-    """sigmoid(x) = 1 / (1 + exp(-x))."""
-    return div(1.0, add(1.0, exp(neg(x))))
+    """sigmoid(x) = 1 / (1 + exp(-x)).
+
+    Differentiated op by op, the derivative exp(-x) / (1 + exp(-x))^2 needs x; the same number
+    is s (1 - s) in the result s alone, so the division is marked and its rule uses that: the
+    backward then keeps the activation's output, as it does for tanh, not its input.
+    """
+    result = div(1.0, add(1.0, exp(neg(x))))
+    result.owner.attributes[SIGMOID] = UnitAttr()
+    return result
 
 
 FUNCTIONS: dict[str, Callable[..., SSAValue]] = {
@@ -181,6 +192,27 @@ def _straight_through(op: Operation, tangents_of: Callable[[SSAValue], Tangent])
     return select(cmpf("ole", absf(v), 1.0), tv, 0.0)
 
 
+def _sigmoid_input(op: Operation) -> SSAValue | None:
+    """x of a marked `div(1, add(1, exp(neg(x))))`, or None where a rewrite changed that shape."""
+    chain = [(arith.DivfOp, 1), (arith.AddfOp, 1), (math.ExpOp, 0), (arith.NegfOp, 0)]
+    value: SSAValue = op.results[0]
+    for kind, operand in chain:
+        owner = value.owner
+        if not isinstance(owner, kind):
+            return None
+        value = owner.operands[operand]
+    return value
+
+
+def _sigmoid_rule(op: Operation, tangents_of: Callable[[SSAValue], Tangent]) -> Tangent:
+    """sigmoid'(x) = s (1 - s), with s the result."""
+    x = _sigmoid_input(op)
+    assert x is not None
+    tx = tangents_of(x)
+    s = op.results[0]
+    return None if tx is None else times(tx, mul(s, sub(1.0, s)))
+
+
 def _div_rule(op: Operation, x: list[SSAValue], t: list[Tangent]) -> Tangent:
     """d(a/b) = (da - (a/b) db) / b."""
     numerator = _plus(t[0], None if t[1] is None else neg(mul(op.results[0], t[1])))
@@ -225,6 +257,8 @@ def tangent(op: Operation, operands: list[SSAValue], tangents: list[Tangent],
     """The tangent of `op`'s (single) result, building the ops that compute it."""
     if isinstance(op, arith.SelectOp) and STRAIGHT_THROUGH in op.attributes:
         return _straight_through(op, tangents_of)
+    if SIGMOID in op.attributes and _sigmoid_input(op) is not None:
+        return _sigmoid_rule(op, tangents_of)
     if isinstance(op, ZERO_TANGENT) or all(t is None for t in tangents):
         return None
     rule = TANGENT_RULES.get(type(op))
