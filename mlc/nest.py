@@ -21,10 +21,14 @@ size (at most `LOCAL_TILE_BYTES`), else in the output buffer itself. Sums of pro
 with fused multiply-adds, in every schedule, so the value of a sum never depends on its schedule.
 
 Vectors. A vectorised loop of `n` iterations runs `n // lanes` vectors, then the remaining
-iterations as scalars. Reads that do not depend on the lanes are scalar loads (broadcast where
-they meet a vector); reads contiguous in the lanes (the last index moves one element per lane,
-the others not at all, inside the tensor) are vector loads; any other read is gathered lane by
-lane. A read may leave its tensor only along dimensions the lanes do not move.
+iterations (two or more) as one *partial* vector: the narrowest that holds them, of which only
+the first lanes are *active*; a single remaining iteration is a scalar. Only the active lanes are
+read from memory and stored (masked loads and stores); the others compute on zeros and are
+never stored, so a 6-channel loop is one 8-lane vector, not a vector of 4 and two scalars.
+Reads that do not depend on the lanes are scalar loads (broadcast where they meet a vector);
+reads contiguous in the lanes (the last index moves one element per lane, the others not at
+all, inside the tensor) are vector loads; any other read is gathered lane by lane. A read may
+leave its tensor only along dimensions the lanes do not move.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from math import prod
 
 from xdsl.dialects import arith, math, memref, vector
-from xdsl.dialects.builtin import Float32Type, MemRefType, VectorType
+from xdsl.dialects.builtin import Float32Type, IntegerType, MemRefType, VectorType
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 
@@ -70,6 +74,14 @@ class Space:
         space = Space((*self.values, value), (*self.ranges, (lo, hi)),
                       k if lanes else self.lane, lanes if lanes else self.width)
         return space, AffineExpr.dimension(k)
+
+    @property
+    def active(self) -> int:
+        """Lanes that hold iterations (the lane dimension's range): `width`, or fewer in a
+        partial vector."""
+        assert self.lane is not None
+        lo, hi = self.ranges[self.lane]
+        return hi - lo + 1
 
     def uses_lanes(self, expr: AffineExpr) -> bool:
         return self.lane is not None and self.lane in expr.used_dims()
@@ -206,13 +218,13 @@ class Nest:
 
     def vector_loop(self, name: str, start: int, stop: int, enter: Callable[..., State], rest: Sequence[str],
                     state: State, point: Point, carried: Sequence[SSAValue], unrolled: bool) -> Sequence[SSAValue]:
-        """Vectors of the target's lanes, then of halves of that while at least `MIN_LANES`
-        iterations remain, then the last iterations as scalars."""
+        """Vectors of the target's lanes, then a partial vector (see the module docstring), then
+        a last iteration as a scalar."""
         first = start
-        for lanes in vector_widths(self.lanes, stop - start):
-            space, dim = state.space.add(index_const(first), first, first + lanes - 1, lanes=lanes)
+        for width, active in vector_runs(self.lanes, stop - start):
+            space, dim = state.space.add(index_const(first), first, first + active - 1, lanes=width)
             carried = self.walk(rest, enter(dim, space), point, carried, unrolled)
-            first += lanes
+            first += active
         if first == stop:
             return carried
         if unrolled or stop - first == 1:
@@ -282,8 +294,7 @@ class Nest:
             inner = self.cells(rest, {**extents, **below})
             count = stop - start
             if name == self.schedule.vectorize and self.lanes > 1:
-                widths = vector_widths(self.lanes, count)
-                count = len(widths) + count - sum(widths)
+                count = vector_cells(self.lanes, count)
             total += count * inner
         return total
 
@@ -420,11 +431,11 @@ class Nest:
                 self.store(buffer, [], self.load(source, [], read.fill, space), space)
                 return ()
             last, first = order[-1], 0
-            for lanes in vector_widths(self.lanes, block[last]) if _row_contiguous(read.map, last) else []:
-                lane_space, at[last] = space.add(index_const(first), first, first + lanes - 1, lanes=lanes)
+            for width, active in vector_runs(self.lanes, block[last]) if _row_contiguous(read.map, last) else []:
+                lane_space, at[last] = space.add(index_const(first), first, first + active - 1, lanes=width)
                 value = self.load(source, [simplify(o + a) for o, a in zip(origin, at)], read.fill, lane_space)
                 self.store(buffer, [at[d] for d in order], value, lane_space)
-                first += lanes
+                first += active
 
             def scalar(iv: SSAValue, _: Sequence[SSAValue]) -> Sequence[SSAValue]:
                 scalar_space, at[last] = space.add(iv, first, block[last] - 1)
@@ -511,7 +522,7 @@ class Nest:
             return self.value(producer, index, state)
         if any(not ok and state.space.uses_lanes(e) for e, ok in zip(index, safe)):  # lane by lane
             return _from_lanes([self.inline(producer, at, fill, replace(state, space=scalar_space))
-                                for at, scalar_space in _lanes(index, state.space)])
+                                for at, scalar_space in _lanes(index, state.space)], state.space.width)
         space, clamped, indices = state.space, list(index), []
         for k, (e, ok, n) in enumerate(zip(index, safe, producer.result_type.get_shape())):
             if ok:
@@ -589,16 +600,17 @@ class Nest:
             cond = in_bounds(indices, shape, unsafe)
             typ = VectorType(_shape_type(buffer).get_element_type(), [space.width])
             if cond is None:
-                return vector.LoadOp(buffer, indices, typ).result
+                return _vector_load(buffer, indices, typ, space.active)
             clamped = [_clamp(i, n) if bad else i for i, n, bad in zip(indices, shape, unsafe)]
-            loaded = vector.LoadOp(buffer, clamped, typ).result
+            loaded = _vector_load(buffer, clamped, typ, space.active)
             filler = vector.BroadcastOp(float_const(fill, typ.element_type), typ).vector
             return arith.SelectOp(cond, loaded, filler).result
         return self.gather(buffer, index, fill, space)
 
     def gather(self, buffer: SSAValue, index: Sequence[AffineExpr], fill: float, space: Space) -> SSAValue:
         """A vector read lane by lane."""
-        return _from_lanes([self.load(buffer, at, fill, scalar_space) for at, scalar_space in _lanes(index, space)])
+        return _from_lanes([self.load(buffer, at, fill, scalar_space) for at, scalar_space in _lanes(index, space)],
+                           space.width)
 
     def store(self, buffer: SSAValue, index: Sequence[AffineExpr], value: SSAValue, space: Space) -> None:
         if space.lane is None:
@@ -606,7 +618,11 @@ class Nest:
             return
         value = _widened(value, space.width)
         if _contiguous(index, space):
-            vector.StoreOp(value, buffer, [space.emit(e) for e in index])
+            indices = [space.emit(e) for e in index]
+            if space.active < space.width:
+                vector.MaskedStoreOp(buffer, indices, _prefix_mask(space.active, space.width), value)
+            else:
+                vector.StoreOp(value, buffer, indices)
             return
         for lane, (at, scalar_space) in enumerate(_lanes(index, space)):
             scalar = vector.ExtractOp(value, [lane], value.type.element_type).result  # pyright: ignore[reportAttributeAccessIssue]
@@ -628,17 +644,24 @@ def narrowest_lanes(lanes: int, extent: int) -> int:
     return lanes
 
 
-def vector_widths(lanes: int, extent: int) -> list[int]:
-    """The vectors a vectorised loop of `extent` iterations runs: full ones of `lanes`, then one
-    of each smaller power of two down to `MIN_LANES` that fits; the rest are scalars."""
-    widths = [lanes] * (extent // lanes)
+def vector_runs(lanes: int, extent: int) -> list[tuple[int, int]]:
+    """The vectors a vectorised loop of `extent` iterations runs, as (width, active lanes): full
+    ones of `lanes`, then for two or more remaining iterations one partial vector, the narrowest
+    power of two (at least `MIN_LANES`) that holds them; a last single iteration is a scalar."""
+    runs = [(lanes, lanes)] * (extent // lanes)
     rest = extent % lanes
-    while lanes > MIN_LANES and rest:
-        lanes //= 2
-        if rest >= lanes:
-            widths.append(lanes)
-            rest -= lanes
-    return widths
+    if rest >= 2:
+        width = MIN_LANES
+        while width < rest:
+            width *= 2
+        runs.append((min(width, lanes), rest))
+    return runs
+
+
+def vector_cells(lanes: int, extent: int) -> int:
+    """Values (vectors and scalars) a vectorised loop of `extent` iterations computes."""
+    runs = vector_runs(lanes, extent)
+    return len(runs) + extent - sum(active for _, active in runs)
 
 
 def effective_reads(op: ix.ComputeOp) -> list[tuple[SSAValue, AffineMap]]:
@@ -698,18 +721,32 @@ def _lanes(index: Sequence[AffineExpr], space: Space) -> list[tuple[list[AffineE
     lo = space.ranges[space.lane][0]
     scalar = replace(space, lane=None, width=1)
     found = []
-    for lane in range(space.width):
+    for lane in range(space.active):
         at = [AffineExpr.constant(lo + lane) if k == space.lane else AffineExpr.dimension(k) for k in range(len(space.values))]
         found.append(([substitute(e, at) for e in index], scalar))
     return found
 
 
-def _from_lanes(values: Sequence[SSAValue]) -> SSAValue:
-    """A vector of scalars, lane k being `values[k]`."""
-    result = vector.BroadcastOp(values[0], VectorType(values[0].type, [len(values)])).vector
+def _from_lanes(values: Sequence[SSAValue], width: int) -> SSAValue:
+    """A vector of `width` lanes, lane k being `values[k]` (the lanes beyond, `values[0]`)."""
+    result = vector.BroadcastOp(values[0], VectorType(values[0].type, [width])).vector
     for lane, value in enumerate(values[1:], 1):
         result = vector.InsertOp(value, result, [lane]).result
     return result
+
+
+def _prefix_mask(active: int, width: int) -> SSAValue:
+    """The mask of a partial vector: its first `active` of `width` lanes."""
+    return vector.CreateMaskOp([index_const(active)], VectorType(IntegerType(1), [width])).results[0]
+
+
+def _vector_load(buffer: SSAValue, indices: Sequence[SSAValue], typ: VectorType, active: int) -> SSAValue:
+    """A contiguous load of a vector's active lanes (the others 0)."""
+    width = typ.get_shape()[0]
+    if active == width:
+        return vector.LoadOp(buffer, indices, typ).result
+    zeros = vector.BroadcastOp(float_const(0.0, typ.get_element_type()), typ).vector
+    return vector.MaskedLoadOp(buffer, indices, _prefix_mask(active, width), zeros, typ).result
 
 
 def _contiguous(index: Sequence[AffineExpr], space: Space) -> bool:

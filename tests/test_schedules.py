@@ -26,7 +26,7 @@ from xdsl.dialects import func
 import mlc
 from mlc.api import build_program, load_module, make_context, run_pipeline
 from mlc.backends.c import mathlib
-from mlc.backends.c.runtime import DEFAULT_FLAGS, set_num_threads
+from mlc.backends.c.runtime import DEFAULT_FLAGS, compile_c, set_num_threads
 from mlc.passes.pipelines import LOWER_TO_C, SCHEDULE, training_pipeline
 from mlc.trainer import Trainer
 
@@ -99,6 +99,25 @@ def test_examples_train_the_same_with_and_without_schedules(example: str) -> Non
     for a, b in zip(outs_a, outs_b):
         assert all(np.array_equal(a[k], b[k]) for k in a)
     assert all(np.array_equal(params_a[k], params_b[k]) for k in params_a)
+
+
+def test_partial_vectors_give_the_same_bits_without_avx512(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LeNet-5's 6-channel convolutions and 10-wide output layer run partial vectors (8 and 16
+    lanes, 6 and 10 active: masked loads and stores). Compiled for AVX-512 (masked moves) and
+    without it (the `memcpy` fallback), the loss and every gradient are the bits of the
+    unscheduled scalar program."""
+    text = (EXAMPLES / "lenet5.mlc").read_text().replace("[32,", "[2,")
+    arrays = None
+    results = []
+    for schedules, flags in ((None, DEFAULT_FLAGS), ("auto", DEFAULT_FLAGS), ("auto", (*DEFAULT_FLAGS, "-mno-avx512f"))):
+        monkeypatch.setattr(mlc.api, "compile_c", lambda source, flags=flags: compile_c(source, flags=flags))
+        program = build_program(_grad_module(text, schedules), None, LOWER_TO_C)
+        if schedules == "auto":
+            assert "mlc_load_prefix_v8f32" in program.c_source and "mlc_store_prefix_v16f32" in program.c_source
+        arrays = arrays or _arrays({s.name: (s.shape, s.dtype) for s in program.signature.args}, 5)
+        results.append(program._call(arrays))  # noqa: SLF001
+    for other in results[1:]:
+        assert all(np.array_equal(results[0][k], other[k]) for k in results[0])
 
 
 def test_one_and_two_threads_give_the_same_bits() -> None:

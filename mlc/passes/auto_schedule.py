@@ -47,6 +47,12 @@ Loops, for every op with a nest of its own:
    (parallel) block of the output and reused across all its blocks; the blocks of the reused
    dimension (input channels) run outermost, so that each keeps its part of the output in the
    nearest cache.
+7. A register block's read that may fall outside its tensor (the input of a padded conv, the
+   output gradient a conv's input gradient reads around its border) is staged with its fill
+   once per iteration of the outermost loop when that block fits in `PAD_STAGE_BYTES` (one
+   image of a small conv): the reduction's loads then need no guard, and each element copied
+   is read many times. Not when rule 2 computes the op at its reader's loops: that copy would
+   be made per block, and the fused epilogue saves more than the guards cost.
 
 An op that already has a schedule keeps it (a user's choice wins), and so do its readers' and
 producers' choices around it. None of these changes a value (see `mlc/schedule.py`).
@@ -67,7 +73,7 @@ from xdsl.passes import ModulePass
 
 from mlc.affine import coefficient, iteration_ranges, linear_form, read_in_bounds
 from mlc.dialects import ix
-from mlc.nest import effective_reads, narrowest_lanes
+from mlc.nest import effective_reads, narrowest_lanes, vector_cells
 from mlc.schedule import SCHEDULE, STAGE_BYTES, Schedule, schedule_of, set_schedule
 from mlc.target import CpuTarget, host
 
@@ -84,6 +90,7 @@ PARALLEL_MIN_POINTS = 1 << 18
 STAGE_STRIDE = 256
 STAGE_REUSE = 64
 STAGE_REUSE_VECTORS = 4
+PAD_STAGE_BYTES = 64 * 1024
 # Each constant is named in the rule (module docstring) it belongs to; the values were chosen by
 # benchmarks/kernels.py and benchmarks/training_step.py on a 2-core AVX-512 machine.
 
@@ -213,11 +220,14 @@ class LoopPlan:
     stage: tuple[tuple[int, str | None], ...] = ()
     whole: bool = False
     """`outer` is the whole order but the register block (rule 6), reduction loops included."""
+    padded: tuple[tuple[int, str], ...] = ()
+    """Stages of reads that leave their tensor (rule 7), dropped when the op runs at its reader's
+    loops (its epilogue fused in saves more than the guards cost)."""
 
     def schedule(self, op: ix.ComputeOp) -> Schedule:
         reductions = () if self.whole else tuple(f"r{k}" for k in range(len(op.reduction_extents)))
         return Schedule(splits=self.splits, order=self.outer + reductions + self.block, parallel=self.parallel,
-                        vectorize=self.vectorize, unroll=self.unroll, stage=self.stage)
+                        vectorize=self.vectorize, unroll=self.unroll, stage=self.stage + self.padded)
 
     def reader_schedule(self) -> Schedule:
         """The elementwise reader runs the reduction's output loops (the register block's loops
@@ -271,7 +281,7 @@ def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
     last = rank - 1
     if vec is not None:
         width = min(TILE_VECTORS * lanes, shape[last])
-        cells = width // lanes + width % lanes
+        cells = vector_cells(target.lanes(_element_bytes(op)), width)
     else:
         width = cells = min(TILE_SCALARS, shape[last])
     splits = [(f"d{last}", width)] if width < shape[last] else []
@@ -312,8 +322,9 @@ def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
         rest = tuple(n for n in outer if n != parallel)
         return LoopPlan(tuple(splits), first + reductions[:-1] + rest + reductions[-1:], tuple(block),
                         block[-1] if vec is not None else None, tuple(unroll), parallel, tuple(stages), whole=True)
+    padded = _padded_reads(op, outer[0] if outer else None, {k for k, _ in stages})
     return LoopPlan(tuple(splits), outer, tuple(block), block[-1] if vec is not None else None, tuple(unroll),
-                    _parallel(outer, shape, extents, points, target), tuple(stages))
+                    _parallel(outer, shape, extents, points, target), tuple(stages), padded=tuple(padded))
 
 
 def _tile_footprint(op: ix.ComputeOp, splits: dict[str, int]) -> int:
@@ -449,26 +460,47 @@ def _long_strided_reads(op: ix.ComputeOp, vec: int, points: int) -> list[int]:
     return found
 
 
+def _padded_reads(op: ix.ComputeOp, first: str | None, staged: set[int]) -> list[tuple[int, str]]:
+    """Rule 7: the reads to stage at loop `first` (an output dimension, unsplit) because they
+    may leave their tensor, with the block one iteration of `first` reads small enough."""
+    if first is None or not first.startswith("d") or not first[1:].isdigit():
+        return []
+    spans = [n - 1 for n in op.iteration_extents]
+    spans[int(first[1:])] = 0
+    ranges = iteration_ranges(op.result_type.get_shape(), op.reduction_extents)
+    found = []
+    for k, read in enumerate(op.reads):
+        producer = read.value.owner
+        if k in staged or isinstance(producer, ix.ComputeOp) and not schedule_of(producer).is_root:
+            continue
+        if all(read_in_bounds(read.map, ranges, read.value.type.get_shape())):  # pyright: ignore[reportAttributeAccessIssue]
+            continue
+        if any(linear_form(e) is None for e in read.map.results) or _block_bytes(read, spans) > PAD_STAGE_BYTES:
+            continue
+        found.append((k, first))
+    return found
+
+
+def _block_bytes(read: ix.Read, spans: Sequence[int]) -> int:
+    """Bytes of the block of `read` that iteration variables moving over `spans` cover."""
+    elt = read.value.type.get_element_type()  # pyright: ignore[reportAttributeAccessIssue]
+    total = getattr(elt, "bitwidth", 32) // 8
+    for e in read.map.results:
+        coeffs, _ = linear_form(e) or ({}, 0)
+        total *= 1 + sum(abs(c) * spans[d] for d, c in coeffs.items())
+    return total
+
+
 def _stage_loop(op: ix.ComputeOp, k: int, vec: int, width: int) -> str | None | bool:
     """Where to stage read `k`: before the nest (None) when the whole block it reads fits in
     `STAGE_BYTES`, else at the outer loop of the vector dimension's blocks of `width` (its block
     then spans one vector block), else nowhere (False)."""
     read = op.reads[k]
     extents = list(op.iteration_extents)
-    elt = read.value.type.get_element_type()  # pyright: ignore[reportAttributeAccessIssue]
-    size = getattr(elt, "bitwidth", 32) // 8
-
-    def block_bytes(spans: Sequence[int]) -> int:
-        total = size
-        for e in read.map.results:
-            coeffs, _ = linear_form(e) or ({}, 0)
-            total *= 1 + sum(abs(c) * spans[d] for d, c in coeffs.items())
-        return total
-
-    if block_bytes([n - 1 for n in extents]) <= STAGE_BYTES:
+    if _block_bytes(read, [n - 1 for n in extents]) <= STAGE_BYTES:
         return None
     extents[vec] = width
-    if width < op.result_type.get_shape()[vec] and block_bytes([n - 1 for n in extents]) <= STAGE_BYTES:
+    if width < op.result_type.get_shape()[vec] and _block_bytes(read, [n - 1 for n in extents]) <= STAGE_BYTES:
         return f"d{vec}o"
     return False
 

@@ -1,8 +1,9 @@
-// RUN: mlc-opt %s -p 'mlc-tile{func=relu_rows vectorize=d1},mlc-tile{func=matmul order="d0,r0,d1" vectorize=d1},mlc-lower-loops{vector-bytes=16},canonicalize,cse' | filecheck %s
+// RUN: mlc-opt %s -p 'mlc-tile{func=relu_rows vectorize=d1},mlc-tile{func=negate vectorize=d0},mlc-tile{func=matmul order="d0,r0,d1" vectorize=d1},mlc-lower-loops{vector-bytes=16},canonicalize,cse' | filecheck %s
 
-// vectorize(d1) with 4 lanes (16-byte vectors) on rows of 10: two vectors, then two scalar
-// iterations. The read along the row is a vector load, the per-row bias a scalar load
-// broadcast to the lanes, the comparison and selection of relu are lanewise (vx).
+// vectorize(d1) with 4 lanes (16-byte vectors) on rows of 10: two vectors, then the last two
+// iterations as a partial vector (a masked load and store of its first two lanes). The read
+// along the row is a vector load, the per-row bias a scalar load broadcast to the lanes, the
+// comparison and selection of relu are lanewise (vx).
 func.func @relu_rows(%x: tensor<3x10xf32>, %b: tensor<3xf32>) -> tensor<3x10xf32> {
   %y = ix.compute (%x[d0, d1], %b[d0]) : (tensor<3x10xf32>, tensor<3xf32>) -> tensor<3x10xf32> {
   ^bb0(%v: f32, %c: f32):
@@ -26,10 +27,29 @@ func.func @relu_rows(%x: tensor<3x10xf32>, %b: tensor<3xf32>) -> tensor<3x10xf32
 // CHECK-NEXT:      vector.store %[[R]], %{{.*}}[%[[I]], %{{.*}}] : memref<3x10xf32>, vector<4xf32>
 // CHECK:           vector.load %x[%[[I]], %{{.*}}] : memref<3x10xf32>, vector<4xf32>
 // CHECK:           vector.store
-// CHECK:           scf.for %[[T:[0-9]+]] = %{{.*}} to %{{.*}} step %{{.*}} {
-// CHECK-NEXT:        memref.load %x[%[[I]], %[[T]]] : memref<3x10xf32>
-// CHECK:             arith.cmpf ogt
-// CHECK:             memref.store %{{.*}}, %{{.*}}[%[[I]], %[[T]]] : memref<3x10xf32>
+// CHECK-NEXT:      %[[TWO:.*]] = vector.create_mask %{{.*}} : vector<4xi1>
+// CHECK-NEXT:      vector.maskedload %x[%[[I]], %{{.*}}], %[[TWO]], %{{.*}} : memref<3x10xf32>, vector<4xi1>, vector<4xf32> into vector<4xf32>
+// CHECK:           vx.select
+// CHECK-NEXT:      %[[MASK:.*]] = vector.create_mask %{{.*}} : vector<4xi1>
+// CHECK-NEXT:      vector.maskedstore %{{.*}}[%[[I]], %{{.*}}], %[[MASK]], %{{.*}} : memref<3x10xf32>, vector<4xi1>, vector<4xf32>
+// CHECK-NEXT:    }
+
+// Nine iterations: two vectors, and the last one alone as a scalar.
+func.func @negate(%x: tensor<9xf32>) -> tensor<9xf32> {
+  %y = ix.compute (%x[d0]) : (tensor<9xf32>) -> tensor<9xf32> {
+  ^bb0(%v: f32):
+    %n = arith.negf %v : f32
+    ix.yield %n : f32
+  }
+  func.return %y : tensor<9xf32>
+}
+// CHECK-LABEL: func.func @negate
+// CHECK:         vector.load %x[%{{.*}}] {{.*}}: memref<9xf32>, vector<4xf32>
+// CHECK:         vector.load %x[%{{.*}}] : memref<9xf32>, vector<4xf32>
+// CHECK:         %[[LAST:.*]] = memref.load %x[%{{.*}}] : memref<9xf32>
+// CHECK-NEXT:    %[[N:.*]] = arith.negf %[[LAST]] : f32
+// CHECK-NEXT:    memref.store %[[N]], %{{.*}}[%{{.*}}] : memref<9xf32>
+// CHECK-NOT:     vector.create_mask
 
 // A vectorized row of a matmul, inside the reduction: the row's 8 outputs are two vector
 // registers carried through the reduction; a[i, k] is broadcast, b[k, :] loaded as vectors,
