@@ -95,3 +95,34 @@ def test_state_and_hyper_parameter_names_never_collide_with_the_model():
     losses = [float(trainer.step(params, {"eps": eps})["loss"]) for _ in range(10)]
     assert losses[-1] < losses[0]
     assert set(trainer.state) == {"m.lr", "v.lr"}
+
+
+def test_trainer_follows_the_arrays_it_is_given():
+    """The trainer remembers the addresses of arrays passed again (parameters updated in place):
+    a new parameter dict, new input arrays, a strided view or an array reshaped in place must
+    each be seen, with the results of a trainer that is given fresh copies every step."""
+    prog = mlc.compile(MODEL)
+    rng = np.random.default_rng(4)
+    batches = [{"x": rng.standard_normal((8, 5)).astype(np.float32),
+                "y": np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=8)]} for _ in range(6)]
+    fresh, reused = prog.trainer("adam", lr=0.01), prog.trainer("adam", lr=0.01)
+    params_fresh, params_reused = prog.init_params(seed=2), prog.init_params(seed=2)
+    wide = np.zeros((8, 10), dtype=np.float32)
+    for step, batch in enumerate(batches):
+        if step == 3:  # the caller swaps in new parameter arrays with the same values
+            params_reused = {k: v.copy() for k, v in params_reused.items()}
+        given = dict(batch)
+        if step == 4:  # a strided view: copied, never bound
+            wide[:, ::2] = batch["x"]
+            given["x"] = wide[:, ::2]
+        loss_fresh = fresh.step(params_fresh, {k: v.copy() for k, v in batch.items()})["loss"]
+        loss_reused = reused.step(params_reused, given)["loss"]
+        assert loss_fresh == loss_reused, step
+    for name in params_fresh:
+        assert np.array_equal(params_fresh[name], params_reused[name]), name
+    x = batches[0]["x"]
+    reused.step(params_reused, {"x": x, "y": batches[0]["y"]})
+    reused.step(params_reused, {"x": x, "y": batches[0]["y"]})
+    x.shape = (5, 8)
+    with pytest.raises(ValueError, match="shape"):
+        reused.step(params_reused, {"x": x, "y": batches[0]["y"]})
