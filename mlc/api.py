@@ -265,7 +265,8 @@ class Program:
         return {s.name: init_tensor(s, rng) for s in self.signature.params}
 
     def run(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the model; returns its outputs by name. Arrays are passed without copies."""
+        """Run the model; returns its outputs by name. Arrays are passed without copies (a
+        training step's program updates its parameters and state in place)."""
         _check_names("parameter", params, self.signature.params)
         _check_names("input", inputs, self.signature.inputs)
         return self._call({**params, **inputs})
@@ -275,6 +276,9 @@ class Program:
         args = [_checked(spec, arrays[spec.name]) for spec in self.signature.args]
         outs = {s.name: np.empty(s.shape, dtype=s.dtype) for s in self.signature.outputs}
         self._fn(*args, *outs.values())
+        for spec, arg, buffer in zip(self.signature.args, args, self._arg_specs):
+            if not buffer.read_only and arg is not arrays[spec.name]:  # updated in place, in a contiguous copy
+                np.copyto(arrays[spec.name], arg)
         return outs
 
     # -- gradients and training ---------------------------------------------------------------

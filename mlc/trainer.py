@@ -1,9 +1,11 @@
 """`Trainer`: runs a compiled training step and keeps the optimizer state.
 
 The step function (see `mlc.passes.optimizer`) takes the parameters, the inputs, the optimizer
-state and the hyper-parameters, and returns the model's outputs with the updated parameters and
-state; the trainer copies the parameters back into the caller's arrays, so `step` updates
-`params` in place like `torch.optim.Optimizer.step`.
+state and the hyper-parameters, and returns the model's outputs; it updates the parameters and
+state in place (`mlc.updated_in_place`), so `step` updates `params` in place like
+`torch.optim.Optimizer.step`. An update the compiler could not tie to its argument is a result
+`new.<name>`: the trainer copies such a parameter back, and keeps two copies of such a state
+that swap roles each step.
 
 A step of a small model takes tens of microseconds of C, so the Python around it is kept to a
 few microseconds per caller's array: the trainer owns every other buffer (the updated
@@ -51,12 +53,15 @@ class Trainer:
         self.optimizer = optimizer
         self.program = step
         sig = step.signature
+        results = {s.name for s in sig.outputs}
         self.state = {s.name: np.zeros(s.shape, dtype=s.dtype) for s in sig.args if s.kind == "state"}
-        self._next_state = {name: np.zeros_like(v) for name, v in self.state.items()}
+        self._next_state = {name: np.zeros_like(v) if f"new.{name}" in results else v for name, v in self.state.items()}
         self._hyper = {s.name: np.zeros(s.shape, dtype=s.dtype) for s in sig.args if s.kind == "hyper"}
         self._new = {s.name: np.empty(s.shape, dtype=s.dtype) for s in sig.outputs
                      if s.name.startswith("new.") and s.name.removeprefix("new.") not in self.state}
         self._user = [(k, s) for k, s in enumerate(sig.args) if s.kind in ("param", "input")]
+        self._written = {k for k, s in self._user if s.kind == "param" and f"new.{s.name}" not in results}
+        """The parameters the step updates in place (their slots)."""
         specs = (*sig.args, *sig.outputs)
         self._outputs = [(k, s) for k, s in enumerate(specs) if k >= len(sig.args) and not s.name.startswith("new.")]
         self._fn = step._fn  # noqa: SLF001
@@ -99,15 +104,22 @@ class Trainer:
         sig = self.program.signature
         slots, bound = self._slots[(self.steps - 1) % 2], self._bound[(self.steps - 1) % 2]
         held = []  # the arrays whose addresses the call uses (a copy made by `_checked` must live)
+        copies = []  # (caller's array, contiguous copy) of parameters the call updates in place
         for k, spec in self._user:
             source = params if spec.kind == "param" else inputs
             if spec.name not in source:
                 _check_names(spec.kind, source, sig.params if spec.kind == "param" else sig.inputs)
             given = source[spec.name]
+            flags = getattr(given, "flags", None)
             if given is bound.get(k) and given.shape == spec.shape and given.dtype == spec.dtype \
-                    and given.flags.c_contiguous:
+                    and flags.c_contiguous and (k not in self._written or flags.writeable):  # pyright: ignore[reportOptionalMemberAccess]
                 continue
             held.append(array := _checked(spec, given))
+            if k in self._written:
+                if not given.flags.writeable:
+                    raise ValueError(f"param '{spec.name}' is updated in place, but its array is read-only")
+                if array is not given:
+                    copies.append((given, array))
             slots[k] = array.ctypes.data
             if array is given:
                 bound[k] = given
@@ -119,7 +131,9 @@ class Trainer:
             slots[k] = array.ctypes.data
         self._fn.call_slots(slots)
         for _, spec in self._user:
-            if spec.kind == "param":
-                np.copyto(params[spec.name], self._new[f"new.{spec.name}"])
+            if spec.kind == "param" and (new := self._new.get(f"new.{spec.name}")) is not None:
+                np.copyto(params[spec.name], new)
+        for given, array in copies:
+            np.copyto(given, array)
         self.state, self._next_state = self._next_state, self.state
         return outs

@@ -126,3 +126,29 @@ def test_trainer_follows_the_arrays_it_is_given():
     x.shape = (5, 8)
     with pytest.raises(ValueError, match="shape"):
         reused.step(params_reused, {"x": x, "y": batches[0]["y"]})
+
+
+def test_parameters_are_updated_in_place_even_through_a_strided_view():
+    """The step writes each parameter into its own buffer; a caller's non-contiguous view gets
+    the update copied back, a read-only one is refused, and the state lives in one buffer."""
+    prog = mlc.compile(MODEL)
+    rng = np.random.default_rng(5)
+    batch = {"x": rng.standard_normal((8, 5)).astype(np.float32),
+             "y": np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=8)]}
+    plain, strided = prog.trainer("adam", lr=0.01), prog.trainer("adam", lr=0.01)
+    params = prog.init_params(seed=3)
+    wide = np.zeros((5, 12), dtype=np.float32)
+    wide[:, ::2] = params["w1"]
+    views = {**{k: v.copy() for k, v in params.items()}, "w1": wide[:, ::2]}
+    for _ in range(3):
+        plain.step(params, batch)
+        strided.step(views, batch)
+    assert all(np.array_equal(params[k], views[k]) for k in params)
+    assert not np.array_equal(params["w1"], prog.init_params(seed=3)["w1"])
+    assert plain.program.signature.outputs[0].name == "loss"
+    assert not any(s.name.startswith("new.") for s in plain.program.signature.outputs)
+    assert all(plain.state[k] is plain._next_state[k] for k in plain.state)  # noqa: SLF001
+    frozen = {k: v.copy() for k, v in params.items()}
+    frozen["b1"].flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        plain.step(frozen, batch)

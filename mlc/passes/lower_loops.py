@@ -7,6 +7,13 @@ buffer appended to the signature (destination-passing style), and every other te
 op's `mlc.phase` (forward, backward or update; see `mlc-autodiff`) for the planner's report.
 Ops scheduled `inline` or `at(...)` (`mlc.schedule`) get no buffer: their readers compute them.
 
+A result tied to an argument (`mlc.in_place = {result name: argument name}`, set by
+mlc-optimizer on a training step) is written into that argument's buffer instead, and leaves
+the signature, when that cannot change a value: it is computed in its own nest, elementwise,
+reading the argument only at its own index, and no nest after it reads the argument. The
+function then lists the arguments it updates in `mlc.updated_in_place`; a tie that is not safe
+stays an ordinary result.
+
 Without a schedule, a compute op `out[d] = R_{r in E} body(x_k[m_k(d, r)])` becomes
 
     for d in shape:                       # row-major
@@ -32,16 +39,18 @@ from dataclasses import dataclass
 from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import arith, func, memref
-from xdsl.dialects.builtin import MemRefType, ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, MemRefType, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Block, Operation, SSAValue
+from xdsl.ir.affine import AffineMap
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from mlc.affine import iteration_ranges, read_in_bounds
 from mlc.dialects import ix
 from mlc.loops import emit_index_expr, fill_buffer, float_const, guarded_accumulate, guarded_load, hoisted_constants, loop_nest
-from mlc.nest import Nest
+from mlc.nest import Nest, effective_reads
 from mlc.passes.autodiff import PHASE
+from mlc.passes.optimizer import IN_PLACE
 from mlc.schedule import ScheduleError, schedule_of
 from mlc.target import CpuTarget, host
 
@@ -82,16 +91,20 @@ def lower_function(f: func.FuncOp, target: CpuTarget) -> None:
     ret = old.last_op
     assert isinstance(ret, func.ReturnOp)
     in_types = [memref_of(a.type) for a in old.args]  # pyright: ignore[reportArgumentType]
-    out_types = [memref_of(v.type) for v in ret.arguments]  # pyright: ignore[reportArgumentType]
+    ties = safe_ties(f)
+    kept = [k for k in range(len(ret.arguments)) if k not in ties]
+    out_types = [memref_of(ret.arguments[k].type) for k in kept]  # pyright: ignore[reportArgumentType]
     block = Block(arg_types=[*in_types, *out_types])
     n_in = len(in_types)
     for new, arg in zip(block.args, old.args):
         new.name_hint = arg.name_hint
     buffers: dict[SSAValue, SSAValue] = dict(zip(old.args, block.args[:n_in]))
-    destination: dict[SSAValue, SSAValue] = {}
-    for k, v in enumerate(ret.arguments):
+    destination: dict[SSAValue, SSAValue] = {ret.arguments[k]: block.args[j] for k, j in ties.items()}
+    outputs = dict(zip(kept, block.args[n_in:]))
+    for k in kept:
+        v = ret.arguments[k]
         if isinstance(v.owner, ix.IndexNotationOp) and v not in destination:
-            destination[v] = block.args[n_in + k]
+            destination[v] = outputs[k]
 
     with ImplicitBuilder(block), hoisted_constants(block):
         for op in old.ops:
@@ -115,8 +128,8 @@ def lower_function(f: func.FuncOp, target: CpuTarget) -> None:
                     marked.attributes[NEST] = StringAttr(describe(op))
                 buffers[op.result] = out
             elif isinstance(op, func.ReturnOp):
-                for k, v in enumerate(op.arguments):
-                    out = block.args[n_in + k]
+                for k in kept:
+                    v, out = op.arguments[k], outputs[k]
                     if buffers[v] is not out:
                         memref.CopyOp(buffers[v], out)
                 func.ReturnOp()
@@ -127,6 +140,69 @@ def lower_function(f: func.FuncOp, target: CpuTarget) -> None:
     f.body.detach_block(old)
     f.body.add_block(block)
     f.function_type = func.FunctionType.from_lists([*in_types, *out_types], [])
+    if IN_PLACE in f.attributes:
+        del f.attributes[IN_PLACE]
+        names = f.attributes["mlc.output_names"].data  # pyright: ignore[reportAttributeAccessIssue]
+        f.attributes["mlc.output_names"] = ArrayAttr([names[k] for k in kept])
+        arg_names = f.attributes["mlc.arg_names"].data  # pyright: ignore[reportAttributeAccessIssue]
+        f.attributes[UPDATED_IN_PLACE] = ArrayAttr([arg_names[j] for _, j in sorted(ties.items())])
+
+
+UPDATED_IN_PLACE = "mlc.updated_in_place"
+"""On a loop-level function: the arguments it writes (tied results, see the module docstring)."""
+
+
+def safe_ties(f: func.FuncOp) -> dict[int, int]:
+    """{result index: argument index} of the ties in `mlc.in_place` that are safe to write."""
+    attr = f.attributes.get(IN_PLACE)
+    if not isinstance(attr, DictionaryAttr):
+        return {}
+    block = f.body.block
+    ret = block.last_op
+    assert isinstance(ret, func.ReturnOp)
+    out_names = [a.data for a in f.attributes["mlc.output_names"].data]  # pyright: ignore[reportAttributeAccessIssue]
+    arg_names = [a.data for a in f.attributes["mlc.arg_names"].data]  # pyright: ignore[reportAttributeAccessIssue]
+    position = {op: k for k, op in enumerate(block.ops)}
+    ties: dict[int, int] = {}
+    for result, target in attr.data.items():
+        if result not in out_names or not isinstance(target, StringAttr) or target.data not in arg_names:
+            continue
+        k, j = out_names.index(result), arg_names.index(target.data)
+        value, arg = ret.arguments[k], block.args[j]
+        if list(ret.arguments).count(value) == 1 and arg not in ret.arguments and j not in ties.values() \
+                and _writable_into(value, arg, position):
+            ties[k] = j
+    return ties
+
+
+def _writable_into(value: SSAValue, arg: SSAValue, position: dict[Operation, int]) -> bool:
+    """Whether the op computing `value` may store it into `arg`'s buffer: a nest of its own,
+    elementwise, the last nest to read `arg`, reading it only at its own index."""
+    op = value.owner
+    if not isinstance(op, ix.ComputeOp) or is_computed_by_readers(op) or op.reduction.data != "none" \
+            or op.result_type != arg.type:
+        return False
+    readers = _nest_readers(arg)
+    if any(position.get(r, len(position)) > position[op] for r in readers):
+        return False
+    identity = AffineMap.identity(op.rank)
+    direct = [u.operation for u in arg.uses]
+    if any(is_computed_by_readers(r) and not schedule_of(r).inline and op in _nest_readers(r.result)  # pyright: ignore[reportArgumentType]
+           for r in direct if isinstance(r, ix.IndexNotationOp)):
+        return False  # read by an op computed at one of its loops: a block, not the point
+    return all(m == identity for v, m in effective_reads(op) if v is arg)
+
+
+def _nest_readers(value: SSAValue) -> set[Operation]:
+    """The ops whose nests read `value`, through the ops their readers compute."""
+    found: set[Operation] = set()
+    for use in value.uses:
+        reader = use.operation
+        if isinstance(reader, ix.IndexNotationOp) and is_computed_by_readers(reader):
+            found |= _nest_readers(reader.result)
+        else:
+            found.add(reader)
+    return found
 
 
 def _ops_after(block: Block, op: Operation | None):

@@ -3,8 +3,12 @@
 From `@m_grad` (made by mlc-autodiff: the model's outputs, then `grad.<p>` for each parameter)
 this adds `@m_step`, whose arguments are `@m_grad`'s, then the optimizer state of each parameter,
 then the hyper-parameters as scalars (so a learning-rate schedule needs no recompilation), and
-whose results are the model's outputs, then each updated parameter and updated state tensor. The
-caller copies the updates back; forward, backward and update run as one generated function.
+whose results are the model's outputs, then each updated parameter and updated state tensor;
+forward, backward and update run as one generated function. Each update result is *tied* to the
+argument it replaces (`mlc.in_place`): mlc-lower-loops writes it into that argument's buffer
+when that is safe (the update is the argument's last reader and reads it elementwise), so the
+step updates parameters and state in place, and only the updates it could not tie stay results
+for the caller to copy back.
 The names it adds all contain a dot, which no source name can, so they never collide with the
 model's: state `m.<p>`, `v.<p>`, `buf.<p>`; hyper-parameters `hyper.<h>`; results `new.<p>` and
 `new.<state>`.
@@ -23,7 +27,9 @@ with `g = grad + weight_decay * p`:
                                                           bc2_sqrt = sqrt(1 - beta2^t))
 
 The scalars depending on the step count t are computed by the caller. The update ops carry
-`mlc.phase = "update"` (the ops cloned from `@m_grad` keep their `forward`/`backward`).
+`mlc.phase = "update"` (the ops cloned from `@m_grad` keep their `forward`/`backward`). Per
+parameter, the state updates come first and the parameter's last, reading the new state: each
+op is then the last reader of what it replaces, and every update reads only what it uses.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from dataclasses import dataclass
 from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Block, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
@@ -53,6 +59,9 @@ HYPER = {
 
 STATE = {"sgd": ("buf",), "adam": ("m", "v")}
 """The per-parameter state tensors of each optimizer."""
+
+IN_PLACE = "mlc.in_place"
+"""On a step function: {result name: the argument it may be written into} (see mlc-lower-loops)."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,7 @@ class OptimizerPass(ModulePass):
         new_params, new_states = [], []
         for k, (p, grad) in enumerate(zip(params, grads)):
             states = state_args[k * n_state : (k + 1) * n_state]
-            updated = _emit(block, self._update(p, grad, states, hyper))
+            updated = self._update(block, p, grad, states, hyper)
             new_params.append(updated[0])
             new_states.extend(updated[1:])
         block.add_op(func.ReturnOp(*model_outputs, *new_params, *new_states))
@@ -123,75 +132,69 @@ class OptimizerPass(ModulePass):
             *(TensorSpec(f"new.{s.name}", s.shape, s.dtype, "output") for s in state_specs),
         )
         ModelSignature(step.sym_name.data, (*sig.args, *state_specs, *hyper_specs), outputs).attach(step)
+        step.attributes[IN_PLACE] = DictionaryAttr({f"new.{a}": StringAttr(a) for a in (*grad_of, *(s.name for s in state_specs))})
         step.attributes["mlc.optimizer"] = StringAttr(self.kind)
         step.attributes["mlc.grad_of"] = ArrayAttr([StringAttr(n) for n in grad_of])
         del step.attributes["mlc.loss"]
         return step
 
-    def _update(self, p: SSAValue, grad: SSAValue, states: Sequence[SSAValue], hyper: dict[str, SSAValue]) -> list[Callable[[], SSAValue]]:
-        """Builders of the updated parameter and states (in that order), as elementwise ops."""
-        s = scalars
-        h = hyper
+    def _update(self, block: Block, p: SSAValue, grad: SSAValue, states: Sequence[SSAValue],
+                hyper: dict[str, SSAValue]) -> list[SSAValue]:
+        """The updated parameter and states (in that order), built as elementwise ops at the end
+        of `block`: the states first, then the parameter from the new states."""
+        s, h = scalars, hyper
         if self.kind == "sgd":
             (buf,) = states
 
             def g(v: dict[str, SSAValue]) -> SSAValue:
                 return s.add(v["grad"], s.mul(v["weight_decay"], v["p"]))
 
-            def new_buf(v: dict[str, SSAValue]) -> SSAValue:
-                return s.add(s.mul(v["momentum"], v["buf"]), s.mul(v["g_scale"], g(v)))
-
-            def direction(v: dict[str, SSAValue]) -> SSAValue:
-                return s.add(g(v), s.mul(v["momentum"], new_buf(v))) if self.nesterov else new_buf(v)
-
-            inputs = {"p": p, "grad": grad, "buf": buf, **{k: h[k] for k in ("lr", "momentum", "g_scale", "weight_decay")}}
-            return [
-                _elementwise(p, inputs, lambda v: s.sub(v["p"], s.mul(v["lr"], direction(v)))),
-                _elementwise(p, inputs, new_buf),
-            ]
+            new_buf = _emit(block, {"p": p, "grad": grad, "buf": buf, **_pick(h, "momentum", "g_scale", "weight_decay")},
+                            lambda v: s.add(s.mul(v["momentum"], v["buf"]), s.mul(v["g_scale"], g(v))))
+            if self.nesterov:
+                new_p = _emit(block, {"p": p, "grad": grad, "buf": new_buf, **_pick(h, "lr", "momentum", "weight_decay")},
+                              lambda v: s.sub(v["p"], s.mul(v["lr"], s.add(g(v), s.mul(v["momentum"], v["buf"])))))
+            else:
+                new_p = _emit(block, {"p": p, "buf": new_buf, "lr": h["lr"]}, lambda v: s.sub(v["p"], s.mul(v["lr"], v["buf"])))
+            return [new_p, new_buf]
         m, v2 = states
 
         def g_adam(v: dict[str, SSAValue]) -> SSAValue:
             return s.add(v["grad"], s.mul(v["weight_decay"], v["p"]))
 
-        def new_m(v: dict[str, SSAValue]) -> SSAValue:
-            return s.add(v["m"], s.mul(s.sub(1.0, v["beta1"]), s.sub(g_adam(v), v["m"])))
-
         def new_v(v: dict[str, SSAValue]) -> SSAValue:
             gv = g_adam(v)
             return s.add(s.mul(v["beta2"], v["v"]), s.mul(s.sub(1.0, v["beta2"]), s.mul(gv, gv)))
 
+        new_m = _emit(block, {"p": p, "grad": grad, "m": m, **_pick(h, "beta1", "weight_decay")},
+                      lambda v: s.add(v["m"], s.mul(s.sub(1.0, v["beta1"]), s.sub(g_adam(v), v["m"]))))
+        new_v2 = _emit(block, {"p": p, "grad": grad, "v": v2, **_pick(h, "beta2", "weight_decay")}, new_v)
+
         def new_p(v: dict[str, SSAValue]) -> SSAValue:
-            denom = s.add(s.div(s.sqrt(new_v(v)), v["bc2_sqrt"]), v["eps"])
-            return s.sub(v["p"], s.div(s.mul(v["step_size"], new_m(v)), denom))
+            denom = s.add(s.div(s.sqrt(v["v"]), v["bc2_sqrt"]), v["eps"])
+            return s.sub(v["p"], s.div(s.mul(v["step_size"], v["m"]), denom))
 
-        inputs = {"p": p, "grad": grad, "m": m, "v": v2, **{k: h[k] for k in HYPER["adam"]}}
-        return [_elementwise(p, inputs, new_p), _elementwise(p, inputs, new_m), _elementwise(p, inputs, new_v)]
+        return [_emit(block, {"p": p, "m": new_m, "v": new_v2, **_pick(h, "step_size", "bc2_sqrt", "eps")}, new_p),
+                new_m, new_v2]
 
 
-def _elementwise(like: SSAValue, inputs: dict[str, SSAValue], body: Callable[[dict[str, SSAValue]], SSAValue]) -> Callable[[], SSAValue]:
-    """A builder of `y[i] = body(inputs at i)`, reading rank-0 inputs as scalars."""
-    t = like.type
+def _pick(hyper: dict[str, SSAValue], *names: str) -> dict[str, SSAValue]:
+    return {n: hyper[n] for n in names}
+
+
+def _emit(block: Block, inputs: dict[str, SSAValue], body: Callable[[dict[str, SSAValue]], SSAValue]) -> SSAValue:
+    """`y[i] = body(inputs at i)` at the end of `block` (rank-0 inputs read as scalars, the shape
+    the first input's), marked `mlc.phase = "update"`."""
+    t = next(iter(inputs.values())).type
     assert isinstance(t, TensorType)
     rank = t.get_num_dims()
-
-    def build() -> SSAValue:
-        names = list(inputs)
-        reads = []
-        for name in names:
-            vt = inputs[name].type
-            assert isinstance(vt, TensorType)
-            reads.append(ix.Read(inputs[name], make_map(rank, dims(rank) if vt.get_num_dims() else [])))
-        return ix.ComputeOp.build(t, reads, lambda xs: body(dict(zip(names, xs)))).result
-
-    return build
-
-
-def _emit(block: Block, builders: list[Callable[[], SSAValue]]) -> list[SSAValue]:
-    """Build the update ops at the end of `block`, each marked `mlc.phase = "update"`."""
+    names = list(inputs)
+    reads = []
+    for name in names:
+        vt = inputs[name].type
+        assert isinstance(vt, TensorType)
+        reads.append(ix.Read(inputs[name], make_map(rank, dims(rank) if vt.get_num_dims() else [])))
     with ImplicitBuilder(block):
-        values = [b() for b in builders]
-    for v in values:
-        assert isinstance(v.owner, ix.ComputeOp)
-        v.owner.attributes[PHASE] = StringAttr("update")
-    return values
+        op = ix.ComputeOp.build(t, reads, lambda xs: body(dict(zip(names, xs))))
+    op.attributes[PHASE] = StringAttr("update")
+    return op.result
