@@ -21,7 +21,8 @@ Loops, for every op with a nest of its own:
    buffer that the lanes walk some other way (the weights of an input gradient, w[.., c, f]
    along c) is staged: copied with the lanes' dimension last, once before the nest when its
    block fits in `STAGE_BYTES` (and the op reads each element `STAGE_REUSE_VECTORS` times or
-   more; else the copy costs what the vectors save, and the op keeps scalar cells), else once per
+   more; else the copy, which walks the source across its rows, costs what the vectors save,
+   and the op keeps scalar cells: a dense input gradient at batch 8), else once per
    block of the vector dimension, whose loop then
    runs outermost (and such an op is not computed at its reader's loops, which would copy it
    per block of the reader). A read the lanes walk contiguously but the innermost reduction
@@ -89,7 +90,7 @@ TILE_FOOTPRINT_BYTES = 256 * 1024
 PARALLEL_MIN_POINTS = 1 << 18
 STAGE_STRIDE = 256
 STAGE_REUSE = 64
-STAGE_REUSE_VECTORS = 4
+STAGE_REUSE_VECTORS = 16
 PAD_STAGE_BYTES = 64 * 1024
 # Each constant is named in the rule (module docstring) it belongs to; the values were chosen by
 # benchmarks/kernels.py and benchmarks/training_step.py on a 2-core AVX-512 machine.
