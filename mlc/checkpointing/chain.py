@@ -599,7 +599,7 @@ class ChainTable:
         breq = [int(v) for v in self.breq]
         sw_rows = [None] + [self.sw[s, s + 1:L + 1] for s in range(1, L + 1)]  # sweep(s, j), j = s+1..L
         sw_last = [None] + [[int(v) for v in r] for r in sw_rows[1:]]
-        start = [None] + [np.empty((L - s + 1, W)) for s in range(1, L + 1)]
+        start = [None] + [np.full((L - s + 1, W), INF) for s in range(1, L + 1)]  # below lo: infeasible
         end = [None] + [np.empty((t, M + 1)) for t in range(1, L + 1)]
         self._start, self._end = start, end
         scratch = np.empty((L, M + 1))  # one buffer for every (j, m) block: no allocation per pair
@@ -609,13 +609,12 @@ class ChainTable:
                 row = start[s][t - s]
                 wl = min(lo[s][t], M + 1)
                 wh = min(max(hi[s][t], wl), M + 1)
-                row[:pad + wl] = INF
                 row[pad + wh:] = Q[t] - Q[s - 1]
                 if wh > wl:
                     n = t - s
                     block = np.add(end_t[s:t, wl:wh], start[s][:n, pad + wl:pad + wh], out=scratch[:n, :wh - wl])
                     if g[t] + sw_last[s][n - 1] <= wl:
-                        ck = block.min(axis=0)
+                        ck = np.minimum.reduce(block, axis=0)
                     else:
                         np.minimum.accumulate(block, axis=0, out=block)
                         rows = np.searchsorted(g[t] + sw_rows[s][:n], np.arange(wl, wh), side="right") - 1
