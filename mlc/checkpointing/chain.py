@@ -76,13 +76,14 @@ entries are +inf, and the answer for budget B is `C(1, L, B - x_0)`.
 Speed. Memory is discretised into integer slots (below). Two exact bounds cut the work:
 `lo(s, t)` = the least memory of any schedule (the same recurrence with (max, +) -> (min, max)),
 below which C = inf; and `hi(s, t)` = the peak of the all-tape schedule, at and above which
-C = Σ_{k=s}^t (f_k + b_k) (nothing can be cheaper). Only `lo <= m < hi` is computed. There the
-inner minimisation over j is one NumPy expression over a (j, m) block: with the rows stored
-pre-shifted, `E_t[j, m] = C(j, t, m - x_{j-1}) + P_{j-1}` (P the prefix sums of f), and
-`C(s, ·, m)` by end stage, the candidates are `E_t[s+1..t, m] + C(s, s..t-1, m) - P_{s-1}`, two
-contiguous slices. `sweep(s, j)` is non-decreasing in j, so the candidates valid at m are a
-prefix of the rows: a running minimum down the rows and one gather apply the constraint.
-Complexity O(L^3 M) worst case, O(L^2) NumPy calls.
+C = Σ_{k=s}^t (f_k + b_k) (nothing can be cheaper). Only `lo <= m < hi` is computed. There,
+with the rows stored pre-shifted, `E_t[j, m] = C(j, t, m - x_{j-1}) + P_{j-1}` (P the prefix
+sums of f), and `C(s, ·, m)` by end stage, the candidates are `E_t[s+1..t, m] + C(s, s..t-1, m)
+- P_{s-1}`, two contiguous rows. `sweep(s, j)` is non-decreasing in j, so the candidates valid
+at m are a prefix of the rows. Complexity O(L^3 M) worst case. The fill is a small C loop
+(`_FILL_C`, compiled once by the C backend's compiler and cached): as NumPy expressions per
+(s, t) it spent most of a 64-stage solve in call overhead (55 ms against 25 ms); the traceback
+re-reads the table with NumPy, from the same float64 sums and minima.
 
 Discretisation. If every size is an integer, the unit is their gcd and the DP is exact whenever
 `(B - x_0) / unit <= slots`. Otherwise the unit is `(B - x_0) / slots` and every size is rounded
@@ -105,6 +106,8 @@ Revolve's `t(l, s) = r·l - β(s+1, r-1)`, `β(s, r) = C(s+r, s)`, r the least w
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -562,6 +565,70 @@ def discretise(chain: Chain, budget: float, slots: int | None = 500) -> Discreti
 # The exact DP table
 
 
+_FILL_C = r"""
+#include <stdint.h>
+/* The chain DP's table (mlc/checkpointing/chain.py, ChainTable): C(s, t, m) for t ascending and
+   s descending, m in slots, row (s, t) at start + start_at[s] + (t - s) * W, shifted by `pad`
+   columns, and end_t[j-1][m] = C(j, t, m - x_{j-1}) + P_{j-1}. Each value is the float64 sum
+   and minimum of the NumPy reading in `ChainTable.schedule`, so a traceback finds it again.
+   Per (s, t) and m in [lo, hi):
+     sweep(m) = min over j in (s, t] with g_t + sweep(s, j) <= m of end_t[j-1][m] + C(s, j-1, m),
+                minus P_{s-1};
+     tape(m)  = C(s+1, t, m - xbar_s) + f_s + b_s, infeasible below max(g_t + tape_req_s, breq_s);
+     C(s, t, m) = min(sweep(m), tape(m)); at m >= hi the all-tape cost Q_t - Q_{s-1}. */
+#define INF (1.0 / 0.0)
+void mlc_chain_fill(int64_t L, int64_t M, int64_t pad, const int64_t* lo, const int64_t* hi,
+                    const double* P, const double* Q, const int64_t* x, const int64_t* xbar,
+                    const int64_t* g, const double* fb, const int64_t* tape_req, const int64_t* breq,
+                    const double* sw, double* start, const int64_t* start_at, double* end,
+                    const int64_t* end_at) {
+  const int64_t W = pad + M + 1, N = L + 2;
+  for (int64_t t = 1; t <= L; t++) {
+    double* end_t = end + end_at[t];
+    for (int64_t s = t; s >= 1; s--) {
+      double* row = start + start_at[s] + (t - s) * W;
+      int64_t wl = lo[s * N + t] < M + 1 ? lo[s * N + t] : M + 1;
+      int64_t wh = hi[s * N + t] > wl ? hi[s * N + t] : wl;
+      if (wh > M + 1) wh = M + 1;
+      for (int64_t k = pad + wh; k < W; k++) row[k] = Q[t] - Q[s - 1];
+      if (wh > wl) {
+        const int64_t n = t - s, xb = xbar[s] < pad ? xbar[s] : pad;
+        const double* own = start + start_at[s];           /* C(s, s + r, .), r < n */
+        const double* next = start + start_at[s + 1] + (t - s - 1) * W;  /* C(s+1, t, .) */
+        int64_t cut = g[t] + tape_req[s] > breq[s] ? g[t] + tape_req[s] : breq[s];
+        for (int64_t m = wl; m < wh; m++) {
+          double best = INF;
+          for (int64_t r = 0; r < n; r++) {
+            if ((double)g[t] + sw[s * N + s + 1 + r] > (double)m) break;  /* sweep(s, j) grows with j */
+            double v = end_t[(s + r) * (M + 1) + m] + own[r * W + pad + m];
+            if (v < best) best = v;
+          }
+          best -= P[s - 1];
+          double tape = m < cut ? INF : next[pad + m - xb] + fb[s];
+          row[pad + m] = tape < best ? tape : best;
+        }
+      }
+      if (s >= 2) {
+        const int64_t xs = x[s - 1] < pad ? x[s - 1] : pad;
+        for (int64_t m = 0; m <= M; m++) end_t[(s - 1) * (M + 1) + m] = row[pad - xs + m] + P[s - 1];
+      }
+    }
+  }
+}
+"""
+
+
+@functools.cache
+def _fill_function() -> ctypes._CFuncPtr:  # pyright: ignore[reportAttributeAccessIssue]
+    """`mlc_chain_fill`, compiled once (and cached on disk) by the C backend's compiler."""
+    from mlc.backends.c.runtime import compile_c, load_library
+
+    fn = load_library(compile_c(_FILL_C)).mlc_chain_fill
+    fn.argtypes = [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 15
+    fn.restype = None
+    return fn
+
+
 class ChainTable:
     """C(s, t, m) for 1 <= s <= t <= L and 0 <= m <= M (slots), filled by `_fill`.
 
@@ -588,48 +655,26 @@ class ChainTable:
     # -- filling -------------------------------------------------------------------------------
 
     def _fill(self) -> None:
+        """Every C(s, t, ·) by `_FILL_C` (the recurrences of the module docstring, t ascending,
+        s descending), into one block per table so that the C loop sees flat arrays."""
         a, M, pad, L = self.a, self.M, self.pad, self.chain.length
         W = pad + M + 1
-        P, Q, lo, hi = self.P, self.Q, self.lo, self.hi
-        x = [int(v) for v in a.x]
-        xbar = [int(v) for v in a.xbar]
-        g = [int(v) for v in a.g]
-        fb = (a.f + a.b).tolist()
-        tape_req = [0] + [int(a.xbar[s] + a.ftmp[s]) for s in range(1, L + 1)]  # tape(s, t) = max(g_t + this, breq)
-        breq = [int(v) for v in self.breq]
-        sw_rows = [None] + [self.sw[s, s + 1:L + 1] for s in range(1, L + 1)]  # sweep(s, j), j = s+1..L
-        sw_last = [None] + [[int(v) for v in r] for r in sw_rows[1:]]
-        start = [None] + [np.full((L - s + 1, W), INF) for s in range(1, L + 1)]  # below lo: infeasible
-        end = [None] + [np.empty((t, M + 1)) for t in range(1, L + 1)]
-        self._start, self._end = start, end
-        scratch = np.empty((L, M + 1))  # one buffer for every (j, m) block: no allocation per pair
-        for t in range(1, L + 1):
-            end_t = end[t]
-            for s in range(t, 0, -1):
-                row = start[s][t - s]
-                wl = min(lo[s][t], M + 1)
-                wh = min(max(hi[s][t], wl), M + 1)
-                row[pad + wh:] = Q[t] - Q[s - 1]
-                if wh > wl:
-                    n = t - s
-                    block = np.add(end_t[s:t, wl:wh], start[s][:n, pad + wl:pad + wh], out=scratch[:n, :wh - wl])
-                    if g[t] + sw_last[s][n - 1] <= wl:
-                        ck = np.minimum.reduce(block, axis=0)
-                    else:
-                        np.minimum.accumulate(block, axis=0, out=block)
-                        rows = np.searchsorted(g[t] + sw_rows[s][:n], np.arange(wl, wh), side="right") - 1
-                        ck = block[np.maximum(rows, 0), np.arange(wh - wl)]
-                        ck[rows < 0] = INF
-                    ck -= P[s - 1]
-                    xb = min(xbar[s], pad)
-                    tv = start[s + 1][t - s - 1, pad + wl - xb:pad + wh - xb] + fb[s]
-                    cut = max(g[t] + tape_req[s], breq[s]) - wl
-                    if cut > 0:
-                        tv[:cut] = INF
-                    np.minimum(ck, tv, out=row[pad + wl:pad + wh])
-                if s >= 2:
-                    xs = min(x[s - 1], pad)
-                    np.add(row[pad - xs:pad - xs + M + 1], P[s - 1], out=end_t[s - 1])
+        rows = [L - s + 1 for s in range(1, L + 1)]
+        start_at = np.zeros(L + 2, dtype=np.int64)
+        start_at[1:L + 1] = np.concatenate(([0], np.cumsum(rows)[:-1])) * W
+        flat_start = np.full(sum(rows) * W, INF)  # below lo(s, t): infeasible
+        end_at = np.zeros(L + 1, dtype=np.int64)
+        end_at[1:] = np.concatenate(([0], np.cumsum(range(1, L))) ) * (M + 1)
+        flat_end = np.empty(L * (L + 1) // 2 * (M + 1))
+        self._start = [None] + [flat_start[start_at[s]:start_at[s] + rows[s - 1] * W].reshape(rows[s - 1], W)
+                                for s in range(1, L + 1)]
+        self._end = [None] + [flat_end[end_at[t]:end_at[t] + t * (M + 1)].reshape(t, M + 1) for t in range(1, L + 1)]
+        ints = lambda v: np.ascontiguousarray(v, dtype=np.int64)  # noqa: E731
+        reals = lambda v: np.ascontiguousarray(v, dtype=np.float64)  # noqa: E731
+        args = [ints(self.lo), ints(self.hi), reals(self.P), reals(self.Q), ints(a.x), ints(a.xbar), ints(a.g),
+                reals(a.f + a.b), ints(np.concatenate(([0], a.xbar[1:] + a.ftmp[1:]))), ints(self.breq),
+                reals(self.sw), flat_start, start_at, flat_end, end_at]
+        _fill_function()(L, M, pad, *(v.ctypes.data for v in args))
 
     # -- queries -------------------------------------------------------------------------------
 
