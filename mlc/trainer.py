@@ -110,9 +110,8 @@ class Trainer:
             if spec.name not in source:
                 _check_names(spec.kind, source, sig.params if spec.kind == "param" else sig.inputs)
             given = source[spec.name]
-            flags = getattr(given, "flags", None)
             if given is bound.get(k) and given.shape == spec.shape and given.dtype == spec.dtype \
-                    and flags.c_contiguous and (k not in self._written or flags.writeable):  # pyright: ignore[reportOptionalMemberAccess]
+                    and given.flags.c_contiguous and (k not in self._written or given.flags.writeable):
                 continue
             held.append(array := _checked(spec, given))
             if k in self._written:

@@ -185,12 +185,27 @@ def _writable_into(value: SSAValue, arg: SSAValue, position: dict[Operation, int
     readers = _nest_readers(arg)
     if any(position.get(r, len(position)) > position[op] for r in readers):
         return False
+    inlined = _inlined_into(op)
+    for use in arg.uses:
+        reader = use.operation
+        if reader is not op and reader not in inlined and isinstance(reader, ix.IndexNotationOp) \
+                and is_computed_by_readers(reader) and op in _nest_readers(reader.result):
+            return False  # computed inside the nest at one of its loops: a block, not the point
     identity = AffineMap.identity(op.rank)
-    direct = [u.operation for u in arg.uses]
-    if any(is_computed_by_readers(r) and not schedule_of(r).inline and op in _nest_readers(r.result)  # pyright: ignore[reportArgumentType]
-           for r in direct if isinstance(r, ix.IndexNotationOp)):
-        return False  # read by an op computed at one of its loops: a block, not the point
     return all(m == identity for v, m in effective_reads(op) if v is arg)
+
+
+def _inlined_into(op: ix.ComputeOp) -> set[Operation]:
+    """The ops `op` computes inline at its points (through inlined ops)."""
+    found: set[Operation] = set()
+    pending = [op]
+    while pending:
+        for read in pending.pop().reads:
+            producer = read.value.owner
+            if isinstance(producer, ix.ComputeOp) and schedule_of(producer).inline and producer not in found:
+                found.add(producer)
+                pending.append(producer)
+    return found
 
 
 def _nest_readers(value: SSAValue) -> set[Operation]:
