@@ -51,6 +51,9 @@ from mlc.target import CpuTarget
 LOCAL_TILE_BYTES = 32 * 1024
 """Largest tile accumulated in a local array (beyond, the output buffer holds the partial sums)."""
 
+PARALLEL_COPY_BYTES = 256 * 1024
+"""A staged copy before its nest at least this large runs its outermost loop on every core."""
+
 REGISTER_CELLS = 32
 """Most values (vectors or scalars) a register tile may hold: the vector registers of AVX-512."""
 
@@ -409,7 +412,8 @@ class Nest:
     def stage(self, k: int, state: State) -> State:
         """Copy the block of read `k` the loops below read into a local buffer (see `stage` in
         mlc/schedule.py): the block's dimension the lanes walk goes last, the read's fill fills
-        what lies outside the tensor."""
+        what lies outside the tensor. A copy before the nest of `PARALLEL_COPY_BYTES` or more
+        runs its outermost loop in parallel."""
         read = self.op.reads[k]
         where = f"stage({k}{'' if (loop := dict(self.schedule.stage)[k]) is None else ', ' + loop})"
         origin, block, moving = self.block_of([read.map], state, where)
@@ -447,7 +451,12 @@ class Nest:
                 for_loop(first, block[last], scalar)
             return ()
 
-        loop_nest([block[d] for d in order[:-1]], copy)
+        rows = [block[d] for d in order[:-1]]
+        if rows and not state.space.values and prod(block) * _element_bytes(elt) >= PARALLEL_COPY_BYTES:
+            # before the nest, outside any loop: the threads share the copy (it is memory-bound)
+            for_loop(0, rows[0], lambda iv, _: loop_nest(rows[1:], lambda ivs, c: copy([iv, *ivs], c)), parallel=True)
+        else:
+            loop_nest(rows, copy)
         return replace(state, locals={**state.locals, (self.op.result, k): local})
 
     def block_of(self, maps: Sequence[AffineMap], state: State, where: str) -> tuple[list[AffineExpr], list[int], int | None]:

@@ -25,3 +25,20 @@ func.func @dx(%w: tensor<10x6xf32>, %dy: tensor<2x6xf32>) -> tensor<2x10xf32> {
 // CHECK:             vector.load %[[T]][%[[R]], %{{.*}}] : memref<6x16xf32>, vector<4xf32>
 // CHECK:             memref.load %dy[%[[B]], %[[R]]] : memref<2x6xf32>
 // CHECK:             math.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<4xf32>
+
+// A staged copy of 256 KiB or more made before the nest runs its outermost loop in parallel
+// (the copy is memory-bound; each thread copies whole rows of the buffer).
+func.func @dx_large(%w: tensor<256x256xf32>, %dy: tensor<2x256xf32>) -> tensor<2x256xf32> {
+  %y = ix.compute sum(r0: 256) (%w[d1, r0], %dy[d0, r0]) : (tensor<256x256xf32>, tensor<2x256xf32>) -> tensor<2x256xf32> attributes {mlc.schedule = #ix.schedule<order(d0, r0, d1), vectorize(d1), stage(0)>} {
+  ^bb0(%p: f32, %q: f32):
+    %m = arith.mulf %q, %p : f32
+    ix.yield %m : f32
+  }
+  func.return %y : tensor<2x256xf32>
+}
+// CHECK-LABEL: func.func @dx_large
+// CHECK:         %[[T:.*]] = memref.alloca() {{.*}} : memref<256x256xf32>
+// CHECK-NEXT:    scf.for %[[O:[0-9]+]] = %{{.*}} to %{{.*}} step %{{.*}} {
+// CHECK:           memref.load %w[%{{.*}}, %[[O]]] : memref<256x256xf32>
+// CHECK:           memref.store %{{.*}}, %[[T]][%[[O]], %{{.*}}] : memref<256x256xf32>
+// CHECK:         } {mlc.parallel}
