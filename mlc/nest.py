@@ -686,13 +686,15 @@ def effective_reads(op: ix.ComputeOp) -> list[tuple[SSAValue, AffineMap]]:
     return found
 
 
-def root_readers(value: SSAValue) -> set[Operation]:
-    """The ops that compute with `value` in nests of their own (through inlined readers)."""
+def root_readers(value: SSAValue, *, through_at: bool = False) -> set[Operation]:
+    """The ops that compute with `value` in nests of their own, through inlined readers (and,
+    with `through_at`, through readers computed at a loop of theirs: the nests that run them)."""
     found: set[Operation] = set()
     for use in value.uses:
         reader = use.operation
-        if isinstance(reader, ix.ComputeOp) and schedule_of(reader).inline:
-            found |= root_readers(reader.result)
+        schedule = schedule_of(reader)
+        if isinstance(reader, ix.ComputeOp) and (schedule.inline or through_at and not schedule.is_root):
+            found |= root_readers(reader.result, through_at=through_at)
         else:
             found.add(reader)
     return found

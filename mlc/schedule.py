@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Data, Operation
+from xdsl.ir import Block, Data, Operation
 from xdsl.irdl import irdl_attr_definition
 from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
@@ -201,6 +201,13 @@ def schedule_of(op: Operation) -> Schedule:
     """The op's schedule (the default, a plain nest in the natural order, when it has none)."""
     attr = op.attributes.get(SCHEDULE)
     return attr.data if isinstance(attr, ScheduleAttr) else Schedule()
+
+
+def computed_by_readers(op: Operation | Block) -> bool:
+    """Scheduled inline or at a loop of its reader: its readers compute it, so it has no nest
+    and no buffer of its own (only compute ops carry such schedules; a block argument's owner,
+    a block, is no op)."""
+    return isinstance(op, Operation) and not schedule_of(op).is_root
 
 
 def set_schedule(op: Operation, schedule: Schedule) -> None:

@@ -18,7 +18,8 @@ import mlc
 from mlc.api import load_module, make_context, run_pipeline
 from mlc.checkpointing.program import Step, evaluate, split_chain
 from mlc.errors import CompileError
-from mlc.passes.checkpoint import computed_inside, parse_budget
+from mlc.passes.checkpoint import parse_budget
+from mlc.schedule import computed_by_readers
 from mlc.passes.pipelines import checkpoint_pass, gradient_pipeline
 from mlc.passes.plan_memory import memory_report
 
@@ -199,7 +200,7 @@ def test_remarks_say_one_line_per_stage(tmp_path):
         module = load_module(CONV_CHAIN.replace("BATCH", "2"), ctx)
         run_pipeline(module, "mlc-lower-graph,mlc-autodiff,mlc-scatter-to-gather,mlc-auto-schedule", ctx)
         f = next(o for o in module.ops if isinstance(o, func.FuncOp) and o.sym_name.data.endswith("_grad"))
-        steps = [o for o in f.body.block.ops if o.attributes.get("mlc.phase") == StringAttr("forward") and not computed_inside(o)]
+        steps = [o for o in f.body.block.ops if o.attributes.get("mlc.phase") == StringAttr("forward") and not computed_by_readers(o)]
         assert len(stages) == len(steps)  # one line per forward value with a buffer
     assert any("recomputed" in s for s in stages) and any("kept" in s for s in stages)
 

@@ -618,6 +618,18 @@ void mlc_chain_fill(int64_t L, int64_t M, int64_t pad, const int64_t* lo, const 
 """
 
 
+def _carve(flat: np.ndarray, shapes: Sequence[tuple[int, int]]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Views of consecutive blocks of `flat` of `shapes`, and their offsets (int64)."""
+    sizes = [r * w for r, w in shapes]
+    offsets = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+    return [flat[o:o + n].reshape(shape) for o, n, shape in zip(offsets, sizes, shapes)], offsets
+
+
+def _c(values: object, dtype: type = np.float64) -> np.ndarray:
+    """`values` as a contiguous array of `dtype`, for `_FILL_C`."""
+    return np.ascontiguousarray(values, dtype=dtype)
+
+
 @functools.cache
 def _fill_function() -> ctypes._CFuncPtr:  # pyright: ignore[reportAttributeAccessIssue]
     """`mlc_chain_fill`, compiled once (and cached on disk) by the C backend's compiler."""
@@ -659,21 +671,17 @@ class ChainTable:
         s descending), into one block per table so that the C loop sees flat arrays."""
         a, M, pad, L = self.a, self.M, self.pad, self.chain.length
         W = pad + M + 1
-        rows = [L - s + 1 for s in range(1, L + 1)]
-        start_at = np.zeros(L + 2, dtype=np.int64)
-        start_at[1:L + 1] = np.concatenate(([0], np.cumsum(rows)[:-1])) * W
-        flat_start = np.full(sum(rows) * W, INF)  # below lo(s, t): infeasible
-        end_at = np.zeros(L + 1, dtype=np.int64)
-        end_at[1:] = np.concatenate(([0], np.cumsum(range(1, L))) ) * (M + 1)
-        flat_end = np.empty(L * (L + 1) // 2 * (M + 1))
-        self._start = [None] + [flat_start[start_at[s]:start_at[s] + rows[s - 1] * W].reshape(rows[s - 1], W)
-                                for s in range(1, L + 1)]
-        self._end = [None] + [flat_end[end_at[t]:end_at[t] + t * (M + 1)].reshape(t, M + 1) for t in range(1, L + 1)]
-        ints = lambda v: np.ascontiguousarray(v, dtype=np.int64)  # noqa: E731
-        reals = lambda v: np.ascontiguousarray(v, dtype=np.float64)  # noqa: E731
-        args = [ints(self.lo), ints(self.hi), reals(self.P), reals(self.Q), ints(a.x), ints(a.xbar), ints(a.g),
-                reals(a.f + a.b), ints(np.concatenate(([0], a.xbar[1:] + a.ftmp[1:]))), ints(self.breq),
-                reals(self.sw), flat_start, start_at, flat_end, end_at]
+        start_shapes = [(L - s + 1, W) for s in range(1, L + 1)]
+        end_shapes = [(t, M + 1) for t in range(1, L + 1)]
+        flat_start = np.full(sum(r * w for r, w in start_shapes), INF)  # below lo(s, t): infeasible
+        flat_end = np.empty(sum(r * w for r, w in end_shapes))
+        starts, start_at = _carve(flat_start, start_shapes)
+        ends, end_at = _carve(flat_end, end_shapes)
+        self._start, self._end = [None, *starts], [None, *ends]
+        args = [_c(self.lo, np.int64), _c(self.hi, np.int64), _c(self.P), _c(self.Q), _c(a.x, np.int64),
+                _c(a.xbar, np.int64), _c(a.g, np.int64), _c(a.f + a.b),
+                _c(np.concatenate(([0], a.xbar[1:] + a.ftmp[1:])), np.int64), _c(self.breq, np.int64), _c(self.sw),
+                flat_start, np.concatenate(([0], start_at, [0])), flat_end, np.concatenate(([0], end_at))]
         _fill_function()(L, M, pad, *(v.ctypes.data for v in args))
 
     # -- queries -------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ from mlc.checkpointing.program import (
 from mlc.dialects import ix
 from mlc.errors import CompileError, SourceLocation
 from mlc.passes.autodiff import ADJOINT_OF, PHASE
-from mlc.schedule import schedule_of
+from mlc.schedule import computed_by_readers, schedule_of
 
 POLICIES = ("keep-all", "recompute-all", "sqrt", "optimal")
 CHECKPOINT = "mlc.checkpoint"
@@ -176,12 +176,6 @@ def _phase(op: Operation) -> str:
 # The function as steps
 
 
-def computed_inside(op: Operation) -> bool:
-    """An op scheduled inline or at a loop of its reader: its readers compute it (mlc-fuse,
-    mlc-auto-schedule), so it is no step of its own and has no buffer."""
-    return isinstance(op, ix.ComputeOp) and not schedule_of(op).is_root
-
-
 def _inputs_cost_and_inside(op: ix.IndexNotationOp) -> tuple[list[SSAValue], int, list[ix.ComputeOp]]:
     """The values a step reads (through the ops it computes inside), its cost (its own
     iteration points, one body evaluation per point for each inlined read, and the points of the
@@ -194,7 +188,7 @@ def _inputs_cost_and_inside(op: ix.IndexNotationOp) -> tuple[list[SSAValue], int
         nonlocal cost
         for v in reader.inputs:
             producer = v.owner
-            if not computed_inside(producer):
+            if not computed_by_readers(producer):
                 inputs.append(v)
                 continue
             assert isinstance(producer, ix.ComputeOp)
@@ -209,7 +203,7 @@ def _inputs_cost_and_inside(op: ix.IndexNotationOp) -> tuple[list[SSAValue], int
 
 def function_steps(f: func.FuncOp) -> tuple[list[ix.IndexNotationOp], list[Step]]:
     """The ops of `f` with nests of their own, in order, and their `Step`s."""
-    ops = [o for o in f.body.block.ops if isinstance(o, ix.IndexNotationOp) and not computed_inside(o)]
+    ops = [o for o in f.body.block.ops if isinstance(o, ix.IndexNotationOp) and not computed_by_readers(o)]
     index = {o.result: k for k, o in enumerate(ops)}
     ret = f.body.block.last_op
     returned = set(ret.operands) if isinstance(ret, func.ReturnOp) else set()
@@ -248,7 +242,7 @@ def _computing_steps(op: ix.ComputeOp) -> set[ix.IndexNotationOp]:
     found: set[ix.IndexNotationOp] = set()
     for use in op.result.uses:
         reader = use.operation
-        if computed_inside(reader):
+        if computed_by_readers(reader):
             found |= _computing_steps(reader)  # pyright: ignore[reportArgumentType]
         elif isinstance(reader, ix.IndexNotationOp):
             found.add(reader)
@@ -411,7 +405,7 @@ def rewrite(f: func.FuncOp, ops: Sequence[ix.IndexNotationOp], plan: Sequence[in
     ret = block.last_op
     assert ret is not None
     step_of: dict[SSAValue, int] = {o.result: k for k, o in enumerate(ops)}
-    inside = [o for o in block.ops if computed_inside(o)]
+    inside = [o for o in block.ops if computed_by_readers(o)]
     for o in ops:
         o.detach()
     latest: dict[int, SSAValue] = {}
@@ -421,7 +415,7 @@ def rewrite(f: func.FuncOp, ops: Sequence[ix.IndexNotationOp], plan: Sequence[in
         if value in step_of:
             return latest[step_of[value]]
         producer = value.owner
-        if not computed_inside(producer):
+        if not computed_by_readers(producer):
             return value
         if value not in copies:
             assert isinstance(producer, ix.ComputeOp)

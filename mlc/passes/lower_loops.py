@@ -48,10 +48,10 @@ from xdsl.utils.exceptions import PassFailedException
 from mlc.affine import iteration_ranges, read_in_bounds
 from mlc.dialects import ix
 from mlc.loops import emit_index_expr, fill_buffer, float_const, guarded_accumulate, guarded_load, hoisted_constants, loop_nest
-from mlc.nest import Nest, effective_reads
+from mlc.nest import Nest, effective_reads, root_readers
 from mlc.passes.autodiff import PHASE
 from mlc.passes.optimizer import IN_PLACE
-from mlc.schedule import ScheduleError, schedule_of
+from mlc.schedule import ScheduleError, computed_by_readers, schedule_of
 from mlc.target import CpuTarget, host
 
 
@@ -80,11 +80,6 @@ class LowerLoopsPass(ModulePass):
                     raise PassFailedException(f"mlc-lower-loops: in @{f.sym_name.data}: {e}") from None
 
 
-def is_computed_by_readers(op: ix.IndexNotationOp) -> bool:
-    """Scheduled inline or at a loop of its reader: no nest and no buffer of its own."""
-    return isinstance(op, ix.ComputeOp) and not schedule_of(op).is_root
-
-
 def lower_function(f: func.FuncOp, target: CpuTarget) -> None:
     """Rewrite one tensor-level function into a loop-level one (in place)."""
     old = f.body.block
@@ -108,7 +103,7 @@ def lower_function(f: func.FuncOp, target: CpuTarget) -> None:
 
     with ImplicitBuilder(block), hoisted_constants(block):
         for op in old.ops:
-            if isinstance(op, ix.IndexNotationOp) and is_computed_by_readers(op):
+            if isinstance(op, ix.IndexNotationOp) and computed_by_readers(op):
                 _check_readers(op, ret)
             elif isinstance(op, ix.IndexNotationOp):
                 out = destination.get(op.result)
@@ -179,17 +174,17 @@ def _writable_into(value: SSAValue, arg: SSAValue, position: dict[Operation, int
     """Whether the op computing `value` may store it into `arg`'s buffer: a nest of its own,
     elementwise, the last nest to read `arg`, reading it only at its own index."""
     op = value.owner
-    if not isinstance(op, ix.ComputeOp) or is_computed_by_readers(op) or op.reduction.data != "none" \
+    if not isinstance(op, ix.ComputeOp) or computed_by_readers(op) or op.reduction.data != "none" \
             or op.result_type != arg.type:
         return False
-    readers = _nest_readers(arg)
+    readers = root_readers(arg, through_at=True)
     if any(position.get(r, len(position)) > position[op] for r in readers):
         return False
     inlined = _inlined_into(op)
     for use in arg.uses:
         reader = use.operation
         if reader is not op and reader not in inlined and isinstance(reader, ix.IndexNotationOp) \
-                and is_computed_by_readers(reader) and op in _nest_readers(reader.result):
+                and computed_by_readers(reader) and op in root_readers(reader.result, through_at=True):
             return False  # computed inside the nest at one of its loops: a block, not the point
     identity = AffineMap.identity(op.rank)
     return all(m == identity for v, m in effective_reads(op) if v is arg)
@@ -208,16 +203,6 @@ def _inlined_into(op: ix.ComputeOp) -> set[Operation]:
     return found
 
 
-def _nest_readers(value: SSAValue) -> set[Operation]:
-    """The ops whose nests read `value`, through the ops their readers compute."""
-    found: set[Operation] = set()
-    for use in value.uses:
-        reader = use.operation
-        if isinstance(reader, ix.IndexNotationOp) and is_computed_by_readers(reader):
-            found |= _nest_readers(reader.result)
-        else:
-            found.add(reader)
-    return found
 
 
 def _ops_after(block: Block, op: Operation | None):

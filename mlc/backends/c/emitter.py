@@ -320,6 +320,23 @@ CMPI_OPERATORS: dict[int, tuple[str, bool]] = {
 # --------------------------------------------------------------------------------------------
 
 
+
+X86_VECTORS = {512: ("_mm512", "__m512"), 256: ("_mm256", "__m256"), 128: ("_mm", "__m128")}
+"""Intrinsic prefix and register type of the x86 vectors of each width in bits."""
+
+
+def x86_or_fallback(t: VectorType, guards: dict[int, str], intrinsic: str, fallback: str) -> str:
+    """A vector helper's body: `intrinsic` (a template over `{prefix}`, `{suffix}` and `{mtype}`)
+    under `#if guards[bits]` when x86 has f32/f64 registers of `t`'s width, else `fallback`."""
+    elt = c_type(t.get_element_type())
+    bits = t.get_shape()[0] * _C_SIZES[elt] * 8
+    if elt not in ("float", "double") or bits not in X86_VECTORS or bits not in guards:
+        return fallback
+    prefix, mtype = X86_VECTORS[bits]
+    suffix, mtype = ("ps", mtype) if elt == "float" else ("pd", mtype + "d")
+    call = intrinsic.format(prefix=prefix, suffix=suffix, mtype=mtype)
+    return f"#if {guards[bits]}\n  {call}\n#else\n{fallback}\n#endif"
+
 @dataclass(eq=False, repr=False)
 class CPrinter(BasePrinter):
     """Prints loop-level IR as C99; every SSA value becomes one local variable.
@@ -642,17 +659,10 @@ class CPrinter(BasePrinter):
         t = result.type
         assert isinstance(t, VectorType)
         lanes, single = t.get_shape()[0], isinstance(t.get_element_type(), Float32Type)
-        bits = lanes * (32 if single else 64)
-        intrinsic = {512: ("__AVX512F__", "_mm512_fmadd", "__m512"), 256: ("__FMA__", "_mm256_fmadd", "__m256"),
-                     128: ("__FMA__", "_mm_fmadd", "__m128")}.get(bits)
         fallback = f"  {vtype} r;\n  for (int l = 0; l < {lanes}; l++) r[l] = fma{'f' if single else ''}(a[l], b[l], c[l]);\n  return r;"
         name = f"mlc_fma_{vtype[4:]}"
-        body = fallback
-        if intrinsic is not None:
-            guard, function, mtype = intrinsic
-            suffix, mtype = ("ps", mtype) if single else ("pd", mtype + "d")
-            body = (f"#if defined({guard})\n  return ({vtype}){function}_{suffix}(({mtype})a, ({mtype})b, ({mtype})c);\n"
-                    f"#else\n{fallback}\n#endif")
+        body = x86_or_fallback(t, {512: "defined(__AVX512F__)", 256: "defined(__FMA__)", 128: "defined(__FMA__)"},
+                               f"return ({vtype}){{prefix}}_fmadd_{{suffix}}(({{mtype}})a, ({{mtype}})b, ({{mtype}})c);", fallback)
         return self.helper(name, f"static inline {vtype} {name}({vtype} a, {vtype} b, {vtype} c) {{\n{body}\n}}")
 
     @print_op.register
@@ -728,26 +738,18 @@ class CPrinter(BasePrinter):
         t = value.type
         assert isinstance(t, VectorType)
         lanes, elt = t.get_shape()[0], c_type(t.get_element_type())
-        bits = lanes * _C_SIZES[elt] * 8
         name = f"mlc_{kind}_prefix_{vtype[4:]}"
         mask = f"(__mmask{max(lanes, 8)})((1u << n) - 1u)"
         if kind == "load":
             signature = f"static inline {vtype} {name}(const {elt}* p, {vtype} v, int n)"
             fallback = f"  memcpy(&v, p, (size_t)n * sizeof({elt}));\n  return v;"
-            call = "return ({vtype}){prefix}_mask_loadu_{suffix}(({mtype})v, {mask}, p);"
+            call = f"return ({vtype}){{prefix}}_mask_loadu_{{suffix}}(({{mtype}})v, {mask}, p);"
         else:
             signature = f"static inline void {name}({elt}* p, {vtype} v, int n)"
             fallback = f"  memcpy(p, &v, (size_t)n * sizeof({elt}));"
-            call = "{prefix}_mask_storeu_{suffix}(p, {mask}, ({mtype})v);"
-        intrinsic = {512: ("defined(__AVX512F__)", "_mm512", "__m512"),
-                     256: ("defined(__AVX512F__) && defined(__AVX512VL__)", "_mm256", "__m256"),
-                     128: ("defined(__AVX512F__) && defined(__AVX512VL__)", "_mm", "__m128")}.get(bits)
-        body = fallback
-        if intrinsic is not None and elt in ("float", "double"):
-            guard, prefix, mtype = intrinsic
-            suffix, mtype = ("ps", mtype) if elt == "float" else ("pd", mtype + "d")
-            body = (f"#if {guard}\n  " + call.format(vtype=vtype, prefix=prefix, suffix=suffix, mtype=mtype, mask=mask)
-                    + f"\n#else\n{fallback}\n#endif")
+            call = f"{{prefix}}_mask_storeu_{{suffix}}(p, {mask}, ({{mtype}})v);"
+        masked = "defined(__AVX512F__) && defined(__AVX512VL__)"
+        body = x86_or_fallback(t, {512: "defined(__AVX512F__)", 256: masked, 128: masked}, call, fallback)
         return self.helper(name, f"{signature} {{\n{body}\n}}")
 
     @print_op.register
