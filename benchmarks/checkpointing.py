@@ -27,7 +27,7 @@ import numpy as np
 
 import mlc
 from timing import median_seconds
-from mlc.api import load_module, make_context, run_pipeline
+from mlc.runtime.program import load_module, make_context, run_pipeline
 from mlc.passes.checkpoint import CheckpointPass
 
 

@@ -27,7 +27,7 @@ def measure(path: Path, kind: str) -> dict[str, float]:
     import xdsl.passes
 
     import mlc
-    from mlc.api import build_program, load_module, make_context, select_model
+    from mlc.runtime.program import build_program, load_module, make_context, select_model
     from mlc.backends.c.emitter import emit_c
     from mlc.backends.c.runtime import compile_c
     from mlc.passes.pipelines import DEFAULT_PIPELINE, training_pipeline

@@ -27,7 +27,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType, f32
 from timing import median_seconds
 
 import mlc
-from mlc.api import make_context, run_pipeline
+from mlc.runtime.program import make_context, run_pipeline
 from mlc.backends.c.runtime import compile_module
 from mlc.dialects import ix, nn
 from mlc.passes.autodiff import adjoint_of_read

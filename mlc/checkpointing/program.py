@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mlc.passes.plan_memory import place
+from mlc.loops.arena import place
 
 from .chain import Chain, Op, OpKind
 from .graph import Graph, Node, Stage

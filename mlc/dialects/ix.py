@@ -57,8 +57,8 @@ from xdsl.traits import HasParent, IsTerminator, Pure
 from xdsl.transforms.dead_code_elimination import is_trivially_dead
 from xdsl.utils.exceptions import VerifyException
 
-from mlc.affine import dim_names, format_map_results
-from mlc.schedule import ScheduleAttr
+from mlc.dialects.index_maps import dim_names, format_map_results
+from mlc.dialects.ix_schedule import ScheduleAttr
 
 REDUCTIONS = ("none", "sum", "max")
 

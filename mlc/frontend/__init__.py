@@ -1,11 +1,11 @@
-"""The mlc frontend: ``.mlc`` text -> AST (``parser``) -> graph-level xDSL IR (``emit``)."""
+"""Frontends: source languages to graph-level IR. `language`: the `.mlc` language (``parse_mlc``)."""
 
 from __future__ import annotations
 
 from xdsl.dialects.builtin import ModuleOp
 
-from mlc.frontend.emit import emit_module
-from mlc.frontend.parser import parse
+from mlc.frontend.language.emit import emit_module
+from mlc.frontend.language.parser import parse
 
 __all__ = ["emit_module", "parse", "parse_mlc"]
 

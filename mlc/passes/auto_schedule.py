@@ -72,11 +72,11 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineMap
 from xdsl.passes import ModulePass
 
-from mlc.affine import coefficient, iteration_ranges, linear_form, read_in_bounds
+from mlc.loops.affine import coefficient, iteration_ranges, linear_form, read_in_bounds
 from mlc.dialects import ix
-from mlc.nest import effective_reads, narrowest_lanes, vector_cells
-from mlc.schedule import SCHEDULE, STAGE_BYTES, Schedule, schedule_of, set_schedule
-from mlc.target import CpuTarget, host
+from mlc.loops.nest import effective_reads, narrowest_lanes, vector_cells
+from mlc.loops.schedule import SCHEDULE, STAGE_BYTES, Schedule, schedule_of, set_schedule
+from mlc.loops.target import CpuTarget, host
 
 INLINE_READS = {"copy": float("inf"), "reshape": 16, "arithmetic": 4, "call": 1}
 """Most reads per element (over all readers) that inlining an op of each cost class may cost."""

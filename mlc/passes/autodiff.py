@@ -42,10 +42,10 @@ from xdsl.ir import Block, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
-from mlc import scalars
-from mlc.affine import make_map, dims
+from mlc.loops import scalars
+from mlc.loops.affine import make_map, dims
 from mlc.dialects import ix
-from mlc.signature import ModelSignature, TensorSpec, is_model
+from mlc.graph.signature import ModelSignature, TensorSpec, is_model
 
 WRT = ("params", "inputs", "all")
 

@@ -70,7 +70,7 @@ from mlc.checkpointing.program import (
 from mlc.dialects import ix
 from mlc.errors import CompileError, SourceLocation
 from mlc.passes.autodiff import ADJOINT_OF, PHASE
-from mlc.schedule import computed_by_readers, schedule_of
+from mlc.loops.schedule import computed_by_readers, schedule_of
 
 POLICIES = ("keep-all", "recompute-all", "sqrt", "optimal")
 CHECKPOINT = "mlc.checkpoint"

@@ -19,7 +19,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
-from mlc.schedule import ScheduleError, check_op_schedule, schedule_of, selected_ops, set_schedule
+from mlc.loops.schedule import ScheduleError, check_op_schedule, schedule_of, selected_ops, set_schedule
 
 
 @dataclass(frozen=True)

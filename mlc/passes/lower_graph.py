@@ -29,9 +29,9 @@ from xdsl.ir.affine import AffineExpr, AffineMap
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from mlc.affine import map_from, reshape_map
+from mlc.loops.affine import map_from, reshape_map
 from mlc.dialects import ix, nn
-from mlc.scalars import (
+from mlc.loops.scalars import (
     FUNCTIONS, absf, add, addi, cmpi, const, div, exp, index, index_to_float, log, maxsi,
     maximum, minsi, mul, muli, select, sign, sqrt, sub, subi,
 )

@@ -45,14 +45,14 @@ from xdsl.ir.affine import AffineMap
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
-from mlc.affine import iteration_ranges, read_in_bounds
+from mlc.loops.affine import iteration_ranges, read_in_bounds
 from mlc.dialects import ix
-from mlc.loops import emit_index_expr, fill_buffer, float_const, guarded_accumulate, guarded_load, hoisted_constants, loop_nest
-from mlc.nest import Nest, effective_reads, root_readers
+from mlc.loops.builders import emit_index_expr, fill_buffer, float_const, guarded_accumulate, guarded_load, hoisted_constants, loop_nest
+from mlc.loops.nest import Nest, effective_reads, root_readers
 from mlc.passes.autodiff import PHASE
 from mlc.passes.optimizer import IN_PLACE
-from mlc.schedule import ScheduleError, computed_by_readers, schedule_of
-from mlc.target import CpuTarget, host
+from mlc.loops.schedule import ScheduleError, computed_by_readers, schedule_of
+from mlc.loops.target import CpuTarget, host
 
 
 def memref_of(t: TensorType) -> MemRefType:

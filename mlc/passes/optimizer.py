@@ -45,11 +45,11 @@ from xdsl.ir import Block, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
-from mlc import scalars
-from mlc.affine import dims, make_map
+from mlc.loops import scalars
+from mlc.loops.affine import dims, make_map
 from mlc.dialects import ix
 from mlc.passes.autodiff import PHASE
-from mlc.signature import ModelSignature, TensorSpec
+from mlc.graph.signature import ModelSignature, TensorSpec
 
 HYPER = {
     "sgd": ("lr", "momentum", "g_scale", "weight_decay"),

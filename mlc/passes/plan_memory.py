@@ -61,11 +61,9 @@ from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
-from mlc.loops import index_const
+from mlc.loops.arena import ALIGN, place  # noqa: F401  (ALIGN: the alignment documented above)
+from mlc.loops.builders import index_const
 from mlc.passes.autodiff import PHASE
-
-ALIGN = 64
-
 
 @dataclass(frozen=True)
 class Buffer:
@@ -138,29 +136,6 @@ def live_buffers(f: func.FuncOp) -> list[Buffer]:
         start = position[op]
         buffers.append(Buffer(op, byte_size(op.memref.type), start, max(uses, default=start)))
     return buffers
-
-
-def place(intervals: Sequence[tuple[int, int, int]]) -> tuple[list[int], int]:
-    """Best-fit placement of `(size, start, end)` live intervals, largest first (ties: earliest
-    start, then given order); returns each interval's offset and the arena size.
-
-    Shared with mlc-checkpoint, which predicts the arena of a rewritten function with it."""
-    placed: list[tuple[int, int, int, int]] = []  # (offset, padded size, start, end)
-    offsets = [0] * len(intervals)
-    for k in sorted(range(len(intervals)), key=lambda k: (-intervals[k][0], intervals[k][1])):
-        size, start, end = intervals[k]
-        need = -(-size // ALIGN) * ALIGN
-        busy = sorted((o, o + s) for o, s, b0, b1 in placed if b0 <= end and start <= b1)
-        best, best_gap, cursor = None, None, 0
-        for lo, hi in busy:
-            gap = lo - cursor
-            if gap >= need and (best_gap is None or gap < best_gap):
-                best, best_gap = cursor, gap
-            cursor = max(cursor, hi)
-        offset = best if best is not None else cursor
-        placed.append((offset, need, start, end))
-        offsets[k] = offset
-    return offsets, max((o + s for o, s, _, _ in placed), default=0)
 
 
 def assign_offsets(buffers: list[Buffer]) -> tuple[dict[memref.AllocOp, int], int]:

@@ -55,8 +55,8 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from mlc.dialects import ix
-from mlc.loops import index_const
-from mlc.index_solve import (
+from mlc.loops.builders import index_const
+from mlc.loops.index_solve import (
     Condition,
     Divisible,
     Equal,

@@ -45,7 +45,7 @@ from xdsl.ir.affine import (
 )
 
 from mlc.dialects import ix, nn
-from mlc.signature import ModelSignature, TensorSpec
+from mlc.graph.signature import ModelSignature, TensorSpec
 
 Tensor = torch.Tensor
 Kernel = Callable[..., Tensor]
@@ -96,7 +96,7 @@ class TorchModel:
     @staticmethod
     def from_source(source: str | ModuleOp, model: str | None = None) -> TorchModel:
         """Parse mlc text (or take a parsed module) and wrap the model `model` (or the only one)."""
-        from mlc.api import select_model
+        from mlc.runtime.program import select_model
         from mlc.frontend import parse_mlc
 
         module = source if isinstance(source, ModuleOp) else parse_mlc(source)

@@ -54,7 +54,7 @@ from xdsl.utils.target import Target
 
 from mlc.backends.c import mathlib
 from mlc.dialects import vx
-from mlc.loops import PARALLEL
+from mlc.loops.builders import PARALLEL
 
 
 class CEmitError(DiagnosticException, NotImplementedError):

@@ -6,7 +6,6 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from xdsl.context import Context
@@ -17,10 +16,9 @@ from xdsl.passes import ModulePass, PassPipeline
 
 from mlc.backends.c.runtime import BufferSpec, CFunction, compile_c, load_library
 from mlc.backends.cache import cache_dir, cached_build, content_key
-from mlc.signature import ModelSignature, TensorSpec, init_tensor, is_model
-
-if TYPE_CHECKING:
-    from mlc.trainer import Trainer
+from mlc.graph.signature import ModelSignature, TensorSpec, init_tensor, is_model
+from mlc.runtime.arguments import check_names, checked
+from mlc.runtime.trainer import Trainer
 
 _MLIR_START = re.compile(r'^\s*(//.*\n\s*)*("?builtin\.module|module\b|"?func\.func)')
 
@@ -161,7 +159,7 @@ _CODE_VERSION: list[str] = []
 def _code_version() -> str:
     """A hash of mlc's own sources: a cached program is only reused by the code that made it."""
     if not _CODE_VERSION:
-        root = Path(__file__).parent
+        root = Path(__file__).resolve().parent.parent  # the mlc package
         files = sorted(p for p in root.rglob("*") if p.suffix in (".py", ".lark"))
         _CODE_VERSION.append(content_key(*(f"{p.relative_to(root)}\0{p.read_text()}" for p in files)))
     return _CODE_VERSION[0]
@@ -233,6 +231,11 @@ class Program:
         return self.signature.name
 
     @property
+    def function(self) -> CFunction:
+        """The loaded entry point."""
+        return self._fn
+
+    @property
     def inputs(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         return {s.name: (s.shape, s.dtype) for s in self.signature.inputs}
 
@@ -267,13 +270,13 @@ class Program:
     def run(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model; returns its outputs by name. Arrays are passed without copies (a
         training step's program updates its parameters and state in place)."""
-        _check_names("parameter", params, self.signature.params)
-        _check_names("input", inputs, self.signature.inputs)
+        check_names("parameter", params, self.signature.params)
+        check_names("input", inputs, self.signature.inputs)
         return self._call({**params, **inputs})
 
     def _call(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Call the entry point with every argument by name (checked), returning the outputs."""
-        args = [_checked(spec, arrays[spec.name]) for spec in self.signature.args]
+        args = [checked(spec, arrays[spec.name]) for spec in self.signature.args]
         outs = {s.name: np.empty(s.shape, dtype=s.dtype) for s in self.signature.outputs}
         self._fn(*args, *outs.values())
         for spec, arg, buffer in zip(self.signature.args, args, self._arg_specs):
@@ -324,7 +327,6 @@ class Program:
         `budget` and `checkpoint` bound the step's arena as in `grad_program`.
         """
         from mlc.passes.pipelines import checkpoint_pass, training_pipeline
-        from mlc.trainer import Trainer
 
         if optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got '{optimizer}'")
@@ -346,24 +348,3 @@ def _signature_from_json(data: dict) -> ModelSignature:
         return TensorSpec(name, tuple(shape), np.dtype(dtype), kind, init)
 
     return ModelSignature(data["name"], tuple(map(spec, data["args"])), tuple(map(spec, data["outputs"])))
-
-
-def _check_names(what: str, given: Mapping[str, np.ndarray], specs: tuple[TensorSpec, ...]) -> None:
-    expected = [s.name for s in specs]
-    missing = [n for n in expected if n not in given]
-    unknown = [n for n in given if n not in expected]
-    if missing:
-        raise ValueError(f"missing {what} '{missing[0]}' (expected {what}s: {', '.join(expected)})")
-    if unknown:
-        raise ValueError(f"unknown {what} '{unknown[0]}' (expected {what}s: {', '.join(expected) or 'none'})")
-
-
-def _checked(spec: TensorSpec, value: np.ndarray) -> np.ndarray:
-    """Validate one argument; non-contiguous arrays are copied, everything else is passed as is."""
-    if not isinstance(value, np.ndarray):
-        raise ValueError(f"{spec.kind} '{spec.name}' must be a numpy array, got {type(value).__name__}")
-    if value.dtype != spec.dtype:
-        raise ValueError(f"{spec.kind} '{spec.name}' must have dtype {spec.dtype}, got {value.dtype}")
-    if value.shape != spec.shape:
-        raise ValueError(f"{spec.kind} '{spec.name}' must have shape {list(spec.shape)}, got {list(value.shape)}")
-    return np.require(value, requirements="C")

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from mlc.api import _check_names, _checked
+from mlc.runtime.arguments import check_names, checked
 
 if TYPE_CHECKING:
-    from mlc.api import Program
+    from mlc.backends.c.runtime import CFunction
+    from mlc.graph.signature import ModelSignature
 
 DEFAULTS = {
     "sgd": {"lr": None, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False},
@@ -36,10 +37,20 @@ DEFAULTS = {
 }
 
 
+class CompiledStep(Protocol):
+    """What a trainer uses of its compiled step function (a `mlc.runtime.program.Program`)."""
+
+    @property
+    def signature(self) -> ModelSignature: ...
+
+    @property
+    def function(self) -> CFunction: ...
+
+
 class Trainer:
     """One optimizer over one model; `step(params, inputs)` trains on one batch."""
 
-    def __init__(self, step: Program, optimizer: str, hyper: Mapping[str, object]) -> None:
+    def __init__(self, step: CompiledStep, optimizer: str, hyper: Mapping[str, object]) -> None:
         unknown = set(hyper) - set(DEFAULTS[optimizer])
         if unknown:
             raise ValueError(f"unknown {optimizer} option '{sorted(unknown)[0]}' (expected {', '.join(DEFAULTS[optimizer])})")
@@ -64,7 +75,7 @@ class Trainer:
         """The parameters the step updates in place (their slots)."""
         specs = (*sig.args, *sig.outputs)
         self._outputs = [(k, s) for k, s in enumerate(specs) if k >= len(sig.args) and not s.name.startswith("new.")]
-        self._fn = step._fn  # noqa: SLF001
+        self._fn = step.function
         self._slots = []
         for state, updated in ((self.state, self._next_state), (self._next_state, self.state)):
             owned = {**state, **self._hyper, **self._new, **{f"new.{n}": v for n, v in updated.items()}}
@@ -103,17 +114,17 @@ class Trainer:
             self._hyper[f"hyper.{name}"][...] = value
         sig = self.program.signature
         slots, bound = self._slots[(self.steps - 1) % 2], self._bound[(self.steps - 1) % 2]
-        held = []  # the arrays whose addresses the call uses (a copy made by `_checked` must live)
+        held = []  # the arrays whose addresses the call uses (a copy made by `checked` must live)
         copies = []  # (caller's array, contiguous copy) of parameters the call updates in place
         for k, spec in self._user:
             source = params if spec.kind == "param" else inputs
             if spec.name not in source:
-                _check_names(spec.kind, source, sig.params if spec.kind == "param" else sig.inputs)
+                check_names(spec.kind, source, sig.params if spec.kind == "param" else sig.inputs)
             given = source[spec.name]
             if given is bound.get(k) and given.shape == spec.shape and given.dtype == spec.dtype \
                     and given.flags.c_contiguous and (k not in self._written or given.flags.writeable):
                 continue
-            held.append(array := _checked(spec, given))
+            held.append(array := checked(spec, given))
             if k in self._written:
                 if not given.flags.writeable:
                     raise ValueError(f"param '{spec.name}' is updated in place, but its array is read-only")

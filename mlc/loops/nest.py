@@ -42,11 +42,11 @@ from xdsl.dialects.builtin import Float32Type, IntegerType, MemRefType, VectorTy
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 
-from mlc.affine import Interval, coefficient, iteration_ranges, linear_form, read_in_bounds, simplify, substitute
+from mlc.loops.affine import Interval, coefficient, iteration_ranges, linear_form, read_in_bounds, simplify, substitute
 from mlc.dialects import ix, vx
-from mlc.loops import emit_index_expr, float_const, for_loop, guarded_load, in_bounds, index_const, loop_nest
-from mlc.schedule import STAGE_BYTES, Loops, Schedule, ScheduleError, check_schedule, schedule_of
-from mlc.target import CpuTarget
+from mlc.loops.builders import emit_index_expr, float_const, for_loop, guarded_load, in_bounds, index_const, loop_nest
+from mlc.loops.schedule import STAGE_BYTES, Loops, Schedule, ScheduleError, check_schedule, schedule_of
+from mlc.loops.target import CpuTarget
 
 LOCAL_TILE_BYTES = 32 * 1024
 """Largest tile accumulated in a local array (beyond, the output buffer holds the partial sums)."""

@@ -41,11 +41,11 @@ from xdsl.dialects.builtin import Float32Type, Float64Type, FloatAttr, TensorTyp
 from xdsl.ir import Attribute, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 
-from mlc import scalars
+from mlc.loops import scalars
 from mlc.dialects import ix
 from mlc.errors import CompileError, SourceLocation
-from mlc.frontend import ast
-from mlc.frontend.builtins import MAX_ELEMENTS, MAX_INT, fmt_type, source_text, word_loc
+from mlc.frontend.language import ast
+from mlc.frontend.language.builtins import MAX_ELEMENTS, MAX_INT, fmt_type, source_text, word_loc
 
 ELEMENT_TYPES: dict[str, Attribute] = {"f32": Float32Type(), "f64": Float64Type()}
 

@@ -4,9 +4,9 @@ Index maps are xDSL `AffineMap`s over the iteration space of a compute op: dimen
 `0 .. rank-1` are the output indices, the rest are reduction variables. Maps are quasi-affine
 (integer coefficients, `floordiv`/`mod` by positive constants), as in MLIR.
 
-This module holds the small amount of algebra the passes share: printing expressions with
-chosen names, parsing them back, and interval bounds (used to prove a read can never leave its
-tensor, so the loop code needs no bounds check).
+This module holds the small amount of algebra the passes share: interval bounds (used to prove
+a read can never leave its tensor, so the loop code needs no bounds check), linear forms,
+substitution, and maps built from Python callables. Maps as text are `mlc.dialects.index_maps`.
 """
 
 from __future__ import annotations
@@ -22,66 +22,10 @@ from xdsl.ir.affine import (
     AffineMap,
 )
 
+from mlc.dialects.index_maps import dim_names, format_expr, format_map_results  # noqa: F401  (re-exported)
+
 Interval = tuple[int, int]
 """Inclusive integer range `(lo, hi)`."""
-
-
-def dim_names(rank: int, num_reductions: int) -> list[str]:
-    """Names for the iteration variables: `d0..` for output indices, `r0..` for reductions."""
-    return [f"d{i}" for i in range(rank)] + [f"r{i}" for i in range(num_reductions)]
-
-
-def format_expr(expr: AffineExpr, names: Sequence[str]) -> str:
-    """Print `expr` in MLIR affine syntax with the given dimension names."""
-    return _format(expr, names, 0)
-
-
-_PRECEDENCE = {
-    AffineBinaryOpKind.Add: 1,
-    AffineBinaryOpKind.Mul: 2,
-    AffineBinaryOpKind.FloorDiv: 2,
-    AffineBinaryOpKind.CeilDiv: 2,
-    AffineBinaryOpKind.Mod: 2,
-}
-_TOKEN = {
-    AffineBinaryOpKind.Mul: "*",
-    AffineBinaryOpKind.FloorDiv: "floordiv",
-    AffineBinaryOpKind.CeilDiv: "ceildiv",
-    AffineBinaryOpKind.Mod: "mod",
-}
-
-
-def _format(expr: AffineExpr, names: Sequence[str], parent: int) -> str:
-    if isinstance(expr, AffineDimExpr):
-        return names[expr.position]
-    if isinstance(expr, AffineConstantExpr):
-        return str(expr.value)
-    assert isinstance(expr, AffineBinaryOpExpr), f"symbols are not used in mlc maps: {expr}"
-    prec = _PRECEDENCE[expr.kind]
-    if expr.kind == AffineBinaryOpKind.Add:
-        lhs = _format(expr.lhs, names, prec)
-        rhs = expr.rhs
-        if isinstance(rhs, AffineConstantExpr) and rhs.value < 0:
-            text = f"{lhs} - {-rhs.value}"
-        elif (
-            isinstance(rhs, AffineBinaryOpExpr)
-            and rhs.kind == AffineBinaryOpKind.Mul
-            and isinstance(rhs.rhs, AffineConstantExpr)
-            and rhs.rhs.value < 0
-        ):
-            coeff = -rhs.rhs.value
-            term = _format(rhs.lhs, names, prec + 1)
-            text = f"{lhs} - {term}" if coeff == 1 else f"{lhs} - {term} * {coeff}"
-        else:
-            text = f"{lhs} + {_format(rhs, names, prec)}"
-    else:
-        text = f"{_format(expr.lhs, names, prec)} {_TOKEN[expr.kind]} {_format(expr.rhs, names, prec + 1)}"
-    return f"({text})" if prec < parent else text
-
-
-def format_map_results(amap: AffineMap, names: Sequence[str]) -> str:
-    """`[e0, e1, ...]` with the given dimension names."""
-    return "[" + ", ".join(format_expr(e, names) for e in amap.results) + "]"
 
 
 def expr_bounds(expr: AffineExpr, ranges: Sequence[Interval]) -> Interval:

@@ -28,7 +28,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.visitors import Transformer_NonRecursive, v_args
 
 from mlc.errors import CompileError, SourceLocation
-from mlc.frontend import ast
+from mlc.frontend.language import ast
 
 __all__ = ["parse", "parse_expr"]
 
@@ -39,7 +39,7 @@ REDUCTIONS = ("sum", "max")
 
 def _build_lark(debug: bool = False) -> Lark:
     """Build the Lark parser (``debug=True`` makes Lark log grammar conflicts; used by the tests)."""
-    grammar = files("mlc.frontend").joinpath("grammar.lark").read_text(encoding="utf-8")
+    grammar = files("mlc.frontend.language").joinpath("grammar.lark").read_text(encoding="utf-8")
     return Lark(
         grammar,
         parser="lalr",

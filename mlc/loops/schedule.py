@@ -53,23 +53,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 from xdsl.context import Context
+from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Block, Data, Operation
-from xdsl.irdl import irdl_attr_definition
-from xdsl.parser import AttrParser, Parser
-from xdsl.printer import Printer
+from xdsl.ir import Block, Operation
+from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError
 
-if TYPE_CHECKING:
-    from mlc.dialects import ix
-
-SCHEDULE = "mlc.schedule"
-"""The attribute of an `ix.compute` holding its `ScheduleAttr`."""
+from mlc.dialects import ix
+from mlc.dialects.ix_schedule import SCHEDULE, Schedule, ScheduleAttr, ScheduleError, parse_schedule  # noqa: F401
 
 MAX_UNROLL = 64
 """Most iterations of an unrolled loop."""
@@ -78,123 +72,16 @@ STAGE_BYTES = 1 << 20
 """Most bytes of a staged block (a local array: on the stack of the thread that runs its loop)."""
 
 
-class ScheduleError(ValueError):
-    """A schedule that does not fit its op (names the directive and why)."""
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """The schedule directives of one op (see the module docstring)."""
-
-    splits: tuple[tuple[str, int], ...] = ()
-    order: tuple[str, ...] = ()
-    parallel: str | None = None
-    vectorize: str | None = None
-    unroll: tuple[str, ...] = ()
-    inline: bool = False
-    at: str | None = None
-    stage: tuple[tuple[int, str | None], ...] = ()
-    """(read, loop): the read's block below the loop (None: the whole nest) goes through a copy."""
-
-    @property
-    def is_root(self) -> bool:
-        """Computed in a loop nest of its own (neither inline nor at a reader's loop)."""
-        return not self.inline and self.at is None
-
-    def with_(self, **changes: object) -> Schedule:
-        return replace(self, **changes)  # pyright: ignore[reportArgumentType]
-
-    def __str__(self) -> str:
-        parts = ["inline"] if self.inline else []
-        if self.at is not None:
-            parts.append(f"at({self.at})")
-        parts += [f"split({name}, {factor})" for name, factor in self.splits]
-        if self.order:
-            parts.append(f"order({', '.join(self.order)})")
-        if self.parallel is not None:
-            parts.append(f"parallel({self.parallel})")
-        if self.vectorize is not None:
-            parts.append(f"vectorize({self.vectorize})")
-        if self.unroll:
-            parts.append(f"unroll({', '.join(self.unroll)})")
-        parts += [f"stage({read})" if loop is None else f"stage({read}, {loop})" for read, loop in self.stage]
-        return ", ".join(parts)
-
-
-def parse_schedule(parser: Parser | AttrParser) -> Schedule:
-    """Comma-separated directives (the text between `#ix.schedule<` and `>`), possibly none."""
-    fields: dict[str, object] = {}
-    splits: list[tuple[str, int]] = []
-    stages: list[tuple[int, str | None]] = []
-
-    def names() -> list[str]:
-        return parser.parse_comma_separated_list(parser.Delimiter.PAREN, parser.parse_identifier)
-
-    def directive(word: str) -> None:
-        if word in fields and word not in ("split", "stage"):
-            parser.raise_error(f"directive '{word}' given twice")
-        if word == "inline":
-            fields[word] = True
-        elif word == "split":
-            parser.parse_punctuation("(")
-            name = parser.parse_identifier()
-            parser.parse_punctuation(",")
-            factor = parser.parse_integer(allow_negative=False, allow_boolean=False)
-            parser.parse_punctuation(")")
-            splits.append((name, factor))
-            fields[word] = True
-        elif word == "stage":
-            parser.parse_punctuation("(")
-            read = parser.parse_integer(allow_negative=False, allow_boolean=False)
-            loop = parser.parse_identifier() if parser.parse_optional_punctuation(",") else None
-            parser.parse_punctuation(")")
-            stages.append((read, loop))
-            fields[word] = True
-        elif word in ("order", "unroll"):
-            fields[word] = tuple(names())
-        elif word in ("parallel", "vectorize", "at"):
-            (name,) = names() or [""]
-            fields[word] = name
-        else:
-            parser.raise_error(f"unknown schedule directive '{word}' (expected inline, at, split, order, parallel, "
-                               "vectorize, unroll or stage)")
-
-    word = parser.parse_optional_identifier()
-    while word is not None:
-        directive(word)
-        word = parser.parse_identifier() if parser.parse_optional_punctuation(",") else None
-    fields.pop("split", None)
-    fields.pop("stage", None)
-    return Schedule(splits=tuple(splits), stage=tuple(stages), **fields)  # pyright: ignore[reportArgumentType]
-
-
 def schedule_from_text(text: str) -> Schedule:
     """A schedule from its directive text (`"split(d2, 8), vectorize(d2i)"`), as pass options give it."""
-    from mlc.dialects.ix import IX
-
     ctx = Context()
-    ctx.load_dialect(IX)
+    ctx.load_dialect(ix.IX)
     try:
         attr = Parser(ctx, f"#ix.schedule<{text}>").parse_attribute()
     except ParseError as e:
         raise ScheduleError(f"cannot parse the schedule '{text}': {e.msg}") from None
     assert isinstance(attr, ScheduleAttr)
     return attr.data
-
-
-@irdl_attr_definition
-class ScheduleAttr(Data[Schedule]):
-    """`#ix.schedule<directives>`: an op's schedule."""
-
-    name = "ix.schedule"
-
-    @classmethod
-    def parse_parameter(cls, parser: AttrParser) -> Schedule:
-        with parser.in_angle_brackets():
-            return parse_schedule(parser)
-
-    def print_parameter(self, printer: Printer) -> None:
-        printer.print_string(f"<{self.data}>")
 
 
 def schedule_of(op: Operation) -> Schedule:
@@ -371,10 +258,6 @@ def selected_ops(module: ModuleOp, ops: Sequence[int], function: str) -> list[ix
     """The compute ops a scheduling pass applies to: position `k` counts the `ix.compute` ops of
     each function from 0 in order (all of them when `ops` is empty), in every function or only
     in `@function`."""
-    from xdsl.dialects import func
-
-    from mlc.dialects import ix  # the dialect defines its ops with this module's attribute
-
     chosen: list[ix.ComputeOp] = []
     functions = [f for f in module.ops if isinstance(f, func.FuncOp) and (not function or f.sym_name.data == function)]
     if function and not functions:

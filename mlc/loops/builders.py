@@ -18,7 +18,7 @@ from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, MemRefType,
 from xdsl.ir import Attribute, Block, SSAValue
 from xdsl.ir.affine import AffineBinaryOpExpr, AffineBinaryOpKind, AffineConstantExpr, AffineDimExpr, AffineExpr
 
-from mlc.affine import Interval, expr_bounds
+from mlc.loops.affine import Interval, expr_bounds
 
 
 _CONSTANTS: ContextVar[tuple[Block, dict[tuple[object, ...], SSAValue]] | None] = ContextVar("_CONSTANTS", default=None)

@@ -47,10 +47,10 @@ from xdsl.ir import Attribute, Block, Region, SSAValue
 
 from mlc.dialects import nn
 from mlc.errors import CompileError, SourceLocation
-from mlc.frontend import ast
-from mlc.frontend.builtins import BUILTINS, MAX_ELEMENTS, MAX_INT, REQUIRED, Builtin, Opt, Param, fmt_type, word_loc
-from mlc.frontend.custom_ops import ELEMENT_TYPES, CustomOp
-from mlc.signature import ModelSignature, TensorSpec
+from mlc.frontend.language import ast
+from mlc.frontend.language.builtins import BUILTINS, MAX_ELEMENTS, MAX_INT, REQUIRED, Builtin, Opt, Param, fmt_type, word_loc
+from mlc.frontend.language.custom_ops import ELEMENT_TYPES, CustomOp
+from mlc.graph.signature import ModelSignature, TensorSpec
 
 __all__ = ["emit_module"]
 

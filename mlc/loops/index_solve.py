@@ -91,7 +91,7 @@ from xdsl.ir.affine import (
     AffineMap,
 )
 
-from mlc.affine import Interval
+from mlc.loops.affine import Interval
 
 
 class NotInvertible(Exception):

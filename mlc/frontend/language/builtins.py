@@ -37,7 +37,7 @@ from xdsl.ir import Operation, SSAValue
 
 from mlc.dialects import nn
 from mlc.errors import CompileError, SourceLocation
-from mlc.frontend import ast
+from mlc.frontend.language import ast
 
 # ---------------------------------------------------------------------------- diagnostics helpers
 

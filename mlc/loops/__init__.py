@@ -1,0 +1,32 @@
+"""The index and loop levels: what both backends build on.
+
+An `ix.compute` op (the index level, `mlc.dialects.ix`) says what a tensor is; this package holds
+the machinery that reads and rewrites it and turns it into loops:
+
+- `affine`: index-map algebra (bounds, linear forms, substitution);
+- `index_solve`: solving index equations (the inverse maps of scatter-to-gather);
+- `scalars`: building scalar bodies, and their derivative rules;
+- `schedule`: the loop tree a schedule gives an op, and the rules a schedule must obey;
+- `builders`: building `scf`/`memref`/`arith` loops and guarded loads;
+- `nest`: applying a schedule: an op's loop nest, tiles, vectors, staged and inlined reads;
+- `arena`: where a function's buffers live in its arena;
+- `target`: what the machine offers a schedule (vector width, cores);
+- `interpreter`: a NumPy evaluator of index-level functions (the tests' oracle).
+
+`from mlc.loops import for_loop, index_const, ...` is the loop builders' API (`mlc.loops` was
+that one module before it became this package).
+"""
+
+from mlc.loops.builders import (  # noqa: F401
+    PARALLEL,
+    emit_index_expr,
+    fill_buffer,
+    float_const,
+    for_loop,
+    guarded_accumulate,
+    guarded_load,
+    hoisted_constants,
+    in_bounds,
+    index_const,
+    loop_nest,
+)

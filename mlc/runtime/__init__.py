@@ -1,0 +1,6 @@
+"""The runtime API: `mlc.compile` -> `Program` (run, gradients, memory report) and `Trainer`.
+
+`program`: compiling a model through a pipeline and a backend, the cache of compiled programs,
+calling them over NumPy arrays; `trainer`: a training step with its optimizer state;
+`arguments`: the checks of the caller's arrays that every call makes.
+"""
