@@ -2,7 +2,7 @@
 `r0..` for reduction variables (the names of an `ix.compute`'s custom syntax).
 
 The algebra on maps (bounds, linear forms, substitution) is `mlc.loops.affine`; this module is
-only their text, which the dialect needs to print itself.
+only their text, which the dialect prints and parses.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from xdsl.ir.affine import AffineBinaryOpExpr, AffineBinaryOpKind, AffineConstantExpr, AffineDimExpr, AffineExpr, AffineMap
+from xdsl.parser import Parser
+from xdsl.parser.affine_parser import AffineParser
 
 
 def dim_names(rank: int, num_reductions: int) -> list[str]:
@@ -68,3 +70,26 @@ def _format(expr: AffineExpr, names: Sequence[str], parent: int) -> str:
 def format_map_results(amap: AffineMap, names: Sequence[str]) -> str:
     """`[e0, e1, ...]` with the given dimension names."""
     return "[" + ", ".join(format_expr(e, names) for e in amap.results) + "]"
+
+
+R_BASE = 64
+"""While parsing a read, `rJ` is dimension `R_BASE + J` until the output rank is known."""
+
+
+def parse_map_exprs(parser: Parser) -> list[AffineExpr]:
+    """`[e0, e1, ...]` over `dK` (position K) and `rK` (position `R_BASE + K`)."""
+    affine = AffineParser(parser._parser_state)  # pyright: ignore[reportPrivateUsage]
+
+    def bare_id() -> AffineExpr | None:
+        name = parser.parse_optional_identifier()
+        if name is None:
+            return None
+        if len(name) > 1 and name[0] in "dr" and name[1:].isdigit():
+            pos = int(name[1:])
+            return AffineExpr.dimension(pos if name[0] == "d" else R_BASE + pos)
+        parser.raise_error(f"unknown index variable '{name}' (use d0.. and r0..)")
+
+    return parser.parse_comma_separated_list(
+        parser.Delimiter.SQUARE,
+        lambda: affine._parse_affine_expr(bare_id),  # pyright: ignore[reportPrivateUsage]
+    )

@@ -51,13 +51,12 @@ from xdsl.irdl import (
     var_operand_def,
 )
 from xdsl.parser import Parser
-from xdsl.parser.affine_parser import AffineParser
 from xdsl.printer import Printer
 from xdsl.traits import HasParent, IsTerminator, Pure
 from xdsl.transforms.dead_code_elimination import is_trivially_dead
 from xdsl.utils.exceptions import VerifyException
 
-from mlc.dialects.index_maps import dim_names, format_map_results
+from mlc.dialects.index_maps import R_BASE, dim_names, format_map_results, parse_map_exprs
 from mlc.dialects.ix_schedule import ScheduleAttr
 
 REDUCTIONS = ("none", "sum", "max")
@@ -350,7 +349,7 @@ class ComputeOp(IndexNotationOp):
             parser.parse_comma_separated_list(parser.Delimiter.PAREN, parse_var)
 
         def remap(rank: int) -> list[AffineExpr]:
-            dims = [AffineExpr.dimension(i) for i in range(rank)] + [AffineExpr.constant(0)] * (_R_BASE - rank)
+            dims = [AffineExpr.dimension(i) for i in range(rank)] + [AffineExpr.constant(0)] * (R_BASE - rank)
             return dims + [AffineExpr.dimension(rank + j) for j in range(len(extents))]
 
         reads, result_type, body, attributes = cls._parse_reads_and_body(parser, remap)
@@ -417,7 +416,7 @@ class ScatterOp(IndexNotationOp):
             parser.Delimiter.SQUARE, lambda: parser.parse_integer(allow_negative=False, allow_boolean=False)
         )
         parser.parse_keyword("into")
-        write_exprs = _parse_exprs(parser)
+        write_exprs = parse_map_exprs(parser)
 
         def remap(rank: int) -> list[AffineExpr]:
             return [AffineExpr.dimension(i) for i in range(len(extents))]
@@ -430,13 +429,9 @@ class ScatterOp(IndexNotationOp):
         return op
 
 
-_R_BASE = 64
-"""While parsing a read, `rJ` is dimension `_R_BASE + J` until the output rank is known."""
-
-
 def _parse_read(parser: Parser):
     operand = parser.parse_unresolved_operand()
-    exprs = _parse_exprs(parser)
+    exprs = parse_map_exprs(parser)
     fill = 0.0
     if parser.parse_optional_keyword("fill"):
         negative = parser.parse_optional_punctuation("-") is not None
@@ -448,25 +443,6 @@ def _parse_read(parser: Parser):
             fill = float(parser.parse_number())
         fill = -fill if negative else fill
     return operand, exprs, fill
-
-
-def _parse_exprs(parser: Parser) -> list[AffineExpr]:
-    """`[e0, e1, ...]` over `dK` (position K) and `rK` (position `_R_BASE + K`)."""
-    affine = AffineParser(parser._parser_state)  # pyright: ignore[reportPrivateUsage]
-
-    def bare_id() -> AffineExpr | None:
-        name = parser.parse_optional_identifier()
-        if name is None:
-            return None
-        if len(name) > 1 and name[0] in "dr" and name[1:].isdigit():
-            pos = int(name[1:])
-            return AffineExpr.dimension(pos if name[0] == "d" else _R_BASE + pos)
-        parser.raise_error(f"unknown index variable '{name}' (use d0.. and r0..)")
-
-    return parser.parse_comma_separated_list(
-        parser.Delimiter.SQUARE,
-        lambda: affine._parse_affine_expr(bare_id),  # pyright: ignore[reportPrivateUsage]
-    )
 
 
 @irdl_op_definition

@@ -6,11 +6,8 @@ reduction variables; `x[...]` outside `x` reads 0 unless a fill is given.
 
 The lowerings run inside an `ImplicitBuilder` placed just before the `nn` op, so every op they
 create (the compute ops, and inside each body the scalar ops) lands there in program order.
-Four helpers carry the boilerplate:
-  - `compute`   one compute op from reads given as Python index functions of the iteration vars;
-  - `pointwise` `y[i] = f(a[i'], b[i''], ...)` with NumPy broadcasting of each operand to `y`;
-  - `reduce`    `y[kept] = Σ_{axes} term(x[...]) * scale` (or `max`) for same-shaped operands;
-  - `window`    `y[n,i,j,c] = Σ/max_{a,b} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c]`.
+The builders of `mlc.loops.compute_builders` (`compute`, `pointwise`, `reduce`, `window`,
+`conv`) carry the boilerplate.
 Bodies use only the scalar ops the backends support, through the scalar body builders below.
 """
 
@@ -23,171 +20,20 @@ from typing import Any, TypeVar
 
 from xdsl.builder import Builder, ImplicitBuilder
 from xdsl.context import Context
-from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, TensorType
-from xdsl.ir import Attribute, Operation, SSAValue
-from xdsl.ir.affine import AffineExpr, AffineMap
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from mlc.loops.affine import map_from, reshape_map
-from mlc.dialects import ix, nn
+from mlc.dialects import nn
+from mlc.loops.affine import reshape_map
+from mlc.loops.compute_builders import (
+    Access, Index, Shape, Window, compute, conv, int_tuple, pointwise, reduce, shape_of, window,
+)
 from mlc.loops.scalars import (
     FUNCTIONS, absf, add, addi, cmpi, const, div, exp, index, index_to_float, log, maxsi,
     maximum, minsi, mul, muli, select, sign, sqrt, sub, subi,
 )
-
-Shape = tuple[int, ...]
-Index = Callable[..., Sequence[AffineExpr | int]]
-"""An index function: iteration variables (output dims, then reduction vars) -> tensor index."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Compute-op builders
-# ---------------------------------------------------------------------------------------------
-def shape_of(v: SSAValue) -> Shape:
-    assert isinstance(v.type, TensorType), v.type
-    return tuple(v.type.get_shape())
-
-
-def element_type_of(v: SSAValue) -> Attribute:
-    assert isinstance(v.type, TensorType), v.type
-    return v.type.get_element_type()
-
-
-@dataclass(frozen=True)
-class Access:
-    """A read of `value` at `index(*iteration_vars)` (or through a ready-made map); reads outside
-    `value` give `fill`."""
-
-    value: SSAValue
-    index: Index | AffineMap
-    fill: float = 0.0
-
-    def map(self, num_dims: int) -> AffineMap:
-        return self.index if isinstance(self.index, AffineMap) else map_from(num_dims, self.index)
-
-
-def compute(
-    shape: Sequence[int],
-    reads: Sequence[Access],
-    body: Callable[..., SSAValue],
-    *,
-    reduction: str = "none",
-    extents: Sequence[int] = (),
-    element_type: Attribute | None = None,
-) -> SSAValue:
-    """One `ix.compute` of the given output shape; `body(*read_scalars)` builds the scalar body.
-    The element type is the first read's unless given (a compute op with no reads must give it)."""
-    num_dims = len(shape) + len(extents)
-    ix_reads = [ix.Read(r.value, r.map(num_dims), r.fill) for r in reads]
-    elt = element_type or element_type_of(reads[0].value)
-    op = ix.ComputeOp.build(TensorType(elt, list(shape)), ix_reads, lambda args: body(*args), reduction, extents)
-    return op.result
-
-
-def broadcast_index(operand: Shape, out_rank: int) -> Index:
-    """NumPy broadcasting as a read map: dims aligned at the trailing end, size-1 dims read at 0."""
-    lead = out_rank - len(operand)
-    return lambda *d: [0 if n == 1 else d[lead + k] for k, n in enumerate(operand)]
-
-
-def pointwise(shape: Sequence[int], operands: Sequence[SSAValue], body: Callable[..., SSAValue]) -> SSAValue:
-    """y[i] = body(a[bcast(i)], b[bcast(i)], ...), every operand broadcast to `shape`."""
-    return compute(shape, [Access(v, broadcast_index(shape_of(v), len(shape))) for v in operands], body)
-
-
-def reduce(
-    operands: Sequence[SSAValue],
-    axes: Sequence[int],
-    term: Callable[..., SSAValue],
-    *,
-    scale: float | None = None,
-    kind: str = "sum",
-    keepdims: bool = False,
-) -> SSAValue:
-    """y[kept] = Σ_{r over axes} term(a[k], b[k], ...) * scale, where k puts the output vars at the
-    kept dims and the reduction vars r0.. at `axes` (all operands have the same shape). `kind="max"`
-    takes the maximum instead. With `keepdims` the reduced dims stay as size-1 output dims."""
-    shape = shape_of(operands[0])
-    axes = sorted(set(axes))
-    kept = [k for k in range(len(shape)) if k not in axes]
-    out_shape = [1 if k in axes else n for k, n in enumerate(shape)] if keepdims else [shape[k] for k in kept]
-    out_var = {k: (k if keepdims else kept.index(k)) for k in kept}
-
-    def at(*v: AffineExpr) -> list[AffineExpr]:
-        return [v[out_var[k]] if k in out_var else v[len(out_shape) + axes.index(k)] for k in range(len(shape))]
-
-    def body(*xs: SSAValue) -> SSAValue:
-        t = term(*xs)
-        return t if scale is None else mul(t, scale)
-
-    return compute(
-        out_shape,
-        [Access(v, at) for v in operands],
-        body,
-        reduction=kind if axes else "none",
-        extents=[shape[k] for k in axes],
-    )
-
-
-@dataclass(frozen=True)
-class Window:
-    """Where tap (a, b) of output pixel (i, j) reads: h = i*sh + a*dh - pt, w = j*sw + b*dw - pl."""
-
-    stride: tuple[int, ...]  # (sh, sw)
-    dilation: tuple[int, ...]  # (dh, dw)
-    padding: tuple[int, ...]  # (pt, pb, pl, pr)
-
-    def at(self, i: AffineExpr, j: AffineExpr, a: AffineExpr, b: AffineExpr) -> tuple[AffineExpr, AffineExpr]:
-        (sh, sw), (dh, dw), (pt, _, pl, _) = self.stride, self.dilation, self.padding
-        return i * sh + a * dh - pt, j * sw + b * dw - pl
-
-    @staticmethod
-    def of(op: nn.Conv2DOp | nn.BinConv2DOp | nn.MaxPool2DOp | nn.AvgPool2DOp) -> Window:
-        dilation = _ints(op.dilation) if isinstance(op, nn.Conv2DOp | nn.BinConv2DOp) else (1, 1)
-        return Window(_ints(op.stride), dilation, _ints(op.padding))
-
-
-def window(
-    x: SSAValue,
-    win: Window,
-    size: Sequence[int],
-    out_shape: Sequence[int],
-    body: Callable[[SSAValue], SSAValue],
-    *,
-    kind: str = "sum",
-    fill: float = 0.0,
-) -> SSAValue:
-    """y[n,i,j,c] = Σ_{a<KH, b<KW} body(x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c]) (or max),
-    padded cells read as `fill`."""
-    return compute(
-        out_shape,
-        [Access(x, lambda n, i, j, c, a, b: [n, *win.at(i, j, a, b), c], fill)],
-        body,
-        reduction=kind,
-        extents=size,
-    )
-
-
-def conv(x: SSAValue, w: SSAValue, win: Window, out_shape: Sequence[int], *, fill: float = 0.0) -> SSAValue:
-    """y[n,i,j,f] = Σ_{a,b,c} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c] * w[a,b,c,f], padded
-    cells of x read as `fill`."""
-    kh, kw, channels, _ = shape_of(w)
-    return compute(
-        out_shape,
-        [
-            Access(x, lambda n, i, j, f, a, b, c: [n, *win.at(i, j, a, b), c], fill),
-            Access(w, lambda n, i, j, f, a, b, c: [a, b, c, f]),
-        ],
-        mul,
-        reduction="sum",
-        extents=(kh, kw, channels),
-    )
-
-
-def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
-    return tuple(int(v) for v in attr.get_values())
-
 
 # ---------------------------------------------------------------------------------------------
 # Lowerings, one per nn op or family
@@ -281,7 +127,7 @@ def lower_dense(op: nn.DenseOp) -> SSAValue:
 def lower_maxpool2d(op: nn.MaxPool2DOp) -> SSAValue:
     """y[n,i,j,c] = max_{a,b} x[n, i*sh + a - pt, j*sw + b - pl, c], padded cells read as -inf
     (so they never win: every window holds at least one real cell)"""
-    return window(op.x, Window.of(op), _ints(op.size), out_shape(op), lambda v: v, kind="max", fill=float("-inf"))
+    return window(op.x, Window.of(op), int_tuple(op.size), out_shape(op), lambda v: v, kind="max", fill=float("-inf"))
 
 
 @lowers(nn.AvgPool2DOp)
@@ -290,11 +136,11 @@ def lower_avgpool2d(op: nn.AvgPool2DOp) -> SSAValue:
     count(i, j) = rows(i) * cols(j) the in-bounds cells of the window (TensorFlow), where
     rows(i) = min(i*sh - pt + KH, H) - max(i*sh - pt, 0), and likewise cols(j).
     Without padding every window is inside, so count = KH*KW."""
-    (kh, kw), (sh, sw) = _ints(op.size), _ints(op.stride)
-    pt, _, pl, _ = _ints(op.padding)
+    (kh, kw), (sh, sw) = int_tuple(op.size), int_tuple(op.stride)
+    pt, _, pl, _ = int_tuple(op.padding)
     _, h, w, _ = shape_of(op.x)
     elt = op.element_type()
-    padded = any(_ints(op.padding))
+    padded = any(int_tuple(op.padding))
 
     def inside(dim: int, stride: int, pad: int, k: int, size: int) -> SSAValue:
         start = index(dim)
@@ -377,13 +223,13 @@ def lower_constant(op: nn.ConstantOp) -> SSAValue:
 @lowers(nn.SumOp)
 def lower_sum(op: nn.SumOp) -> SSAValue:
     """y[kept] = Σ_{axes} x[...]"""
-    return reduce([op.x], _ints(op.axes), lambda v: v)
+    return reduce([op.x], int_tuple(op.axes), lambda v: v)
 
 
 @lowers(nn.MeanOp)
 def lower_mean(op: nn.MeanOp) -> SSAValue:
     """y[kept] = Σ_{axes} x[...] * (1/M), M = the number of reduced elements"""
-    axes = _ints(op.axes)
+    axes = int_tuple(op.axes)
     return reduce([op.x], axes, lambda v: v, scale=1.0 / prod(shape_of(op.x)[k] for k in axes))
 
 

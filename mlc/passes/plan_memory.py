@@ -4,7 +4,7 @@ Liveness is measured on the function's top-level ops (each one is a whole loop n
 is live from the op that allocates it to the last top-level op that uses it, both inclusive, so
 a nest never writes into memory it is still reading. Buffers whose live ranges are disjoint may
 share bytes. Placement is greedy best-fit, largest buffer first, with every offset aligned to
-`ALIGN` bytes (so vector loads stay aligned). The arena becomes a trailing `memref<Nxi8>`
+`mlc.loops.arena.ALIGN` bytes (so vector loads stay aligned). The arena becomes a trailing `memref<Nxi8>`
 argument, each `memref.alloc` a `memref.view` into it, and the function records
 `mlc.arena_bytes = N` so the runtime allocates exactly that. A function with `mlc.memory_budget`
 (set by mlc-checkpoint, which predicts the arena exactly) fails if the arena exceeds it.
@@ -61,7 +61,7 @@ from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
-from mlc.loops.arena import ALIGN, place  # noqa: F401  (ALIGN: the alignment documented above)
+from mlc.loops.arena import place
 from mlc.loops.builders import index_const
 from mlc.passes.autodiff import PHASE
 

@@ -1,0 +1,173 @@
+"""Building `ix.compute` ops from Python: reads given as index functions of the iteration variables.
+
+Notation: `y[i]` is the output element at iteration point `i`; `Σ_r` / `max_r` range over the
+reduction variables; `x[...]` outside `x` reads 0 unless a fill is given. The builders insert at
+the implicit insertion point (inside an `ImplicitBuilder`), in program order:
+  - `compute`   one compute op from reads given as Python index functions of the iteration vars;
+  - `pointwise` `y[i] = f(a[i'], b[i''], ...)` with NumPy broadcasting of each operand to `y`;
+  - `reduce`    `y[kept] = Σ_{axes} term(x[...]) * scale` (or `max`) for same-shaped operands;
+  - `window`    `y[n,i,j,c] = Σ/max_{a,b} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c]`;
+  - `conv`      that window's taps times HWIO weights, summed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from xdsl.dialects.builtin import DenseArrayBase, TensorType
+from xdsl.ir import Attribute, SSAValue
+from xdsl.ir.affine import AffineExpr, AffineMap
+
+from mlc.dialects import ix, nn
+from mlc.loops.affine import map_from
+from mlc.loops.scalars import mul
+
+Shape = tuple[int, ...]
+Index = Callable[..., Sequence[AffineExpr | int]]
+"""An index function: iteration variables (output dims, then reduction vars) -> tensor index."""
+
+
+def shape_of(v: SSAValue) -> Shape:
+    assert isinstance(v.type, TensorType), v.type
+    return tuple(v.type.get_shape())
+
+
+def element_type_of(v: SSAValue) -> Attribute:
+    assert isinstance(v.type, TensorType), v.type
+    return v.type.get_element_type()
+
+
+@dataclass(frozen=True)
+class Access:
+    """A read of `value` at `index(*iteration_vars)` (or through a ready-made map); reads outside
+    `value` give `fill`."""
+
+    value: SSAValue
+    index: Index | AffineMap
+    fill: float = 0.0
+
+    def map(self, num_dims: int) -> AffineMap:
+        return self.index if isinstance(self.index, AffineMap) else map_from(num_dims, self.index)
+
+
+def compute(
+    shape: Sequence[int],
+    reads: Sequence[Access],
+    body: Callable[..., SSAValue],
+    *,
+    reduction: str = "none",
+    extents: Sequence[int] = (),
+    element_type: Attribute | None = None,
+) -> SSAValue:
+    """One `ix.compute` of the given output shape; `body(*read_scalars)` builds the scalar body.
+    The element type is the first read's unless given (a compute op with no reads must give it)."""
+    num_dims = len(shape) + len(extents)
+    ix_reads = [ix.Read(r.value, r.map(num_dims), r.fill) for r in reads]
+    elt = element_type or element_type_of(reads[0].value)
+    op = ix.ComputeOp.build(TensorType(elt, list(shape)), ix_reads, lambda args: body(*args), reduction, extents)
+    return op.result
+
+
+def broadcast_index(operand: Shape, out_rank: int) -> Index:
+    """NumPy broadcasting as a read map: dims aligned at the trailing end, size-1 dims read at 0."""
+    lead = out_rank - len(operand)
+    return lambda *d: [0 if n == 1 else d[lead + k] for k, n in enumerate(operand)]
+
+
+def pointwise(shape: Sequence[int], operands: Sequence[SSAValue], body: Callable[..., SSAValue]) -> SSAValue:
+    """y[i] = body(a[bcast(i)], b[bcast(i)], ...), every operand broadcast to `shape`."""
+    return compute(shape, [Access(v, broadcast_index(shape_of(v), len(shape))) for v in operands], body)
+
+
+def reduce(
+    operands: Sequence[SSAValue],
+    axes: Sequence[int],
+    term: Callable[..., SSAValue],
+    *,
+    scale: float | None = None,
+    kind: str = "sum",
+    keepdims: bool = False,
+) -> SSAValue:
+    """y[kept] = Σ_{r over axes} term(a[k], b[k], ...) * scale, where k puts the output vars at the
+    kept dims and the reduction vars r0.. at `axes` (all operands have the same shape). `kind="max"`
+    takes the maximum instead. With `keepdims` the reduced dims stay as size-1 output dims."""
+    shape = shape_of(operands[0])
+    axes = sorted(set(axes))
+    kept = [k for k in range(len(shape)) if k not in axes]
+    out_shape = [1 if k in axes else n for k, n in enumerate(shape)] if keepdims else [shape[k] for k in kept]
+    out_var = {k: (k if keepdims else kept.index(k)) for k in kept}
+
+    def at(*v: AffineExpr) -> list[AffineExpr]:
+        return [v[out_var[k]] if k in out_var else v[len(out_shape) + axes.index(k)] for k in range(len(shape))]
+
+    def body(*xs: SSAValue) -> SSAValue:
+        t = term(*xs)
+        return t if scale is None else mul(t, scale)
+
+    return compute(
+        out_shape,
+        [Access(v, at) for v in operands],
+        body,
+        reduction=kind if axes else "none",
+        extents=[shape[k] for k in axes],
+    )
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where tap (a, b) of output pixel (i, j) reads: h = i*sh + a*dh - pt, w = j*sw + b*dw - pl."""
+
+    stride: tuple[int, ...]  # (sh, sw)
+    dilation: tuple[int, ...]  # (dh, dw)
+    padding: tuple[int, ...]  # (pt, pb, pl, pr)
+
+    def at(self, i: AffineExpr, j: AffineExpr, a: AffineExpr, b: AffineExpr) -> tuple[AffineExpr, AffineExpr]:
+        (sh, sw), (dh, dw), (pt, _, pl, _) = self.stride, self.dilation, self.padding
+        return i * sh + a * dh - pt, j * sw + b * dw - pl
+
+    @staticmethod
+    def of(op: nn.Conv2DOp | nn.BinConv2DOp | nn.MaxPool2DOp | nn.AvgPool2DOp) -> Window:
+        dilation = int_tuple(op.dilation) if isinstance(op, nn.Conv2DOp | nn.BinConv2DOp) else (1, 1)
+        return Window(int_tuple(op.stride), dilation, int_tuple(op.padding))
+
+
+def window(
+    x: SSAValue,
+    win: Window,
+    size: Sequence[int],
+    out_shape: Sequence[int],
+    body: Callable[[SSAValue], SSAValue],
+    *,
+    kind: str = "sum",
+    fill: float = 0.0,
+) -> SSAValue:
+    """y[n,i,j,c] = Σ_{a<KH, b<KW} body(x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c]) (or max),
+    padded cells read as `fill`."""
+    return compute(
+        out_shape,
+        [Access(x, lambda n, i, j, c, a, b: [n, *win.at(i, j, a, b), c], fill)],
+        body,
+        reduction=kind,
+        extents=size,
+    )
+
+
+def conv(x: SSAValue, w: SSAValue, win: Window, out_shape: Sequence[int], *, fill: float = 0.0) -> SSAValue:
+    """y[n,i,j,f] = Σ_{a,b,c} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c] * w[a,b,c,f], padded
+    cells of x read as `fill`."""
+    kh, kw, channels, _ = shape_of(w)
+    return compute(
+        out_shape,
+        [
+            Access(x, lambda n, i, j, f, a, b, c: [n, *win.at(i, j, a, b), c], fill),
+            Access(w, lambda n, i, j, f, a, b, c: [a, b, c, f]),
+        ],
+        mul,
+        reduction="sum",
+        extents=(kh, kw, channels),
+    )
+
+
+def int_tuple(attr: DenseArrayBase) -> tuple[int, ...]:
+    return tuple(int(v) for v in attr.get_values())
