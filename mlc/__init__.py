@@ -38,6 +38,7 @@ MOVED_MODULES = {
     "mlc.frontend.custom_ops": "mlc.frontend.language.custom_ops",
     "mlc.frontend.emit": "mlc.frontend.language.emit",
     "mlc.frontend.parser": "mlc.frontend.language.parser",
+    "mlc.backends.c.mathlib": "mlc.backends.cstyle.mathlib",
 }
 """Old module name -> the module it is now."""
 

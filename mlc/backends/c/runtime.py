@@ -29,13 +29,9 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute
 
 from mlc.backends.cache import cached_build, content_key, temporary_path
-from mlc.backends.c.emitter import (
-    arena_bytes,
-    checked_memref,
-    emit_c,
-    is_arena_type,
-    is_read_only,
-)
+from mlc.backends.c.emitter import emit_c
+from mlc.backends.cstyle.analyses import arena_bytes, is_read_only
+from mlc.backends.cstyle.types import checked_memref, is_arena_type
 
 # No -ffast-math: results must match PyTorch's IEEE semantics (NaN, inf, no reassociation).
 # -O2: the vector code is explicit (schedules vectorise), so -O3 adds compile time (20% on the

@@ -1,0 +1,157 @@
+"""Vector code of the C-style printer: GCC/Clang vector extensions for 1-d vectors, comparisons
+and blends on their masks, `memcpy` loads and stores, prefix-masked loads and stores, and fused
+multiply-adds, with x86 intrinsics where the compiler says it has them and a portable fallback."""
+
+from __future__ import annotations
+
+from xdsl.dialects import arith, vector
+from xdsl.dialects.builtin import Float32Type, VectorType
+from xdsl.ir import SSAValue
+
+from mlc.backends.cstyle.core import PrinterCore
+from mlc.backends.cstyle.ops import VECTOR_CMPF
+from mlc.backends.cstyle.types import _C_SIZES, CEmitError, c_type
+from mlc.dialects import vx
+
+X86_VECTORS = {512: ("_mm512", "__m512"), 256: ("_mm256", "__m256"), 128: ("_mm", "__m128")}
+"""Intrinsic prefix and register type of the x86 vectors of each width in bits."""
+
+
+def x86_or_fallback(t: VectorType, guards: dict[int, str], intrinsic: str, fallback: str) -> str:
+    """A vector helper's body: `intrinsic` (a template over `{prefix}`, `{suffix}` and `{mtype}`)
+    under `#if guards[bits]` when x86 has f32/f64 registers of `t`'s width, else `fallback`."""
+    elt = c_type(t.get_element_type())
+    bits = t.get_shape()[0] * _C_SIZES[elt] * 8
+    if elt not in ("float", "double") or bits not in X86_VECTORS or bits not in guards:
+        return fallback
+    prefix, mtype = X86_VECTORS[bits]
+    suffix, mtype = ("ps", mtype) if elt == "float" else ("pd", mtype + "d")
+    call = intrinsic.format(prefix=prefix, suffix=suffix, mtype=mtype)
+    return f"#if {guards[bits]}\n  {call}\n#else\n{fallback}\n#endif"
+
+
+class VectorPrinter(PrinterCore):
+    """The handlers of vector ops (`vector`, `vx`) and the vector helpers other handlers use."""
+
+    def print_vector_cmpf(self, op: vx.CmpfOp) -> None:
+        predicate = op.predicate.data
+        if predicate not in VECTOR_CMPF:
+            raise CEmitError(f"C backend: no vector form of the cmpf predicate '{predicate}'")
+        self.assign(op.result, f"{self.expr(op.lhs)} {VECTOR_CMPF[predicate]} {self.expr(op.rhs)}")
+
+    def print_vector_select(self, op: vx.SelectOp) -> None:
+        self.assign(op.result, self.blend(op.result, *(self.expr(v) for v in (op.cond, op.lhs, op.rhs))))
+
+    def blend(self, result: SSAValue, mask: str, a: str, b: str) -> str:
+        """`mask ? a : b` lane by lane, as bit operations on the mask (all ones or all zeros)."""
+        vtype = self.value_type(result)
+        t = result.type
+        assert isinstance(t, VectorType)
+        bits = _C_SIZES[c_type(t.get_element_type())] * 8
+        itype = f"mlc_v{t.get_shape()[0]}i{bits}"
+        self.vector_types[itype] = (t.get_shape()[0], f"int{bits}_t")
+        return f"({vtype})(({mask} & ({itype}){a}) | (~({mask}) & ({itype}){b}))"
+
+    def vector_fma(self, result: SSAValue) -> str:
+        """`mlc_fma_v16f32(a, b, c)`: the target's fused multiply-add instruction where the compiler
+        has one for this width, `fma` lane by lane otherwise (the same value either way)."""
+        vtype = self.value_type(result)
+        t = result.type
+        assert isinstance(t, VectorType)
+        lanes, single = t.get_shape()[0], isinstance(t.get_element_type(), Float32Type)
+        fallback = f"  {vtype} r;\n  for (int l = 0; l < {lanes}; l++) r[l] = fma{'f' if single else ''}(a[l], b[l], c[l]);\n  return r;"
+        name = f"mlc_fma_{vtype[4:]}"
+        body = x86_or_fallback(t, {512: "defined(__AVX512F__)", 256: "defined(__FMA__)", 128: "defined(__FMA__)"},
+                               f"return ({vtype}){{prefix}}_fmadd_{{suffix}}(({{mtype}})a, ({{mtype}})b, ({{mtype}})c);", fallback)
+        return self.helper(name, f"static inline {vtype} {name}({vtype} a, {vtype} b, {vtype} c) {{\n{body}\n}}")
+
+    def print_vector_load(self, op: vector.LoadOp) -> None:
+        name = self.define(op.result)
+        self.line(f"{self.value_type(op.result)} {name};")
+        self.line(f"memcpy(&{name}, &{self.expr(op.base)}[{self.flat_index(op.base, op.indices)}], sizeof {name});")
+
+    def print_vector_store(self, op: vector.StoreOp) -> None:
+        value = self.expr(op.vector)
+        self.line(f"memcpy(&{self.expr(op.base)}[{self.flat_index(op.base, op.indices)}], &{value}, sizeof {value});")
+
+    def print_create_mask(self, op: vector.CreateMaskOp) -> None:
+        """A mask of the first lanes: no C value of its own, its masked loads and stores copy
+        that many elements (`prefix_lanes`)."""
+        for use in op.results[0].uses:
+            if not isinstance(use.operation, vector.MaskedLoadOp | vector.MaskedStoreOp):
+                raise CEmitError("C backend: a 'vector.create_mask' is supported only as the mask of masked loads and stores")
+
+    def prefix_lanes(self, mask: SSAValue) -> int:
+        """The lanes a `vector.create_mask` of one constant count sets."""
+        owner = mask.owner
+        if not isinstance(owner, vector.CreateMaskOp) or len(owner.operands) != 1 \
+                or not isinstance(count := owner.operands[0].owner, arith.ConstantOp):
+            raise CEmitError("C backend: the mask of a masked load or store must be a 'vector.create_mask' of a constant")
+        return count.value.value.data  # pyright: ignore[reportAttributeAccessIssue]
+
+    def print_masked_load(self, op: vector.MaskedLoadOp) -> None:
+        count, at = self.prefix_lanes(op.mask), f"&{self.expr(op.base)}[{self.flat_index(op.base, op.indices)}]"
+        function = self.prefix_access(op.result, "load")
+        self.assign(op.result, f"{function}({at}, {self.expr(op.pass_thru)}, {count})")
+
+    def print_masked_store(self, op: vector.MaskedStoreOp) -> None:
+        count, at = self.prefix_lanes(op.mask), f"&{self.expr(op.base)}[{self.flat_index(op.base, op.indices)}]"
+        function = self.prefix_access(op.value_to_store, "store")
+        self.line(f"{function}({at}, {self.expr(op.value_to_store)}, {count});")
+
+    def prefix_access(self, value: SSAValue, kind: str) -> str:
+        """`mlc_load_prefix_v8f32(p, passthru, n)` / `mlc_store_prefix_v8f32(p, v, n)`: the first
+        `n` lanes from or to memory, the rest untouched (the pass-through lanes of a load); an
+        AVX-512 masked move where the target has one, else `memcpy` of `n` elements (through
+        the stack: correct, slower)."""
+        vtype = self.value_type(value)
+        t = value.type
+        assert isinstance(t, VectorType)
+        lanes, elt = t.get_shape()[0], c_type(t.get_element_type())
+        name = f"mlc_{kind}_prefix_{vtype[4:]}"
+        mask = f"(__mmask{max(lanes, 8)})((1u << n) - 1u)"
+        if kind == "load":
+            signature = f"static inline {vtype} {name}(const {elt}* p, {vtype} v, int n)"
+            fallback = f"  memcpy(&v, p, (size_t)n * sizeof({elt}));\n  return v;"
+            call = f"return ({vtype}){{prefix}}_mask_loadu_{{suffix}}(({{mtype}})v, {mask}, p);"
+        else:
+            signature = f"static inline void {name}({elt}* p, {vtype} v, int n)"
+            fallback = f"  memcpy(p, &v, (size_t)n * sizeof({elt}));"
+            call = f"{{prefix}}_mask_storeu_{{suffix}}(p, {mask}, ({{mtype}})v);"
+        masked = "defined(__AVX512F__) && defined(__AVX512VL__)"
+        body = x86_or_fallback(t, {512: "defined(__AVX512F__)", 256: masked, 128: masked}, call, fallback)
+        return self.helper(name, f"{signature} {{\n{body}\n}}")
+
+    def print_broadcast(self, op: vector.BroadcastOp) -> None:
+        t = op.vector.type
+        assert isinstance(t, VectorType)
+        if isinstance(op.source.type, VectorType):
+            raise CEmitError("C backend: 'vector.broadcast' of a vector is not supported")
+        x = self.expr(op.source)
+        self.assign(op.vector, "{" + ", ".join([x] * t.get_shape()[0]) + "}")
+
+    def print_insert(self, op: vector.InsertOp) -> None:
+        if op.dynamic_position or isinstance(op.source.type, VectorType):
+            raise CEmitError("C backend: only 'vector.insert' of a scalar at a constant position is supported")
+        self.assign(op.result, self.expr(op.dest))
+        (lane,) = op.static_position.get_values()
+        self.line(f"{self.names[op.result]}[{lane}] = {self.expr(op.source)};")
+
+    def print_extract(self, op: vector.ExtractOp) -> None:
+        if op.dynamic_position or isinstance(op.result.type, VectorType):
+            raise CEmitError("C backend: only 'vector.extract' of a scalar at a constant position is supported")
+        (lane,) = op.static_position.get_values()
+        self.assign(op.result, f"{self.expr(op.vector)}[{lane}]")
+
+    handlers = PrinterCore.handlers | {
+        vx.CmpfOp: print_vector_cmpf,
+        vx.SelectOp: print_vector_select,
+        vector.LoadOp: print_vector_load,
+        vector.StoreOp: print_vector_store,
+        vector.CreateMaskOp: print_create_mask,
+        vector.MaskedLoadOp: print_masked_load,
+        vector.MaskedStoreOp: print_masked_store,
+        vector.BroadcastOp: print_broadcast,
+        vector.InsertOp: print_insert,
+        vector.ExtractOp: print_extract,
+    }
