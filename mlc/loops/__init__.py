@@ -4,11 +4,13 @@ An `ix.compute` op (the index level, `mlc.dialects.ix`) says what a tensor is; t
 the machinery that reads and rewrites it and turns it into loops:
 
 - `affine`: index-map algebra (bounds, linear forms, substitution);
-- `index_solve`: solving index equations (the inverse maps of scatter-to-gather);
+- `index_solve`: solving index equations (the inverse maps of scatter-to-gather), a package by
+  step: integer forms, linearisation, elimination, phases for strides, the gathers' maps;
 - `scalars`: building scalar bodies, and their derivative rules;
 - `schedule`: the loop tree a schedule gives an op, and the rules a schedule must obey;
 - `builders`: building `scf`/`memref`/`arith` loops and guarded loads;
-- `nest`: applying a schedule: an op's loop nest, tiles, vectors, staged and inlined reads;
+- `nest`: applying a schedule: an op's loop nest, a package by concern: the index space, loops,
+  reductions and tiles, vectors, loads and stores, staged and inlined reads, producers at a loop;
 - `arena`: where a function's buffers live in its arena;
 - `target`: what the machine offers a schedule (vector width, cores);
 - `interpreter`: a NumPy evaluator of index-level functions (the tests' oracle).

@@ -74,7 +74,8 @@ from xdsl.passes import ModulePass
 
 from mlc.loops.affine import coefficient, iteration_ranges, linear_form, read_in_bounds
 from mlc.dialects import ix
-from mlc.loops.nest import effective_reads, narrowest_lanes, vector_cells
+from mlc.loops.nest.reads import effective_reads
+from mlc.loops.nest.vectors import narrowest_lanes, vector_cells
 from mlc.loops.schedule import SCHEDULE, STAGE_BYTES, Schedule, schedule_of, set_schedule
 from mlc.loops.target import CpuTarget, host
 

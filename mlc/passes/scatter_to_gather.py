@@ -56,20 +56,11 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from mlc.dialects import ix
 from mlc.loops.builders import index_const
-from mlc.loops.index_solve import (
-    Condition,
-    Divisible,
-    Equal,
-    InRange,
-    Linear,
-    NotInvertible,
-    Piece,
-    Quasi,
-    Solution,
-    Var,
-    compose,
-    solve,
-)
+from mlc.loops.index_solve.forms import Linear, Var
+from mlc.loops.index_solve.linearise import NotInvertible
+from mlc.loops.index_solve.maps import compose
+from mlc.loops.index_solve.phases import solve
+from mlc.loops.index_solve.pieces import Condition, Divisible, Equal, InRange, Piece, Quasi, Solution
 
 REMARK = "remark: mlc-scatter-to-gather"
 

@@ -1,0 +1,131 @@
+"""Vectors: the vectors a vectorised loop runs (full ones, then one partial vector, then a scalar),
+the IR helpers for lanes, masks and ops on vectors, and the buffer and element types they use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from xdsl.dialects import arith, vector
+from xdsl.dialects.builtin import Float32Type, IntegerType, MemRefType, VectorType
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir.affine import AffineExpr
+
+from mlc.dialects import vx
+from mlc.loops.affine import coefficient, substitute
+from mlc.loops.builders import float_const, index_const
+from mlc.loops.nest.space import Space
+
+
+MIN_LANES = 4
+"""The narrowest vectors a short vectorized loop uses (SSE's and NEON's width in f32)."""
+
+
+def narrowest_lanes(lanes: int, extent: int) -> int:
+    """The target's lanes, halved while more than `extent` (down to `MIN_LANES`)."""
+    while lanes > MIN_LANES and lanes > extent:
+        lanes //= 2
+    return lanes
+
+
+def vector_runs(lanes: int, extent: int) -> list[tuple[int, int]]:
+    """The vectors a vectorised loop of `extent` iterations runs, as (width, active lanes): full
+    ones of `lanes`, then for two or more remaining iterations one partial vector, the narrowest
+    power of two (at least `MIN_LANES`) that holds them; a last single iteration is a scalar."""
+    runs = [(lanes, lanes)] * (extent // lanes)
+    rest = extent % lanes
+    if rest >= 2:
+        width = MIN_LANES
+        while width < rest:
+            width *= 2
+        runs.append((min(width, lanes), rest))
+    return runs
+
+
+def vector_cells(lanes: int, extent: int) -> int:
+    """Values (vectors and scalars) a vectorised loop of `extent` iterations computes."""
+    runs = vector_runs(lanes, extent)
+    return len(runs) + extent - sum(active for _, active in runs)
+
+
+def _lanes(index: Sequence[AffineExpr], space: Space) -> list[tuple[list[AffineExpr], Space]]:
+    """For each lane of a vector space: `index` at that lane, and the scalar space to read it in."""
+    assert space.lane is not None
+    lo = space.ranges[space.lane][0]
+    scalar = replace(space, lane=None, width=1)
+    found = []
+    for lane in range(space.active):
+        at = [AffineExpr.constant(lo + lane) if k == space.lane else AffineExpr.dimension(k) for k in range(len(space.values))]
+        found.append(([substitute(e, at) for e in index], scalar))
+    return found
+
+
+def _from_lanes(values: Sequence[SSAValue], width: int) -> SSAValue:
+    """A vector of `width` lanes, lane k being `values[k]` (the lanes beyond, `values[0]`)."""
+    result = vector.BroadcastOp(values[0], VectorType(values[0].type, [width])).vector
+    for lane, value in enumerate(values[1:], 1):
+        result = vector.InsertOp(value, result, [lane]).result
+    return result
+
+
+def _prefix_mask(active: int, width: int) -> SSAValue:
+    """The mask of a partial vector: its first `active` of `width` lanes."""
+    return vector.CreateMaskOp([index_const(active)], VectorType(IntegerType(1), [width])).results[0]
+
+
+def _vector_load(buffer: SSAValue, indices: Sequence[SSAValue], typ: VectorType, active: int) -> SSAValue:
+    """A contiguous load of a vector's active lanes (the others 0)."""
+    width = typ.get_shape()[0]
+    if active == width:
+        return vector.LoadOp(buffer, indices, typ).result
+    zeros = vector.BroadcastOp(float_const(0.0, typ.get_element_type()), typ).vector
+    return vector.MaskedLoadOp(buffer, indices, _prefix_mask(active, width), zeros, typ).result
+
+
+def _contiguous(index: Sequence[AffineExpr], space: Space) -> bool:
+    """The last index moves one element per lane and the others not at all."""
+    if any(space.uses_lanes(e) for e in index[:-1]) or not index:
+        return False
+    assert space.lane is not None
+    return coefficient(index[-1], space.lane) == 1
+
+
+def _vector_op(op: Operation, operands: Sequence[SSAValue]) -> Operation:
+    """`op` on vectors: scalar operands broadcast, results vectors of the operands' width."""
+    width = next(v.type.get_shape()[0] for v in operands if isinstance(v.type, VectorType))  # pyright: ignore[reportAttributeAccessIssue]
+    if isinstance(op, arith.CmpfOp):
+        a, b = (_widened(v, width) for v in operands)
+        return vx.CmpfOp(arith.CMPF_COMPARISON_OPERATIONS[op.predicate.value.data], a, b)
+    if isinstance(op, arith.SelectOp) and isinstance(operands[0].type, VectorType):
+        return vx.SelectOp(*(_widened(v, width) for v in operands))
+    if isinstance(op, arith.SelectOp):
+        operands = [operands[0], *(_widened(v, width) for v in operands[1:])]
+    else:
+        operands = [_widened(v, width) for v in operands]
+    results = [VectorType(r.type, [width]) for r in op.results]
+    return type(op).create(operands=operands, result_types=results, properties=dict(op.properties),
+                           attributes=dict(op.attributes))
+
+
+def _widened(value: SSAValue, width: int) -> SSAValue:
+    if width == 1 or isinstance(value.type, VectorType):
+        return value
+    return vector.BroadcastOp(value, VectorType(value.type, [width])).vector
+
+
+def _clamp(index: SSAValue, size: int) -> SSAValue:
+    return arith.MaxSIOp(arith.MinSIOp(index, index_const(size - 1)).result, index_const(0)).result
+
+
+def _shape_type(buffer: SSAValue) -> MemRefType:
+    t = buffer.type
+    assert isinstance(t, MemRefType)
+    return t
+
+
+def _shape(buffer: SSAValue) -> tuple[int, ...]:
+    return _shape_type(buffer).get_shape()
+
+
+def _element_bytes(elt: Attribute) -> int:
+    return 4 if isinstance(elt, Float32Type) else getattr(elt, "bitwidth", 64) // 8
