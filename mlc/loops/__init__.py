@@ -7,6 +7,8 @@ the machinery that reads and rewrites it and turns it into loops:
 - `index_solve`: solving index equations (the inverse maps of scatter-to-gather), a package by
   step: integer forms, linearisation, elimination, phases for strides, the gathers' maps;
 - `scalars`: building scalar bodies, and their derivative rules;
+- `compute_builders`: building `ix.compute` ops from Python index functions (pointwise, reduce,
+  window, conv);
 - `schedule`: the loop tree a schedule gives an op, and the rules a schedule must obey;
 - `builders`: building `scf`/`memref`/`arith` loops and guarded loads;
 - `nest`: applying a schedule: an op's loop nest, a package by concern: the index space, loops,

@@ -23,11 +23,11 @@ Without a schedule, a compute op `out[d] = R_{r in E} body(x_k[m_k(d, r)])` beco
 
 where a sum of products combines with a fused multiply-add. A schedule splits, reorders,
 unrolls, vectorises and parallelises those loops and places producers inside them
-(`mlc/nest.py` builds the nest). Reads whose maps provably stay in bounds (interval analysis
+(`mlc.loops.nest` builds the nest). Reads whose maps provably stay in bounds (interval analysis
 over the loop ranges) are plain loads; the others are guarded and yield the read's fill value
 outside the tensor.
 
-Option: `vector-bytes` (default: the host's widest vector registers, `mlc/target.py`) fixes the
+Option: `vector-bytes` (default: the host's widest vector registers, `mlc.loops.target`) fixes the
 width of vectorised loops, so that tests print the same code on every machine.
 """
 

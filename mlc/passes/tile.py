@@ -4,7 +4,7 @@
 
 `ops` picks compute ops by position in their function (see `mlc.schedule.selected_ops`; all of
 them when omitted), `func` restricts it to one function. Each given option replaces that directive
-of the op's schedule (`mlc.schedule`, see `mlc/schedule.py`) and leaves the others; `split` adds
+of the op's schedule (`mlc.schedule`, see `mlc.loops.schedule`) and leaves the others; `split` adds
 its splits to the op's. The schedule is checked against the op (every loop named must exist, the
 reduction loops keep their order, ...) and the pass fails naming what does not fit.
 """

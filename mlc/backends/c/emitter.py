@@ -49,7 +49,7 @@ from xdsl.utils.target import Target
 from mlc.backends.cstyle.analyses import arena_bytes, disjoint_views, is_read_only
 from mlc.backends.cstyle.ops import C_HELPERS
 from mlc.backends.cstyle.printer import CStylePrinter
-from mlc.backends.cstyle.types import _C_SIZES, CEmitError, c_type, checked_memref, is_arena_type, pointee_type
+from mlc.backends.cstyle.types import C_SIZES, CEmitError, c_type, checked_memref, is_arena_type, pointee_type
 
 __all__ = ["CEmitError", "CPrinter", "CTarget", "c_type", "emit_c"]
 """`CEmitError` and `c_type` live in `mlc.backends.cstyle.types`; they are also importable from here."""
@@ -100,7 +100,7 @@ class CPrinter(CStylePrinter):
             self.line(text)
         for name in sorted(self.vector_types, key=lambda n: (len(n), n)):
             lanes, elt = self.vector_types[name]
-            self.line(f"typedef {elt} {name} __attribute__((vector_size({lanes * _C_SIZES[elt]})));")
+            self.line(f"typedef {elt} {name} __attribute__((vector_size({lanes * C_SIZES[elt]})));")
         for name in self.helpers:  # in first use order: a helper's own helpers come before it
             for text in self.helpers[name].splitlines():
                 self.line(text)

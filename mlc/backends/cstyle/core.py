@@ -14,7 +14,7 @@ from xdsl.ir import Block, Operation, SSAValue
 from xdsl.utils.base_printer import BasePrinter
 
 from mlc.backends.cstyle.types import (
-    _C_SIZES,
+    C_SIZES,
     CEmitError,
     c_float_literal,
     c_identifier,
@@ -100,7 +100,7 @@ class PrinterCore(BasePrinter):
         else:
             raise CEmitError(f"C backend: a vector of i1 must come from a comparison, not '{getattr(owner, 'name', owner)}'")
         assert isinstance(compared, VectorType)
-        width = _C_SIZES[c_type(compared.get_element_type())] * 8
+        width = C_SIZES[c_type(compared.get_element_type())] * 8
         name = f"mlc_v{compared.get_shape()[0]}i{width}"
         self.vector_types[name] = (compared.get_shape()[0], f"int{width}_t")
         return name

@@ -10,7 +10,7 @@ from xdsl.ir import SSAValue
 
 from mlc.backends.cstyle.core import PrinterCore
 from mlc.backends.cstyle.ops import VECTOR_CMPF
-from mlc.backends.cstyle.types import _C_SIZES, CEmitError, c_type
+from mlc.backends.cstyle.types import C_SIZES, CEmitError, c_type
 from mlc.dialects import vx
 
 X86_VECTORS = {512: ("_mm512", "__m512"), 256: ("_mm256", "__m256"), 128: ("_mm", "__m128")}
@@ -21,7 +21,7 @@ def x86_or_fallback(t: VectorType, guards: dict[int, str], intrinsic: str, fallb
     """A vector helper's body: `intrinsic` (a template over `{prefix}`, `{suffix}` and `{mtype}`)
     under `#if guards[bits]` when x86 has f32/f64 registers of `t`'s width, else `fallback`."""
     elt = c_type(t.get_element_type())
-    bits = t.get_shape()[0] * _C_SIZES[elt] * 8
+    bits = t.get_shape()[0] * C_SIZES[elt] * 8
     if elt not in ("float", "double") or bits not in X86_VECTORS or bits not in guards:
         return fallback
     prefix, mtype = X86_VECTORS[bits]
@@ -47,7 +47,7 @@ class VectorPrinter(PrinterCore):
         vtype = self.value_type(result)
         t = result.type
         assert isinstance(t, VectorType)
-        bits = _C_SIZES[c_type(t.get_element_type())] * 8
+        bits = C_SIZES[c_type(t.get_element_type())] * 8
         itype = f"mlc_v{t.get_shape()[0]}i{bits}"
         self.vector_types[itype] = (t.get_shape()[0], f"int{bits}_t")
         return f"({vtype})(({mask} & ({itype}){a}) | (~({mask}) & ({itype}){b}))"

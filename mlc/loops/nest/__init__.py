@@ -4,7 +4,7 @@ of its own, together with the ops computed inside it (inline, or at one of its l
 Index space. While the nest is built, every index is an affine expression over the dimensions
 in scope (`Space`): one per loop entered so far, each an SSA induction variable with its range,
 and at most one *lane* dimension, whose iterations are the lanes of a vector. A leaf loop of the
-schedule (`mlc.schedule.Loops`) stands for a *term*: its dimension, or a constant when it is
+schedule (`mlc.loops.schedule.Loops`) stands for a *term*: its dimension, or a constant when it is
 unrolled or cut to one iteration. An iteration variable is `origin + sum(stride * term)` over its
 leaves, and a read `x[m(v)]` reads at `m` of those expressions, so reads, guards and vector
 accesses are all decided on the expressions (interval bounds for guards, the lane coefficient for

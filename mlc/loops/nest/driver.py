@@ -65,7 +65,7 @@ class Nest(NestTiles):
 
     def stage(self, k: int, state: State) -> State:
         """Copy the block of read `k` the loops below read into a local buffer (see `stage` in
-        mlc/schedule.py): the block's dimension the lanes walk goes last, the read's fill fills
+        mlc.loops.schedule): the block's dimension the lanes walk goes last, the read's fill fills
         what lies outside the tensor. A copy before the nest of `PARALLEL_COPY_BYTES` or more
         runs its outermost loop in parallel."""
         read = self.op.reads[k]
