@@ -56,7 +56,7 @@ Loops, for every op with a nest of its own:
    be made per block, and the fused epilogue saves more than the guards cost.
 
 An op that already has a schedule keeps it (a user's choice wins), and so do its readers' and
-producers' choices around it. None of these changes a value (see `mlc/schedule.py`).
+producers' choices around it. None of these changes a value (see `mlc.loops.schedule`).
 """
 
 from __future__ import annotations
@@ -68,16 +68,27 @@ from math import prod
 from xdsl.context import Context
 from xdsl.dialects import arith, func, math
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import SSAValue
 from xdsl.ir.affine import AffineMap
 from xdsl.passes import ModulePass
 
 from mlc.loops.affine import coefficient, iteration_ranges, linear_form, read_in_bounds
 from mlc.dialects import ix
-from mlc.loops.nest.reads import effective_reads
 from mlc.loops.nest.vectors import narrowest_lanes, vector_cells
-from mlc.loops.schedule import SCHEDULE, STAGE_BYTES, Schedule, schedule_of, set_schedule
+from mlc.loops.schedule import SCHEDULE, Schedule, schedule_of, set_schedule
 from mlc.loops.target import CpuTarget, host
+from mlc.passes.auto_schedule_analysis import (
+    block_bytes,
+    body_ops,
+    element_bytes,
+    reads_to_stage,
+    reuse_dim,
+    stage_loop,
+    tile_factor,
+    tile_footprint,
+    readers_of,
+    vectorizable,
+)
 
 INLINE_READS = {"copy": float("inf"), "reshape": 16, "arithmetic": 4, "call": 1}
 """Most reads per element (over all readers) that inlining an op of each cost class may cost."""
@@ -142,23 +153,6 @@ def schedule_function(f: func.FuncOp, target: CpuTarget) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Fusion
-
-
-def readers_of(value: SSAValue) -> list[tuple[Operation, AffineMap]]:
-    """Each read of `value` by an op with a nest of its own (or a non-compute op), through inlined
-    readers: (the reader, the map from its iteration space into `value`)."""
-    found: list[tuple[Operation, AffineMap]] = []
-    for use in value.uses:
-        reader = use.operation
-        if not isinstance(reader, ix.IndexNotationOp):
-            found.append((reader, AffineMap(0, 0, ())))
-            continue
-        maps = [r.map for r in reader.reads if r.value is value]
-        if isinstance(reader, ix.ComputeOp) and schedule_of(reader).inline:
-            found += [(outer, amap.compose(via)) for outer, via in readers_of(reader.result) for amap in maps]
-        else:
-            found += [(reader, amap) for amap in maps]
-    return list(dict.fromkeys(found))
 
 
 def _inlinable(op: ix.ComputeOp) -> bool:
@@ -258,19 +252,19 @@ def _var(name: str) -> int:
 
 def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
     rank, shape = op.rank, op.result_type.get_shape()
-    lanes = target.lanes(_element_bytes(op))
+    lanes = target.lanes(element_bytes(op))
     natural = tuple(f"d{k}" for k in range(rank))
     lanes = narrowest_lanes(lanes, shape[-1]) if rank else lanes
-    staged = _reads_to_stage(op, rank - 1) if rank and shape[-1] >= lanes and lanes > 1 else None
+    staged = reads_to_stage(op, rank - 1) if rank and shape[-1] >= lanes and lanes > 1 else None
     vec = rank - 1 if staged is not None else None
-    points = prod(op.iteration_extents) * _body_ops(op)
+    points = prod(op.iteration_extents) * body_ops(op)
     reduction = prod(op.reduction_extents) if op.reduction.data != "none" else 0
     if not rank or (vec is None and reduction < TILE_MIN_REDUCTION):
         return LoopPlan((), natural, (), None, (), _parallel(natural, shape, {}, points, target))
     if reduction < TILE_MIN_REDUCTION:
         last = natural[-1]
         whole_stages = [(k, None) for k in staged or ()]
-        if any(_stage_loop(op, k, rank - 1, shape[-1]) is not None for k in staged or ()):
+        if any(stage_loop(op, k, rank - 1, shape[-1]) is not None for k in staged or ()):
             return loop_plan(op, CpuTarget(vector_bytes=1, cores=target.cores))  # a staged copy would not fit
         if reduction or shape[-1] <= 2 * lanes:  # the vectors of a row are the cells of a small reduction
             return LoopPlan((), natural[:-1], (last,), last, (), _parallel(natural[:-1], shape, {}, points, target),
@@ -283,16 +277,16 @@ def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
     last = rank - 1
     if vec is not None:
         width = min(TILE_VECTORS * lanes, shape[last])
-        cells = vector_cells(target.lanes(_element_bytes(op)), width)
+        cells = vector_cells(target.lanes(element_bytes(op)), width)
     else:
         width = cells = min(TILE_SCALARS, shape[last])
     splits = [(f"d{last}", width)] if width < shape[last] else []
     block = [f"d{last}i" if splits else f"d{last}"]
     unroll = [] if vec is not None else block[:]
     most = min(TILE_REUSE, REGISTER_CELLS // cells)
-    reuse = _reuse_dim(op, last, shape, most) if most > 1 else None
+    reuse = reuse_dim(op, last, shape, most) if most > 1 else None
     if reuse is not None:
-        factor = _tile_factor(shape[reuse], most)
+        factor = tile_factor(shape[reuse], most)
         splits.insert(0, (f"d{reuse}", factor))
         block.insert(0, f"d{reuse}i")
         unroll.insert(0, f"d{reuse}i")
@@ -300,7 +294,7 @@ def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
     outer = tuple(f"{n}o" if n in split_vars else n for n in natural if f"{n}" not in block)
     extents = {f"{n}o": -(-shape[int(n[1:])] // f) for n, f in split_vars.items()}
     reductions = tuple(f"r{k}" for k in range(len(op.reduction_extents)))
-    whole = len(reductions) > 1 and _tile_footprint(op, dict(splits)) > TILE_FOOTPRINT_BYTES
+    whole = len(reductions) > 1 and tile_footprint(op, dict(splits)) > TILE_FOOTPRINT_BYTES
     stages: list[tuple[int, str | None]] = []
     if splits and vec is not None and not whole:  # a vector block of a wide tensor walked with a long stride
         staged = [*(staged or ()), *(k for k in _long_strided_reads(op, last, points) if k not in (staged or ()))]
@@ -308,7 +302,7 @@ def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
                       for k in staged):  # copying costs as much as the vectors save: scalar cells
         return loop_plan(op, CpuTarget(vector_bytes=1, cores=target.cores))
     for k in staged or ():
-        loop = _stage_loop(op, k, last, width if splits else shape[last])
+        loop = stage_loop(op, k, last, width if splits else shape[last])
         if loop is False:  # no block of that read fits: no vectors
             return loop_plan(op, CpuTarget(vector_bytes=1, cores=target.cores))
         assert loop is None or isinstance(loop, str)
@@ -329,39 +323,6 @@ def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
                     _parallel(outer, shape, extents, points, target), tuple(stages), padded=tuple(padded))
 
 
-def _tile_footprint(op: ix.ComputeOp, splits: dict[str, int]) -> int:
-    """Bytes the reduction of one register block reads (the block's output dimensions at their
-    block sizes, the others at one point, the reduction whole): what the block streams through
-    the caches."""
-    spans = [splits.get(f"d{k}", n if k == op.rank - 1 else 1) - 1 for k, n in enumerate(op.result_type.get_shape())]
-    spans += [n - 1 for n in op.reduction_extents]
-    total = 0
-    for read in op.reads:
-        size = getattr(read.value.type.get_element_type(), "bitwidth", 32) // 8  # pyright: ignore[reportAttributeAccessIssue]
-        for e in read.map.results:
-            form = linear_form(e)
-            size *= (1 + sum(abs(c) * spans[d] for d, c in form[0].items())) if form else 1
-        total += size
-    return total
-
-
-def _tile_factor(extent: int, most: int) -> int:
-    """The block size up to `most` with the most points per block on average, remainder block
-    included (ties: one without a remainder, whose nest has one variant less; then the larger)."""
-    most = max(1, min(most, extent))
-    return max(range(1, most + 1), key=lambda f: (extent / -(-extent // f), extent % f == 0, f))
-
-
-def _body_ops(op: ix.ComputeOp) -> int:
-    """Operations one iteration point computes (its body and the bodies it inlines), at least one."""
-    count = sum(1 for o in op.body.block.ops if not isinstance(o, ix.YieldOp | ix.IndexOp | arith.ConstantOp))
-    for read in op.reads:
-        producer = read.value.owner
-        if isinstance(producer, ix.ComputeOp) and schedule_of(producer).inline:
-            count += _body_ops(producer)
-    return max(1, count)
-
-
 def _parallel(order: Sequence[str], shape: Sequence[int], extents: dict[str, int], points: int,
               target: CpuTarget) -> str | None:
     if target.cores < 2 or points < PARALLEL_MIN_POINTS:
@@ -370,68 +331,6 @@ def _parallel(order: Sequence[str], shape: Sequence[int], extents: dict[str, int
         if extents.get(name, shape[_var(name)] if name.startswith("d") else 0) >= target.cores:
             return name
     return None
-
-
-def vectorizable(op: ix.ComputeOp, k: int) -> bool:
-    """Rule 3 for output dimension `k`: every read contiguous in it or independent of it (and
-    inside its tensor along it), and the body does not use its index."""
-    ranges = iteration_ranges(op.result_type.get_shape(), op.reduction_extents)
-    for value, amap in effective_reads(op):
-        results = amap.results
-        if any(k in e.used_dims() for e in results[:-1]):
-            return False
-        if results and k in results[-1].used_dims():
-            shape = value.type.get_shape()  # pyright: ignore[reportAttributeAccessIssue]
-            if coefficient(results[-1], k) != 1 or not read_in_bounds(AffineMap(amap.num_dims, 0, results[-1:]),
-                                                                       ranges, shape[-1:])[0]:
-                return False
-    return not _uses_index(op, k)
-
-
-def _reads_to_stage(op: ix.ComputeOp, k: int) -> list[int] | None:
-    """Rule 3 with staging: the reads of `op` to stage so that output dimension `k` vectorizes
-    (those the lanes walk other than contiguously: direct reads of tensors with buffers, through
-    affine maps, which a staged copy makes contiguous), or None when it cannot."""
-    if vectorizable(op, k):
-        return []
-    if _uses_index(op, k):
-        return None
-    found = []
-    for j, read in enumerate(op.reads):
-        producer = read.value.owner
-        through = isinstance(producer, ix.ComputeOp) and not schedule_of(producer).is_root
-        moves = any(k in e.used_dims() for e in read.map.results)
-        if not moves:
-            continue
-        contiguous = all(k not in e.used_dims() for e in read.map.results[:-1]) and coefficient(read.map.results[-1], k) == 1
-        if contiguous and not through:
-            continue
-        if through or any(linear_form(e) is None for e in read.map.results):
-            return None
-        found.append(j)
-    return found if _others_vectorizable(op, k, set(found)) else None
-
-
-def _others_vectorizable(op: ix.ComputeOp, k: int, staged: set[int]) -> bool:
-    """`vectorizable` with the staged reads taken as contiguous."""
-    ranges = iteration_ranges(op.result_type.get_shape(), op.reduction_extents)
-    for j, read in enumerate(op.reads):
-        if j in staged:
-            continue
-        producer = read.value.owner
-        reads = [(read.value, read.map)]
-        if isinstance(producer, ix.ComputeOp) and schedule_of(producer).inline:
-            reads = [(v, m.compose(read.map)) for v, m in effective_reads(producer)]
-        for value, amap in reads:
-            results = amap.results
-            if any(k in e.used_dims() for e in results[:-1]):
-                return False
-            if results and k in results[-1].used_dims():
-                shape = value.type.get_shape()  # pyright: ignore[reportAttributeAccessIssue]
-                if coefficient(results[-1], k) != 1 or not read_in_bounds(
-                        AffineMap(amap.num_dims, 0, results[-1:]), ranges, shape[-1:])[0]:
-                    return False
-    return True
 
 
 def _long_strided_reads(op: ix.ComputeOp, vec: int, points: int) -> list[int]:
@@ -477,63 +376,7 @@ def _padded_reads(op: ix.ComputeOp, first: str | None, staged: set[int]) -> list
             continue
         if all(read_in_bounds(read.map, ranges, read.value.type.get_shape())):  # pyright: ignore[reportAttributeAccessIssue]
             continue
-        if any(linear_form(e) is None for e in read.map.results) or _block_bytes(read, spans) > PAD_STAGE_BYTES:
+        if any(linear_form(e) is None for e in read.map.results) or block_bytes(read, spans) > PAD_STAGE_BYTES:
             continue
         found.append((k, first))
     return found
-
-
-def _block_bytes(read: ix.Read, spans: Sequence[int]) -> int:
-    """Bytes of the block of `read` that iteration variables moving over `spans` cover."""
-    elt = read.value.type.get_element_type()  # pyright: ignore[reportAttributeAccessIssue]
-    total = getattr(elt, "bitwidth", 32) // 8
-    for e in read.map.results:
-        coeffs, _ = linear_form(e) or ({}, 0)
-        total *= 1 + sum(abs(c) * spans[d] for d, c in coeffs.items())
-    return total
-
-
-def _stage_loop(op: ix.ComputeOp, k: int, vec: int, width: int) -> str | None | bool:
-    """Where to stage read `k`: before the nest (None) when the whole block it reads fits in
-    `STAGE_BYTES`, else at the outer loop of the vector dimension's blocks of `width` (its block
-    then spans one vector block), else nowhere (False)."""
-    read = op.reads[k]
-    extents = list(op.iteration_extents)
-    if _block_bytes(read, [n - 1 for n in extents]) <= STAGE_BYTES:
-        return None
-    extents[vec] = width
-    if width < op.result_type.get_shape()[vec] and _block_bytes(read, [n - 1 for n in extents]) <= STAGE_BYTES:
-        return f"d{vec}o"
-    return False
-
-
-def _uses_index(op: ix.ComputeOp, k: int) -> bool:
-    """Whether the body of `op`, or of an op it inlines, reads the index of output dimension `k`."""
-    if any(isinstance(o, ix.IndexOp) and o.dim.value.data == k for o in op.body.block.ops):
-        return True
-    for read in op.reads:
-        producer = read.value.owner
-        if isinstance(producer, ix.ComputeOp) and schedule_of(producer).inline:
-            dims = [j for j, e in enumerate(read.map.results) if k in e.used_dims()]
-            if any(_uses_index(producer, j) for j in dims):
-                return True
-    return False
-
-
-def _reuse_dim(op: ix.ComputeOp, last: int, shape: Sequence[int], most: int) -> int | None:
-    """An output dimension (other than `last`) that some read depending on `last` does not depend
-    on: blocking it reuses that read's values from registers. The innermost of those that can
-    fill a block of `most` (neighbouring points share cache lines), else the longest."""
-    candidates: set[int] = set()
-    for _, amap in effective_reads(op):
-        used = set().union(set(), *(e.used_dims() for e in amap.results))
-        if last in used:
-            candidates |= {k for k in range(op.rank) if k != last and k not in used and shape[k] > 1}
-    if not candidates:
-        return None
-    return max(candidates, key=lambda k: (min(shape[k], most), k))
-
-
-def _element_bytes(op: ix.ComputeOp) -> int:
-    elt = op.result_type.get_element_type()
-    return getattr(elt, "bitwidth", 32) // 8

@@ -31,21 +31,20 @@ constants, in the body.  In a body, ``/`` is float division; in a subscript it i
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import prod
 
-from xdsl.dialects import arith
-from xdsl.dialects.builtin import Float32Type, Float64Type, FloatAttr, TensorType, i64
+from xdsl.dialects.builtin import Float32Type, Float64Type, TensorType
 from xdsl.ir import Attribute, SSAValue
-from xdsl.ir.affine import AffineExpr, AffineMap
+from xdsl.ir.affine import AffineMap
 
-from mlc.loops import scalars
 from mlc.dialects import ix
 from mlc.errors import CompileError, SourceLocation
 from mlc.frontend.language import ast
 from mlc.frontend.language.builtins import MAX_ELEMENTS, MAX_INT, fmt_type, source_text, word_loc
+from mlc.frontend.language.custom_op_body import _BodyEmitter
+from mlc.frontend.language.custom_op_index import _DimError, _Subscripts, dim_names, eval_dim, type_text
 
 ELEMENT_TYPES: dict[str, Attribute] = {"f32": Float32Type(), "f64": Float64Type()}
 
@@ -54,143 +53,6 @@ SCALAR_FUNCTIONS: dict[str, int] = {
     "max": 2, "min": 2, "select": 3,
 }  # fmt: skip
 """Functions allowed in op bodies and their number of arguments."""
-
-CMPF_PREDICATES = {"<": "olt", "<=": "ole", ">": "ogt", ">=": "oge", "==": "oeq", "!=": "une"}
-
-
-# ---------------------------------------------------------------------------- dimension expressions
-
-
-class _DimError(Exception):
-    """A dimension expression that cannot be evaluated (division by zero)."""
-
-
-def dim_names(e: ast.Expr) -> Iterator[ast.Name]:
-    """The names used in a dimension expression, left to right."""
-    if isinstance(e, ast.Name):
-        yield e
-    elif isinstance(e, ast.Binary):
-        yield from dim_names(e.lhs)
-        yield from dim_names(e.rhs)
-
-
-_DIM_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.floordiv}
-
-
-def eval_dim(e: ast.Expr, env: Mapping[str, int]) -> int:
-    """Value of a dimension expression (``/`` is floor division) for bound names ``env``."""
-    if isinstance(e, ast.Number):
-        return int(e.value)
-    if isinstance(e, ast.Name):
-        return env[e.name]
-    assert isinstance(e, ast.Binary), e
-    lhs, rhs = eval_dim(e.lhs, env), eval_dim(e.rhs, env)
-    if e.op in "/%" and rhs == 0:
-        raise _DimError(f"{source_text(e)} divides by zero")
-    return _DIM_OPS[e.op](lhs, rhs)
-
-
-def type_text(t: ast.TensorTypeExpr) -> str:
-    """A declared type as written, e.g. ``f32[N, H - 2]``."""
-    return f"{t.dtype}[{', '.join(source_text(d) for d in t.dims)}]"
-
-
-# ---------------------------------------------------------------------------- subscripts
-
-Const = int | None
-"""A subscript constant: its value, or None while checking a definition (dimension unknown)."""
-Index = AffineExpr | Const
-"""A subscript (sub)expression: affine in the iteration variables, or a constant."""
-
-
-@dataclass
-class _Subscripts:
-    """Translates subscript expressions to quasi-affine expressions over the iteration variables.
-
-    ``positions`` maps index variable names to iteration dimensions; ``dims`` gives the value of
-    each dimension name (None while checking a definition).  ``call_loc`` is set at a call site:
-    the only error possible there, a divisor that is not positive for this call, is reported at it.
-    """
-
-    positions: Mapping[str, int]
-    dims: Mapping[str, int | None]
-    params: Mapping[str, ast.OpParam]
-    call_loc: SourceLocation | None = None
-
-    def translate(self, e: ast.Expr) -> AffineExpr:
-        v = self.index(e)
-        return v if isinstance(v, AffineExpr) else AffineExpr.constant(v or 0)
-
-    def index(self, e: ast.Expr) -> Index:
-        if isinstance(e, ast.Number):
-            if not e.is_int:
-                raise _non_affine(e, f"{source_text(e)} is not an integer")
-            if abs(e.value) > MAX_INT:
-                raise CompileError(e.loc, f"{e.value} is too large (the limit is {MAX_INT})")
-            return int(e.value)
-        if isinstance(e, ast.Name):
-            return self._name(e)
-        if isinstance(e, ast.Unary):
-            v = self.index(e.operand)
-            return None if v is None else -v
-        if isinstance(e, ast.Binary):
-            return self._binary(e)
-        if isinstance(e, ast.Subscript):
-            raise _non_affine(e, f"{source_text(e)} reads a tensor inside a subscript")
-        if isinstance(e, ast.Reduction):
-            raise _non_affine(e, f"a reduction '{e.kind}(...)' cannot be a subscript")
-        if isinstance(e, ast.Call):
-            raise _non_affine(e, f"{source_text(e)} calls a function inside a subscript")
-        raise _non_affine(e, f"{source_text(e)} is not an integer index expression")
-
-    def _name(self, e: ast.Name) -> Index:
-        if e.name in self.positions:
-            return AffineExpr.dimension(self.positions[e.name])
-        if e.name in self.dims:
-            return self.dims[e.name]
-        if e.name in self.params:
-            raise _non_affine(e, f"{e.name} reads a tensor inside a subscript")
-        raise CompileError(e.loc, f"unknown name '{e.name}'")
-
-    def _binary(self, e: ast.Binary) -> Index:
-        lhs, rhs = self.index(e.lhs), self.index(e.rhs)
-        if e.op in "+-":
-            if not isinstance(lhs, AffineExpr) and not isinstance(rhs, AffineExpr):
-                return None if lhs is None or rhs is None else (lhs + rhs if e.op == "+" else lhs - rhs)
-            a, b = _affine(lhs), _affine(rhs)
-            return a + b if e.op == "+" else a - b
-        if e.op == "*":
-            if isinstance(lhs, AffineExpr) and isinstance(rhs, AffineExpr):
-                raise _non_affine(e, f"{source_text(e)} multiplies two index expressions")
-            if not isinstance(lhs, AffineExpr) and not isinstance(rhs, AffineExpr):
-                return None if lhs is None or rhs is None else lhs * rhs
-            return _affine(lhs) * _affine(rhs)
-        return self._division(e, lhs, rhs)
-
-    def _division(self, e: ast.Binary, lhs: Index, rhs: Index) -> Index:
-        """``/`` (floor division) and ``%`` by a positive integer constant."""
-        what = "divides" if e.op == "/" else "takes the remainder"
-        if isinstance(rhs, AffineExpr):
-            raise _non_affine(e, f"{source_text(e)} {what} by an index expression; only positive integer constants are allowed")
-        if rhs is not None and rhs <= 0:
-            message = f"{source_text(e)} {what} by {rhs}; the divisor must be a positive integer"
-            if self.call_loc is not None:
-                raise CompileError(self.call_loc, f"subscript {message} (for this call)")
-            raise _non_affine(e, message)
-        if not isinstance(lhs, AffineExpr):
-            if lhs is None or rhs is None:
-                return None
-            return lhs // rhs if e.op == "/" else lhs % rhs
-        divisor = AffineExpr.constant(rhs if rhs is not None else 1)
-        return lhs // divisor if e.op == "/" else lhs % divisor
-
-
-def _affine(v: Index) -> AffineExpr:
-    return v if isinstance(v, AffineExpr) else AffineExpr.constant(v if v is not None else 1)
-
-
-def _non_affine(e: ast.Node, why: str) -> CompileError:
-    return CompileError(e.loc, f"non-affine subscript: {why}")
 
 
 # ---------------------------------------------------------------------------- definitions
@@ -520,73 +382,3 @@ def _children(e: ast.Expr) -> tuple[ast.Expr, ...]:
     if isinstance(e, ast.Call):
         return e.args
     return ()
-
-
-# ---------------------------------------------------------------------------- body emission
-
-
-@dataclass
-class _BodyEmitter:
-    """Builds the scalar body of a compute op (at the implicit insertion point) from the AST.
-
-    * literals and dimension names: ``arith.constant`` of the element type;
-    * an index variable used as a value: ``ix.index`` -> ``arith.index_cast`` to i64 ->
-      ``arith.sitofp``;
-    * reads (subscripts, rank-0 parameters, hoisted reductions): the block argument of the read;
-    * ``+ - * /`` and unary minus: ``arith.addf/subf/mulf/divf/negf``;
-    * scalar functions (``exp``, ``relu``, ``max``, ...): the shared builders of `mlc.scalars`;
-    * ``select(a OP b, c, d)``: ``arith.cmpf`` with an ordered predicate (``une`` for ``!=``)
-      and ``arith.select``.
-    """
-
-    elt: Attribute
-    positions: Mapping[str, int]
-    dims: Mapping[str, int]
-    read_of: Mapping[int, int]
-    args: Sequence[SSAValue] = ()
-    _cache: dict[object, SSAValue] = field(default_factory=dict)
-
-    def emit(self, e: ast.Expr, args: Sequence[SSAValue]) -> SSAValue:
-        self.args, self._cache = args, {}
-        return self.value(e)
-
-    def value(self, e: ast.Expr) -> SSAValue:
-        if id(e) in self.read_of:
-            return self.args[self.read_of[id(e)]]
-        if isinstance(e, ast.Number):
-            return self.const(float(e.value))
-        if isinstance(e, ast.Name):
-            if e.name in self.positions:
-                return self.index(self.positions[e.name])
-            return self.const(float(self.dims[e.name]))
-        if isinstance(e, ast.Unary):
-            return arith.NegfOp(self.value(e.operand)).result
-        if isinstance(e, ast.Binary):
-            cls = {"+": arith.AddfOp, "-": arith.SubfOp, "*": arith.MulfOp, "/": arith.DivfOp}[e.op]
-            return cls(self.value(e.lhs), self.value(e.rhs)).result
-        assert isinstance(e, ast.Call), e
-        return self._call(e)
-
-    def const(self, v: float) -> SSAValue:
-        key = ("c", repr(v))  # repr keeps -0.0 apart from 0.0
-        if key not in self._cache:
-            self._cache[key] = arith.ConstantOp(FloatAttr(v, self.elt)).result  # type: ignore[arg-type]
-        return self._cache[key]
-
-    def index(self, dim: int) -> SSAValue:
-        if ("i", dim) not in self._cache:
-            as_int = arith.IndexCastOp(ix.IndexOp(dim).result, i64).result
-            self._cache[("i", dim)] = arith.SIToFPOp(as_int, self.elt).result  # type: ignore[arg-type]
-        return self._cache[("i", dim)]
-
-    def _call(self, e: ast.Call) -> SSAValue:
-        if e.func == "select":
-            cond, a, b = e.args
-            assert isinstance(cond, ast.Compare)
-            flag = arith.CmpfOp(self.value(cond.lhs), self.value(cond.rhs), CMPF_PREDICATES[cond.op]).result
-            return arith.SelectOp(flag, self.value(a), self.value(b)).result
-        args = [self.value(a) for a in e.args]
-        return scalars.FUNCTIONS[e.func](*args)
-
-
-

@@ -181,8 +181,55 @@ class _OpStmt(NamedTuple):
     loc: SourceLocation
 
 
+class _ContextRules:
+    """The context rules of :class:`_ToAst`, checked on finished expressions: constructs that belong
+    to a model or to an op body only (the module docstring lists them); `_error` builds the errors."""
+
+    def _error(self, loc: SourceLocation, message: str) -> CompileError:
+        return CompileError(loc, message)
+
+    # -- context rules (iterative walks: expressions can be deep)
+    def _check_model_type(self, t: ast.TensorTypeExpr) -> None:
+        for d in t.dims:
+            if not isinstance(d, ast.Number):
+                raise self._error(d.loc, "dimensions in a model must be integers (symbolic dimensions are for op signatures)")
+
+    def _check_exprs(self, root: ast.Expr, in_op: bool) -> None:
+        """Reject constructs that belong to the other context (model vs op body)."""
+        stack: list[tuple[ast.Expr, bool]] = [(root, False)]
+        while stack:
+            e, is_condition = stack.pop()
+            if isinstance(e, ast.Compare):
+                if not (in_op and is_condition):
+                    raise self._error(e.op_loc or e.loc, "a comparison is only allowed as the condition of select(...) in an op body")
+                stack += [(e.lhs, False), (e.rhs, False)]
+            elif isinstance(e, ast.Binary):
+                if e.op == "%" and not in_op:
+                    raise self._error(e.op_loc or e.loc, "'%' is only allowed in op bodies")
+                stack += [(e.lhs, False), (e.rhs, False)]
+            elif isinstance(e, ast.Unary):
+                stack.append((e.operand, False))
+            elif isinstance(e, ast.Call):
+                if in_op and e.kwargs:
+                    raise self._error(e.kwargs[0].loc, "keyword arguments are not allowed in op bodies")
+                for i, a in enumerate(e.args):
+                    stack.append((a, in_op and i == 0 and e.func == "select"))
+            elif isinstance(e, ast.TupleExpr):
+                if in_op:
+                    raise self._error(e.loc, "tuples are not allowed in op bodies")
+                stack += [(i, False) for i in e.items]
+            elif isinstance(e, ast.Subscript):
+                if not in_op:
+                    raise self._error(e.loc, f"indexing '{e.tensor}[...]' is only allowed in op bodies")
+                stack += [(i, False) for i in e.indices]
+            elif isinstance(e, ast.Reduction):
+                if not in_op:
+                    raise self._error(_word_loc(e.loc, e.kind), f"reduction '{e.kind}(...)' is only allowed in op bodies")
+                stack.append((e.body, False))
+
+
 @v_args(meta=True)
-class _ToAst(Transformer_NonRecursive):
+class _ToAst(Transformer_NonRecursive, _ContextRules):
     """Builds AST nodes bottom-up; each method receives the rule's Lark meta and children."""
 
     __visit_tokens__ = False
@@ -198,9 +245,6 @@ class _ToAst(Transformer_NonRecursive):
 
     def _tok_loc(self, tok: Token) -> SourceLocation:
         return SourceLocation(self.filename, tok.line, tok.column, tok.end_line, tok.end_column, self.text)
-
-    def _error(self, loc: SourceLocation, message: str) -> CompileError:
-        return CompileError(loc, message)
 
     # -- file and definitions
     def start(self, meta: Any, children: list) -> ast.Module:
@@ -419,42 +463,3 @@ class _ToAst(Transformer_NonRecursive):
     def red_var(self, meta: Any, children: list) -> ast.ReductionVar:
         name, extent = children
         return ast.ReductionVar(name.value, extent, self._tok_loc(name))
-
-    # -- context rules (iterative walks: expressions can be deep)
-    def _check_model_type(self, t: ast.TensorTypeExpr) -> None:
-        for d in t.dims:
-            if not isinstance(d, ast.Number):
-                raise self._error(d.loc, "dimensions in a model must be integers (symbolic dimensions are for op signatures)")
-
-    def _check_exprs(self, root: ast.Expr, in_op: bool) -> None:
-        """Reject constructs that belong to the other context (model vs op body)."""
-        stack: list[tuple[ast.Expr, bool]] = [(root, False)]
-        while stack:
-            e, is_condition = stack.pop()
-            if isinstance(e, ast.Compare):
-                if not (in_op and is_condition):
-                    raise self._error(e.op_loc or e.loc, "a comparison is only allowed as the condition of select(...) in an op body")
-                stack += [(e.lhs, False), (e.rhs, False)]
-            elif isinstance(e, ast.Binary):
-                if e.op == "%" and not in_op:
-                    raise self._error(e.op_loc or e.loc, "'%' is only allowed in op bodies")
-                stack += [(e.lhs, False), (e.rhs, False)]
-            elif isinstance(e, ast.Unary):
-                stack.append((e.operand, False))
-            elif isinstance(e, ast.Call):
-                if in_op and e.kwargs:
-                    raise self._error(e.kwargs[0].loc, "keyword arguments are not allowed in op bodies")
-                for i, a in enumerate(e.args):
-                    stack.append((a, in_op and i == 0 and e.func == "select"))
-            elif isinstance(e, ast.TupleExpr):
-                if in_op:
-                    raise self._error(e.loc, "tuples are not allowed in op bodies")
-                stack += [(i, False) for i in e.items]
-            elif isinstance(e, ast.Subscript):
-                if not in_op:
-                    raise self._error(e.loc, f"indexing '{e.tensor}[...]' is only allowed in op bodies")
-                stack += [(i, False) for i in e.indices]
-            elif isinstance(e, ast.Reduction):
-                if not in_op:
-                    raise self._error(_word_loc(e.loc, e.kind), f"reduction '{e.kind}(...)' is only allowed in op bodies")
-                stack.append((e.body, False))

@@ -1,0 +1,86 @@
+"""The elementwise ops of `nn`: unary functions, broadcasting binary arithmetic, scalar constants."""
+
+from __future__ import annotations
+
+from xdsl.dialects.builtin import FloatAttr, TensorType, f64
+from xdsl.ir import Attribute, SSAValue
+from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def
+
+from mlc.dialects.nn.base import FORMAT_1, FORMAT_2, GraphOp, _t, broadcast_shapes
+
+
+# -- elementwise ------------------------------------------------------------------------------
+class UnaryOp(GraphOp):
+    x = operand_def(TensorType)
+    out = result_def(TensorType)
+    assembly_format = FORMAT_1
+
+    def __init__(self, x: SSAValue):
+        super().__init__(operands=[x], result_types=[_t(x)])
+
+    def infer(self) -> TensorType:
+        return _t(self.x)
+
+
+def _unary(op_name: str, doc: str) -> type[UnaryOp]:
+    cls = type(f"{op_name.capitalize()}Op", (UnaryOp,), {"name": f"nn.{op_name}", "__doc__": doc})
+    return irdl_op_definition(cls)
+
+
+ReluOp = _unary("relu", "max(x, 0); relu'(0) = 0.")
+SigmoidOp = _unary("sigmoid", "1 / (1 + exp(-x)).")
+TanhOp = _unary("tanh", "tanh(x).")
+ExpOp = _unary("exp", "exp(x).")
+LogOp = _unary("log", "log(x).")
+SqrtOp = _unary("sqrt", "sqrt(x).")
+AbsOp = _unary("abs", "|x|; abs'(0) = 0.")
+SignOp = _unary("sign", "+1 if x >= 0 else -1 (straight-through gradient).")
+NegOp = _unary("neg", "-x.")
+UNARY: dict[str, type[UnaryOp]] = {
+    c.name.split(".")[1]: c for c in (ReluOp, SigmoidOp, TanhOp, ExpOp, LogOp, SqrtOp, AbsOp, SignOp, NegOp)
+}
+
+
+class BinaryOp(GraphOp):
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    out = result_def(TensorType)
+    assembly_format = FORMAT_2
+
+    def __init__(self, lhs: SSAValue, rhs: SSAValue):
+        super().__init__(operands=[lhs, rhs], result_types=[_t(lhs)])
+        self._set_inferred_type()
+
+    def infer(self) -> TensorType:
+        return self.tensor(broadcast_shapes(_t(self.lhs).get_shape(), _t(self.rhs).get_shape()))
+
+
+def _binary(op_name: str, doc: str) -> type[BinaryOp]:
+    cls = type(f"{op_name.capitalize()}Op", (BinaryOp,), {"name": f"nn.{op_name}", "__doc__": doc})
+    return irdl_op_definition(cls)
+
+
+AddOp = _binary("add", "lhs + rhs with NumPy broadcasting.")
+SubOp = _binary("sub", "lhs - rhs with NumPy broadcasting.")
+MulOp = _binary("mul", "lhs * rhs with NumPy broadcasting.")
+DivOp = _binary("div", "lhs / rhs with NumPy broadcasting.")
+BINARY: dict[str, type[BinaryOp]] = {"+": AddOp, "-": SubOp, "*": MulOp, "/": DivOp}
+
+
+@irdl_op_definition
+class ConstantOp(GraphOp):
+    """A scalar literal (`f32[]`/`f64[]`)."""
+
+    name = "nn.constant"
+    value = prop_def(FloatAttr)
+    out = result_def(TensorType)
+    assembly_format = "$value attr-dict `:` type($out)"
+
+    def __init__(self, value: float, element_type: Attribute):
+        super().__init__(result_types=[TensorType(element_type, [])], properties={"value": FloatAttr(float(value), f64)})
+
+    def element_type(self) -> Attribute:
+        return _t(self.out).get_element_type()
+
+    def infer(self) -> TensorType:
+        return _t(self.out) if _t(self.out).get_num_dims() == 0 else self.tensor(())

@@ -1,0 +1,184 @@
+"""The layers of `nn`: convolution (plain and binary), dense and matmul, max and average pooling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, StringAttr, TensorType, i64
+from xdsl.ir import Attribute, SSAValue
+from xdsl.irdl import irdl_op_definition, operand_def, opt_operand_def, prop_def, result_def
+from xdsl.utils.exceptions import VerifyException
+
+from mlc.dialects.nn.base import (
+    FORMAT_1,
+    FORMAT_2,
+    GraphOp,
+    ShapeError,
+    _i64s,
+    _ints,
+    _require_rank,
+    _t,
+    fmt,
+    window_out,
+)
+
+
+# -- convolution ------------------------------------------------------------------------------
+class _WindowConv(GraphOp):
+    x = operand_def(TensorType)
+    w = operand_def(TensorType)
+    out = result_def(TensorType)
+    stride = prop_def(DenseArrayBase.constr(i64))
+    padding = prop_def(DenseArrayBase.constr(i64))
+    dilation = prop_def(DenseArrayBase.constr(i64))
+    assembly_format = "$x `,` $w attr-dict `:` functional-type(operands, results)"
+
+    def infer(self) -> TensorType:
+        x, w = _t(self.x), _t(self.w)
+        _require_rank(f"{self.name.split('.')[1]} input", x, 4)
+        _require_rank(f"{self.name.split('.')[1]} filter", w, 4)
+        (sh, sw), (dh, dw) = _ints(self.stride), _ints(self.dilation)
+        pt, pb, pl, pr = _ints(self.padding)
+        n, h, wd, c = x.get_shape()
+        kh, kw, wc, f = w.get_shape()
+        if c != wc:
+            raise ShapeError(f"input has {c} channels but the filter expects {wc} (input {fmt(x)}, filter {fmt(w)})")
+        if min(sh, sw, dh, dw) < 1 or min(pt, pb, pl, pr) < 0:
+            raise ShapeError("stride and dilation must be positive and padding non-negative")
+        ho, wo = window_out(h, kh, sh, dh, pt, pb), window_out(wd, kw, sw, dw, pl, pr)
+        if ho < 1 or wo < 1:
+            raise ShapeError(f"filter {fmt(w)} does not fit the padded input {fmt(x)}")
+        return self.tensor((n, ho, wo, f))
+
+
+def _conv_props(stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int]) -> dict[str, Attribute]:
+    return {"stride": _i64s(stride), "padding": _i64s(padding), "dilation": _i64s(dilation)}
+
+
+@irdl_op_definition
+class Conv2DOp(_WindowConv):
+    """y[n,i,j,f] = sum_{a,b,c} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c] * w[a,b,c,f]."""
+
+    name = "nn.conv2d"
+
+    def __init__(self, x: SSAValue, w: SSAValue, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), result_type=None):
+        super().__init__(operands=[x, w], result_types=[result_type or _t(x)], properties=_conv_props(stride, padding, dilation))
+        if result_type is None:
+            self._set_inferred_type()
+
+
+@irdl_op_definition
+class BinConv2DOp(_WindowConv):
+    """XNOR-Net binary convolution (`mode` xnor or bwn; `pad_value` for sign(x) in xnor mode)."""
+
+    name = "nn.binconv2d"
+    mode = prop_def(StringAttr)
+    pad_value = prop_def(IntegerAttr[i64])
+
+    def __init__(self, x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), mode="xnor", pad_value=0, result_type=None):
+        props = _conv_props(stride, padding, dilation) | {"mode": StringAttr(mode), "pad_value": IntegerAttr(pad_value, i64)}
+        super().__init__(operands=[x, w], result_types=[result_type or _t(x)], properties=props)
+        if result_type is None:
+            self._set_inferred_type()
+
+    def verify_(self) -> None:
+        if self.mode.data not in ("xnor", "bwn"):
+            raise VerifyException(f"nn.binconv2d: mode must be xnor or bwn, got {self.mode.data}")
+        if self.pad_value.value.data not in (0, 1, -1):
+            raise VerifyException(f"nn.binconv2d: pad_value must be 0, 1 or -1, got {self.pad_value.value.data}")
+        super().verify_()
+
+
+# -- dense / matmul ---------------------------------------------------------------------------
+@irdl_op_definition
+class DenseOp(GraphOp):
+    """x @ w + b with x [N, I], w [I, O], optional b [O]."""
+
+    name = "nn.dense"
+    x = operand_def(TensorType)
+    w = operand_def(TensorType)
+    b = opt_operand_def(TensorType)
+    out = result_def(TensorType)
+    assembly_format = "$x `,` $w (`,` $b^)? attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, x: SSAValue, w: SSAValue, b: SSAValue | None = None):
+        super().__init__(operands=[x, w, b], result_types=[_t(x)])
+        self._set_inferred_type()
+
+    def infer(self) -> TensorType:
+        x, w = _t(self.x), _t(self.w)
+        _require_rank("dense input", x, 2)
+        _require_rank("dense weight", w, 2)
+        if x.get_shape()[1] != w.get_shape()[0]:
+            raise ShapeError(f"input {fmt(x)} has {x.get_shape()[1]} features but the weight {fmt(w)} expects {w.get_shape()[0]}")
+        o = w.get_shape()[1]
+        if self.b is not None and _t(self.b).get_shape() != (o,):
+            raise ShapeError(f"bias must be [{o}] for weight {fmt(w)}, got {fmt(_t(self.b))}")
+        return self.tensor((x.get_shape()[0], o))
+
+
+@irdl_op_definition
+class MatmulOp(GraphOp):
+    """[M, K] @ [K, N]."""
+
+    name = "nn.matmul"
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    out = result_def(TensorType)
+    assembly_format = FORMAT_2
+
+    def __init__(self, lhs: SSAValue, rhs: SSAValue):
+        super().__init__(operands=[lhs, rhs], result_types=[_t(lhs)])
+        self._set_inferred_type()
+
+    def infer(self) -> TensorType:
+        a, b = _t(self.lhs), _t(self.rhs)
+        _require_rank("matmul lhs", a, 2)
+        _require_rank("matmul rhs", b, 2)
+        if a.get_shape()[1] != b.get_shape()[0]:
+            raise ShapeError(f"inner dimensions differ: {fmt(a)} @ {fmt(b)}")
+        return self.tensor((a.get_shape()[0], b.get_shape()[1]))
+
+
+# -- pooling ----------------------------------------------------------------------------------
+class _Pool(GraphOp):
+    x = operand_def(TensorType)
+    out = result_def(TensorType)
+    size = prop_def(DenseArrayBase.constr(i64))
+    stride = prop_def(DenseArrayBase.constr(i64))
+    padding = prop_def(DenseArrayBase.constr(i64))
+    assembly_format = FORMAT_1
+
+    def __init__(self, x: SSAValue, size=(2, 2), stride=None, padding=(0, 0, 0, 0)):
+        props = {"size": _i64s(size), "stride": _i64s(stride or size), "padding": _i64s(padding)}
+        super().__init__(operands=[x], result_types=[_t(x)], properties=props)
+        self._set_inferred_type()
+
+    def infer(self) -> TensorType:
+        x = _t(self.x)
+        _require_rank(f"{self.name.split('.')[1]} input", x, 4)
+        (kh, kw), (sh, sw) = _ints(self.size), _ints(self.stride)
+        pt, pb, pl, pr = _ints(self.padding)
+        if min(kh, kw, sh, sw) < 1 or min(pt, pb, pl, pr) < 0:
+            raise ShapeError("pool size and stride must be positive and padding non-negative")
+        if max(pt, pb) >= kh or max(pl, pr) >= kw:
+            raise ShapeError(f"pool padding {[pt, pb, pl, pr]} must be smaller than the {kh}x{kw} window on every side")
+        n, h, w, c = x.get_shape()
+        ho, wo = window_out(h, kh, sh, 1, pt, pb), window_out(w, kw, sw, 1, pl, pr)
+        if ho < 1 or wo < 1:
+            raise ShapeError(f"window {kh}x{kw} does not fit the input {fmt(x)}")
+        return self.tensor((n, ho, wo, c))
+
+
+@irdl_op_definition
+class MaxPool2DOp(_Pool):
+    """Window maximum; padded cells are ignored."""
+
+    name = "nn.maxpool2d"
+
+
+@irdl_op_definition
+class AvgPool2DOp(_Pool):
+    """Window mean over the in-bounds cells (TensorFlow's rule for padded windows)."""
+
+    name = "nn.avgpool2d"

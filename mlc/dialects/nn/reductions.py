@@ -1,0 +1,93 @@
+"""The reductions and normalisations of `nn`: sum and mean over axes, softmax, batch norm."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, TensorType, f64, i64
+from xdsl.ir import SSAValue
+from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def
+
+from mlc.dialects.nn.base import FORMAT_1, GraphOp, ShapeError, _i64s, _ints, _t, fmt
+from mlc.dialects.nn.elementwise import UnaryOp
+
+
+# -- reductions and normalisations ------------------------------------------------------------
+class _AxisReduce(GraphOp):
+    x = operand_def(TensorType)
+    out = result_def(TensorType)
+    axes = prop_def(DenseArrayBase.constr(i64))
+    assembly_format = FORMAT_1
+
+    def __init__(self, x: SSAValue, axes: Sequence[int]):
+        super().__init__(operands=[x], result_types=[_t(x)], properties={"axes": _i64s(sorted(set(axes)))})
+        self._set_inferred_type()
+
+    def infer(self) -> TensorType:
+        shape = _t(self.x).get_shape()
+        axes = _ints(self.axes)
+        if any(not 0 <= a < len(shape) for a in axes):
+            raise ShapeError(f"axis {list(axes)} out of range for {fmt(_t(self.x))}")
+        return self.tensor([d for k, d in enumerate(shape) if k not in axes])
+
+
+@irdl_op_definition
+class SumOp(_AxisReduce):
+    """Sum over `axes` (dimensions removed)."""
+
+    name = "nn.sum"
+
+
+@irdl_op_definition
+class MeanOp(_AxisReduce):
+    """Mean over `axes` (dimensions removed)."""
+
+    name = "nn.mean"
+
+
+class _LastAxis(UnaryOp):
+    def infer(self) -> TensorType:
+        if _t(self.x).get_num_dims() < 1:
+            raise ShapeError(f"{self.name.split('.')[1]} needs rank >= 1, got {fmt(_t(self.x))}")
+        return _t(self.x)
+
+
+@irdl_op_definition
+class SoftmaxOp(_LastAxis):
+    """Softmax over the last axis."""
+
+    name = "nn.softmax"
+
+
+@irdl_op_definition
+class LogSoftmaxOp(_LastAxis):
+    """Log-softmax over the last axis."""
+
+    name = "nn.log_softmax"
+
+
+@irdl_op_definition
+class BatchNormOp(GraphOp):
+    """Training-mode batch norm: statistics over all axes but the last, biased variance."""
+
+    name = "nn.batchnorm"
+    x = operand_def(TensorType)
+    gamma = operand_def(TensorType)
+    beta = operand_def(TensorType)
+    out = result_def(TensorType)
+    eps = prop_def(FloatAttr)
+    assembly_format = "$x `,` $gamma `,` $beta attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, x: SSAValue, gamma: SSAValue, beta: SSAValue, eps: float = 1e-5):
+        super().__init__(operands=[x, gamma, beta], result_types=[_t(x)], properties={"eps": FloatAttr(eps, f64)})
+        self._set_inferred_type()
+
+    def infer(self) -> TensorType:
+        x = _t(self.x)
+        if x.get_num_dims() < 2:
+            raise ShapeError(f"batchnorm input needs rank >= 2, got {fmt(x)}")
+        c = x.get_shape()[-1]
+        for what, v in (("gamma", self.gamma), ("beta", self.beta)):
+            if _t(v).get_shape() != (c,):
+                raise ShapeError(f"{what} must be [{c}] for input {fmt(x)}, got {fmt(_t(v))}")
+        return x

@@ -1,0 +1,269 @@
+"""The PyTorch kernels of the `nn` ops (`NN_KERNELS`, one builder per op class) and the formulas
+they share (NHWC convolutions, XNOR-Net, the straight-through sign, the clamped log), with the
+kernel types and dtype helpers that `torch_ix` uses too. A test/demo dependency only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import torch
+import torch.nn.functional as F
+from xdsl.dialects.builtin import Float32Type, Float64Type, TensorType
+from xdsl.ir import Attribute, Operation, SSAValue
+
+from mlc.dialects import nn
+
+Tensor = torch.Tensor
+Kernel = Callable[..., Tensor]
+"""Computes one op's result from its operand tensors (static attributes already read)."""
+KernelBuilder = Callable[[Any], Kernel]
+"""Reads an op's static attributes once and returns its kernel."""
+
+DTYPES: dict[type[Attribute], torch.dtype] = {Float32Type: torch.float32, Float64Type: torch.float64}
+
+
+def dtype_of(t: Attribute) -> torch.dtype:
+    """The torch dtype of a float type or of a tensor type's elements."""
+    elt = t.get_element_type() if isinstance(t, TensorType) else t
+    return DTYPES[type(elt)]
+
+
+def shape_of(v: SSAValue) -> tuple[int, ...]:
+    assert isinstance(v.type, TensorType), v.type
+    return tuple(v.type.get_shape())
+
+
+def _ints(attr: Any) -> tuple[int, ...]:
+    return tuple(int(v) for v in attr.get_values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared formulas (NHWC activations, HWIO filters, paddings [pt, pb, pl, pr])
+# ---------------------------------------------------------------------------------------------
+class SteSign(torch.autograd.Function):
+    """sign(v) = +1 if v >= 0 else -1, with the straight-through gradient `g * (|v| <= 1)`."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        one = torch.ones((), dtype=x.dtype)
+        return torch.where(x >= 0, one, -one)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad * (x.abs() <= 1).to(grad.dtype)
+
+
+def ste_sign(x: Tensor) -> Tensor:
+    return SteSign.apply(x)  # type: ignore[return-value]
+
+
+def nchw(x: Tensor) -> Tensor:
+    return x.permute(0, 3, 1, 2)
+
+
+def nhwc(x: Tensor) -> Tensor:
+    return x.permute(0, 2, 3, 1)
+
+
+def pad_hw(x: Tensor, pads: Sequence[int], value: float = 0.0) -> Tensor:
+    """Pad an NCHW tensor by [pt, pb, pl, pr] (F.pad wants the last dimension first)."""
+    pt, pb, pl, pr = pads
+    return F.pad(x, (pl, pr, pt, pb), value=value) if any(pads) else x
+
+
+def conv2d_nhwc(x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[int], dilation: Sequence[int], pad_value: float = 0.0) -> Tensor:
+    """y[n,i,j,f] = Σ_{a,b,c} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c] * w[a,b,c,f].
+
+    The OIHW filter is made contiguous: PyTorch's f64 CPU convolution rejects a strided weight
+    in its backward pass."""
+    oihw = w.permute(3, 2, 0, 1).contiguous()
+    y = F.conv2d(pad_hw(nchw(x), pads, pad_value), oihw, stride=tuple(stride), dilation=tuple(dilation))
+    return nhwc(y)
+
+
+def binconv2d_nhwc(
+    x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[int], dilation: Sequence[int], mode: str, pad_value: int
+) -> Tensor:
+    """XNOR-Net as LANGUAGE.md states it; α and K are differentiated exactly, sign by STE."""
+    alpha = w.abs().mean(dim=(0, 1, 2))  # [F]
+    sw = ste_sign(w)
+    if mode == "bwn":
+        return conv2d_nhwc(x, alpha * sw, stride, pads, dilation)
+    kh, kw = w.shape[:2]
+    core = conv2d_nhwc(ste_sign(x), sw, stride, pads, dilation, pad_value=float(pad_value))  # [N,Ho,Wo,F]
+    a = x.abs().mean(dim=3, keepdim=True)  # [N,H,W,1]
+    box = torch.full((kh, kw, 1, 1), 1.0 / (kh * kw), dtype=x.dtype)
+    k = conv2d_nhwc(a, box, stride, pads, dilation)  # [N,Ho,Wo,1], zero padded
+    return core * k * alpha
+
+
+def clamped_log(p: Tensor) -> Tensor:
+    """max(log p, -100) with its exact derivative: 1/p above the clamp, 0 below (also at p = 0,
+    where a plain `clamp(log p)` would give 0 * inf = nan)."""
+    with torch.no_grad():
+        below = torch.log(p) < -100.0
+    safe = torch.where(below, torch.ones_like(p), p)
+    return torch.where(below, torch.full_like(p, -100.0), torch.log(safe))
+
+
+# ---------------------------------------------------------------------------------------------
+# nn ops: one kernel builder per op class
+# ---------------------------------------------------------------------------------------------
+NN_KERNELS: dict[type[Operation], KernelBuilder] = {}
+"""nn op class -> builder of its PyTorch kernel."""
+
+B = TypeVar("B", bound=KernelBuilder)
+
+
+def kernel(*classes: type[Operation]) -> Callable[[B], B]:
+    """Register the decorated builder for `classes`."""
+
+    def register(fn: B) -> B:
+        for cls in classes:
+            NN_KERNELS[cls] = fn
+        return fn
+
+    return register
+
+
+@kernel(nn.Conv2DOp)
+def _conv2d(op: nn.Conv2DOp) -> Kernel:
+    stride, pads, dilation = _ints(op.stride), _ints(op.padding), _ints(op.dilation)
+    return lambda x, w: conv2d_nhwc(x, w, stride, pads, dilation)
+
+
+@kernel(nn.BinConv2DOp)
+def _binconv2d(op: nn.BinConv2DOp) -> Kernel:
+    stride, pads, dilation = _ints(op.stride), _ints(op.padding), _ints(op.dilation)
+    mode, pad_value = op.mode.data, op.pad_value.value.data
+    return lambda x, w: binconv2d_nhwc(x, w, stride, pads, dilation, mode, pad_value)
+
+
+@kernel(nn.DenseOp)
+def _dense(op: nn.DenseOp) -> Kernel:
+    def dense(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
+        return x @ w if b is None else x @ w + b
+
+    return dense
+
+
+@kernel(nn.MatmulOp)
+def _matmul(op: nn.MatmulOp) -> Kernel:
+    return torch.matmul
+
+
+@kernel(nn.MaxPool2DOp)
+def _maxpool2d(op: nn.MaxPool2DOp) -> Kernel:
+    """Padded cells are -inf, so they never win; PyTorch's max_pool2d keeps the first maximum."""
+    size, stride, pads = _ints(op.size), _ints(op.stride), _ints(op.padding)
+    return lambda x: nhwc(F.max_pool2d(pad_hw(nchw(x), pads, float("-inf")), size, stride))
+
+
+@kernel(nn.AvgPool2DOp)
+def _avgpool2d(op: nn.AvgPool2DOp) -> Kernel:
+    """Window sums of the zero-padded input over the count of in-bounds cells (TensorFlow)."""
+    size, stride, pads = _ints(op.size), _ints(op.stride), _ints(op.padding)
+    _, h, w, _ = shape_of(op.x)
+    ones = torch.ones((1, 1, h, w), dtype=dtype_of(op.x.type))
+    count = F.avg_pool2d(pad_hw(ones, pads), size, stride, divisor_override=1)  # [1,1,Ho,Wo]
+
+    def avgpool(x: Tensor) -> Tensor:
+        return nhwc(F.avg_pool2d(pad_hw(nchw(x), pads), size, stride, divisor_override=1) / count)
+
+    return avgpool
+
+
+@kernel(nn.ReshapeOp)
+def _reshape(op: nn.ReshapeOp) -> Kernel:
+    shape = shape_of(op.results[0])
+    return lambda x: x.reshape(shape)
+
+
+@kernel(nn.ConcatOp)
+def _concat(op: nn.ConcatOp) -> Kernel:
+    axis = op.axis.value.data
+    return lambda *xs: torch.cat(xs, dim=axis)
+
+
+UNARY: dict[type[Operation], Kernel] = {
+    nn.ReluOp: torch.relu, nn.SigmoidOp: torch.sigmoid, nn.TanhOp: torch.tanh, nn.ExpOp: torch.exp,
+    nn.LogOp: torch.log, nn.SqrtOp: torch.sqrt, nn.AbsOp: torch.abs, nn.SignOp: ste_sign, nn.NegOp: torch.neg,
+}  # fmt: skip
+BINARY: dict[type[Operation], Kernel] = {nn.AddOp: torch.add, nn.SubOp: torch.sub, nn.MulOp: torch.mul, nn.DivOp: torch.div}
+
+
+@kernel(*UNARY, *BINARY)
+def _elementwise(op: Operation) -> Kernel:
+    """PyTorch broadcasting is NumPy's, as the language's."""
+    return {**UNARY, **BINARY}[type(op)]
+
+
+@kernel(nn.ConstantOp)
+def _constant(op: nn.ConstantOp) -> Kernel:
+    value = torch.tensor(op.value.value.data, dtype=dtype_of(op.out.type))
+    return lambda: value
+
+
+@kernel(nn.SumOp, nn.MeanOp)
+def _reduce(op: nn.SumOp | nn.MeanOp) -> Kernel:
+    """No axes (a rank-0 operand) is the identity; torch would read `dim=()` as "all"."""
+    axes = _ints(op.axes)
+    fn = torch.sum if isinstance(op, nn.SumOp) else torch.mean
+    return (lambda x: fn(x, dim=axes)) if axes else (lambda x: x)
+
+
+@kernel(nn.SoftmaxOp)
+def _softmax(op: nn.SoftmaxOp) -> Kernel:
+    return lambda x: torch.softmax(x, dim=-1)
+
+
+@kernel(nn.LogSoftmaxOp)
+def _log_softmax(op: nn.LogSoftmaxOp) -> Kernel:
+    return lambda x: torch.log_softmax(x, dim=-1)
+
+
+@kernel(nn.BatchNormOp)
+def _batchnorm(op: nn.BatchNormOp) -> Kernel:
+    """Training mode: batch statistics over every axis but the last, biased variance."""
+    eps = op.eps.value.data
+    leading = tuple(range(len(shape_of(op.x)) - 1))
+
+    def batchnorm(x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
+        xc = x - x.mean(dim=leading)
+        var = (xc * xc).mean(dim=leading)
+        return xc / torch.sqrt(var + eps) * gamma + beta
+
+    return batchnorm
+
+
+@kernel(nn.MSEOp)
+def _mse(op: nn.MSEOp) -> Kernel:
+    def mse(pred: Tensor, target: Tensor) -> Tensor:
+        d = target - pred
+        return (d * d).mean()
+
+    return mse
+
+
+@kernel(nn.BCEOp)
+def _bce(op: nn.BCEOp) -> Kernel:
+    def bce(p: Tensor, t: Tensor) -> Tensor:
+        return -(t * clamped_log(p) + (1 - t) * clamped_log(1 - p)).sum() / p.shape[0]
+
+    return bce
+
+
+@kernel(nn.SoftmaxCrossEntropyOp)
+def _softmax_cross_entropy(op: nn.SoftmaxCrossEntropyOp) -> Kernel:
+    return lambda logits, t: -(t * torch.log_softmax(logits, dim=-1)).sum() / logits.shape[0]
+
+
+@kernel(nn.KLNormalOp)
+def _kl_normal(op: nn.KLNormalOp) -> Kernel:
+    def kl_normal(mu: Tensor, logvar: Tensor) -> Tensor:
+        return 0.5 * (mu * mu + torch.exp(logvar) - logvar - 1).sum() / mu.shape[0]
+
+    return kl_normal
