@@ -27,15 +27,15 @@ def fmt(t: TensorType | Shape) -> str:
     return f"[{', '.join(map(str, t))}]"
 
 
-def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
+def int_tuple(attr: DenseArrayBase) -> tuple[int, ...]:
     return tuple(int(v) for v in attr.get_values())
 
 
-def _i64s(values: Sequence[int]) -> DenseArrayBase:
+def i64_array(values: Sequence[int]) -> DenseArrayBase:
     return DenseArrayBase.from_list(i64, list(values))
 
 
-def _require_rank(what: str, t: TensorType, rank: int) -> None:
+def require_rank(what: str, t: TensorType, rank: int) -> None:
     if t.get_num_dims() != rank:
         raise ShapeError(f"{what} must have rank {rank}, got {fmt(t)}")
 
@@ -108,7 +108,7 @@ class GraphOp(IRDLOperation):
         self.results[0]._type = self.infer()  # pyright: ignore[reportPrivateUsage]
 
 
-def _t(v: SSAValue) -> TensorType:
+def tensor_type(v: SSAValue) -> TensorType:
     assert isinstance(v.type, TensorType), v.type
     return v.type
 

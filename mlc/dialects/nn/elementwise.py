@@ -6,7 +6,7 @@ from xdsl.dialects.builtin import FloatAttr, TensorType, f64
 from xdsl.ir import Attribute, SSAValue
 from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def
 
-from mlc.dialects.nn.base import FORMAT_1, FORMAT_2, GraphOp, _t, broadcast_shapes
+from mlc.dialects.nn.base import FORMAT_1, FORMAT_2, GraphOp, tensor_type, broadcast_shapes
 
 
 # -- elementwise ------------------------------------------------------------------------------
@@ -16,10 +16,10 @@ class UnaryOp(GraphOp):
     assembly_format = FORMAT_1
 
     def __init__(self, x: SSAValue):
-        super().__init__(operands=[x], result_types=[_t(x)])
+        super().__init__(operands=[x], result_types=[tensor_type(x)])
 
     def infer(self) -> TensorType:
-        return _t(self.x)
+        return tensor_type(self.x)
 
 
 def _unary(op_name: str, doc: str) -> type[UnaryOp]:
@@ -48,11 +48,11 @@ class BinaryOp(GraphOp):
     assembly_format = FORMAT_2
 
     def __init__(self, lhs: SSAValue, rhs: SSAValue):
-        super().__init__(operands=[lhs, rhs], result_types=[_t(lhs)])
+        super().__init__(operands=[lhs, rhs], result_types=[tensor_type(lhs)])
         self._set_inferred_type()
 
     def infer(self) -> TensorType:
-        return self.tensor(broadcast_shapes(_t(self.lhs).get_shape(), _t(self.rhs).get_shape()))
+        return self.tensor(broadcast_shapes(tensor_type(self.lhs).get_shape(), tensor_type(self.rhs).get_shape()))
 
 
 def _binary(op_name: str, doc: str) -> type[BinaryOp]:
@@ -80,7 +80,7 @@ class ConstantOp(GraphOp):
         super().__init__(result_types=[TensorType(element_type, [])], properties={"value": FloatAttr(float(value), f64)})
 
     def element_type(self) -> Attribute:
-        return _t(self.out).get_element_type()
+        return tensor_type(self.out).get_element_type()
 
     def infer(self) -> TensorType:
-        return _t(self.out) if _t(self.out).get_num_dims() == 0 else self.tensor(())
+        return tensor_type(self.out) if tensor_type(self.out).get_num_dims() == 0 else self.tensor(())

@@ -14,10 +14,10 @@ from mlc.dialects.nn.base import (
     FORMAT_2,
     GraphOp,
     ShapeError,
-    _i64s,
-    _ints,
-    _require_rank,
-    _t,
+    i64_array,
+    int_tuple,
+    require_rank,
+    tensor_type,
     fmt,
     window_out,
 )
@@ -34,11 +34,11 @@ class _WindowConv(GraphOp):
     assembly_format = "$x `,` $w attr-dict `:` functional-type(operands, results)"
 
     def infer(self) -> TensorType:
-        x, w = _t(self.x), _t(self.w)
-        _require_rank(f"{self.name.split('.')[1]} input", x, 4)
-        _require_rank(f"{self.name.split('.')[1]} filter", w, 4)
-        (sh, sw), (dh, dw) = _ints(self.stride), _ints(self.dilation)
-        pt, pb, pl, pr = _ints(self.padding)
+        x, w = tensor_type(self.x), tensor_type(self.w)
+        require_rank(f"{self.name.split('.')[1]} input", x, 4)
+        require_rank(f"{self.name.split('.')[1]} filter", w, 4)
+        (sh, sw), (dh, dw) = int_tuple(self.stride), int_tuple(self.dilation)
+        pt, pb, pl, pr = int_tuple(self.padding)
         n, h, wd, c = x.get_shape()
         kh, kw, wc, f = w.get_shape()
         if c != wc:
@@ -52,7 +52,7 @@ class _WindowConv(GraphOp):
 
 
 def _conv_props(stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int]) -> dict[str, Attribute]:
-    return {"stride": _i64s(stride), "padding": _i64s(padding), "dilation": _i64s(dilation)}
+    return {"stride": i64_array(stride), "padding": i64_array(padding), "dilation": i64_array(dilation)}
 
 
 @irdl_op_definition
@@ -62,7 +62,7 @@ class Conv2DOp(_WindowConv):
     name = "nn.conv2d"
 
     def __init__(self, x: SSAValue, w: SSAValue, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), result_type=None):
-        super().__init__(operands=[x, w], result_types=[result_type or _t(x)], properties=_conv_props(stride, padding, dilation))
+        super().__init__(operands=[x, w], result_types=[result_type or tensor_type(x)], properties=_conv_props(stride, padding, dilation))
         if result_type is None:
             self._set_inferred_type()
 
@@ -77,7 +77,7 @@ class BinConv2DOp(_WindowConv):
 
     def __init__(self, x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), mode="xnor", pad_value=0, result_type=None):
         props = _conv_props(stride, padding, dilation) | {"mode": StringAttr(mode), "pad_value": IntegerAttr(pad_value, i64)}
-        super().__init__(operands=[x, w], result_types=[result_type or _t(x)], properties=props)
+        super().__init__(operands=[x, w], result_types=[result_type or tensor_type(x)], properties=props)
         if result_type is None:
             self._set_inferred_type()
 
@@ -102,18 +102,18 @@ class DenseOp(GraphOp):
     assembly_format = "$x `,` $w (`,` $b^)? attr-dict `:` functional-type(operands, results)"
 
     def __init__(self, x: SSAValue, w: SSAValue, b: SSAValue | None = None):
-        super().__init__(operands=[x, w, b], result_types=[_t(x)])
+        super().__init__(operands=[x, w, b], result_types=[tensor_type(x)])
         self._set_inferred_type()
 
     def infer(self) -> TensorType:
-        x, w = _t(self.x), _t(self.w)
-        _require_rank("dense input", x, 2)
-        _require_rank("dense weight", w, 2)
+        x, w = tensor_type(self.x), tensor_type(self.w)
+        require_rank("dense input", x, 2)
+        require_rank("dense weight", w, 2)
         if x.get_shape()[1] != w.get_shape()[0]:
             raise ShapeError(f"input {fmt(x)} has {x.get_shape()[1]} features but the weight {fmt(w)} expects {w.get_shape()[0]}")
         o = w.get_shape()[1]
-        if self.b is not None and _t(self.b).get_shape() != (o,):
-            raise ShapeError(f"bias must be [{o}] for weight {fmt(w)}, got {fmt(_t(self.b))}")
+        if self.b is not None and tensor_type(self.b).get_shape() != (o,):
+            raise ShapeError(f"bias must be [{o}] for weight {fmt(w)}, got {fmt(tensor_type(self.b))}")
         return self.tensor((x.get_shape()[0], o))
 
 
@@ -128,13 +128,13 @@ class MatmulOp(GraphOp):
     assembly_format = FORMAT_2
 
     def __init__(self, lhs: SSAValue, rhs: SSAValue):
-        super().__init__(operands=[lhs, rhs], result_types=[_t(lhs)])
+        super().__init__(operands=[lhs, rhs], result_types=[tensor_type(lhs)])
         self._set_inferred_type()
 
     def infer(self) -> TensorType:
-        a, b = _t(self.lhs), _t(self.rhs)
-        _require_rank("matmul lhs", a, 2)
-        _require_rank("matmul rhs", b, 2)
+        a, b = tensor_type(self.lhs), tensor_type(self.rhs)
+        require_rank("matmul lhs", a, 2)
+        require_rank("matmul rhs", b, 2)
         if a.get_shape()[1] != b.get_shape()[0]:
             raise ShapeError(f"inner dimensions differ: {fmt(a)} @ {fmt(b)}")
         return self.tensor((a.get_shape()[0], b.get_shape()[1]))
@@ -150,15 +150,15 @@ class _Pool(GraphOp):
     assembly_format = FORMAT_1
 
     def __init__(self, x: SSAValue, size=(2, 2), stride=None, padding=(0, 0, 0, 0)):
-        props = {"size": _i64s(size), "stride": _i64s(stride or size), "padding": _i64s(padding)}
-        super().__init__(operands=[x], result_types=[_t(x)], properties=props)
+        props = {"size": i64_array(size), "stride": i64_array(stride or size), "padding": i64_array(padding)}
+        super().__init__(operands=[x], result_types=[tensor_type(x)], properties=props)
         self._set_inferred_type()
 
     def infer(self) -> TensorType:
-        x = _t(self.x)
-        _require_rank(f"{self.name.split('.')[1]} input", x, 4)
-        (kh, kw), (sh, sw) = _ints(self.size), _ints(self.stride)
-        pt, pb, pl, pr = _ints(self.padding)
+        x = tensor_type(self.x)
+        require_rank(f"{self.name.split('.')[1]} input", x, 4)
+        (kh, kw), (sh, sw) = int_tuple(self.size), int_tuple(self.stride)
+        pt, pb, pl, pr = int_tuple(self.padding)
         if min(kh, kw, sh, sw) < 1 or min(pt, pb, pl, pr) < 0:
             raise ShapeError("pool size and stride must be positive and padding non-negative")
         if max(pt, pb) >= kh or max(pl, pr) >= kw:

@@ -6,7 +6,7 @@ from xdsl.dialects.builtin import TensorType
 from xdsl.ir import SSAValue
 from xdsl.irdl import irdl_op_definition, operand_def, result_def
 
-from mlc.dialects.nn.base import FORMAT_2, GraphOp, ShapeError, _t, fmt
+from mlc.dialects.nn.base import FORMAT_2, GraphOp, ShapeError, tensor_type, fmt
 
 
 class LossOp(GraphOp):
@@ -16,10 +16,10 @@ class LossOp(GraphOp):
     assembly_format = FORMAT_2
 
     def __init__(self, lhs: SSAValue, rhs: SSAValue):
-        super().__init__(operands=[lhs, rhs], result_types=[TensorType(_t(lhs).get_element_type(), [])])
+        super().__init__(operands=[lhs, rhs], result_types=[TensorType(tensor_type(lhs).get_element_type(), [])])
 
     def infer(self) -> TensorType:
-        a, b = _t(self.lhs), _t(self.rhs)
+        a, b = tensor_type(self.lhs), tensor_type(self.rhs)
         if a.get_shape() != b.get_shape():
             raise ShapeError(f"{self.name.split('.')[1]} needs equal shapes, got {fmt(a)} and {fmt(b)}")
         if a.get_num_dims() < 1:

@@ -8,7 +8,7 @@ from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, TensorType, f64, i6
 from xdsl.ir import SSAValue
 from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def
 
-from mlc.dialects.nn.base import FORMAT_1, GraphOp, ShapeError, _i64s, _ints, _t, fmt
+from mlc.dialects.nn.base import FORMAT_1, GraphOp, ShapeError, i64_array, int_tuple, tensor_type, fmt
 from mlc.dialects.nn.elementwise import UnaryOp
 
 
@@ -20,14 +20,14 @@ class _AxisReduce(GraphOp):
     assembly_format = FORMAT_1
 
     def __init__(self, x: SSAValue, axes: Sequence[int]):
-        super().__init__(operands=[x], result_types=[_t(x)], properties={"axes": _i64s(sorted(set(axes)))})
+        super().__init__(operands=[x], result_types=[tensor_type(x)], properties={"axes": i64_array(sorted(set(axes)))})
         self._set_inferred_type()
 
     def infer(self) -> TensorType:
-        shape = _t(self.x).get_shape()
-        axes = _ints(self.axes)
+        shape = tensor_type(self.x).get_shape()
+        axes = int_tuple(self.axes)
         if any(not 0 <= a < len(shape) for a in axes):
-            raise ShapeError(f"axis {list(axes)} out of range for {fmt(_t(self.x))}")
+            raise ShapeError(f"axis {list(axes)} out of range for {fmt(tensor_type(self.x))}")
         return self.tensor([d for k, d in enumerate(shape) if k not in axes])
 
 
@@ -47,9 +47,9 @@ class MeanOp(_AxisReduce):
 
 class _LastAxis(UnaryOp):
     def infer(self) -> TensorType:
-        if _t(self.x).get_num_dims() < 1:
-            raise ShapeError(f"{self.name.split('.')[1]} needs rank >= 1, got {fmt(_t(self.x))}")
-        return _t(self.x)
+        if tensor_type(self.x).get_num_dims() < 1:
+            raise ShapeError(f"{self.name.split('.')[1]} needs rank >= 1, got {fmt(tensor_type(self.x))}")
+        return tensor_type(self.x)
 
 
 @irdl_op_definition
@@ -79,15 +79,15 @@ class BatchNormOp(GraphOp):
     assembly_format = "$x `,` $gamma `,` $beta attr-dict `:` functional-type(operands, results)"
 
     def __init__(self, x: SSAValue, gamma: SSAValue, beta: SSAValue, eps: float = 1e-5):
-        super().__init__(operands=[x, gamma, beta], result_types=[_t(x)], properties={"eps": FloatAttr(eps, f64)})
+        super().__init__(operands=[x, gamma, beta], result_types=[tensor_type(x)], properties={"eps": FloatAttr(eps, f64)})
         self._set_inferred_type()
 
     def infer(self) -> TensorType:
-        x = _t(self.x)
+        x = tensor_type(self.x)
         if x.get_num_dims() < 2:
             raise ShapeError(f"batchnorm input needs rank >= 2, got {fmt(x)}")
         c = x.get_shape()[-1]
         for what, v in (("gamma", self.gamma), ("beta", self.beta)):
-            if _t(v).get_shape() != (c,):
-                raise ShapeError(f"{what} must be [{c}] for input {fmt(x)}, got {fmt(_t(v))}")
+            if tensor_type(v).get_shape() != (c,):
+                raise ShapeError(f"{what} must be [{c}] for input {fmt(x)}, got {fmt(tensor_type(v))}")
         return x

@@ -8,7 +8,7 @@ from xdsl.dialects.builtin import IntegerAttr, TensorType, i64
 from xdsl.ir import SSAValue
 from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def, var_operand_def
 
-from mlc.dialects.nn.base import FORMAT_1, GraphOp, ShapeError, _t, fmt
+from mlc.dialects.nn.base import FORMAT_1, GraphOp, ShapeError, tensor_type, fmt
 
 
 # -- shape ops --------------------------------------------------------------------------------
@@ -22,13 +22,13 @@ class ReshapeOp(GraphOp):
     assembly_format = FORMAT_1
 
     def __init__(self, x: SSAValue, shape: Sequence[int]):
-        super().__init__(operands=[x], result_types=[TensorType(_t(x).get_element_type(), list(shape))])
+        super().__init__(operands=[x], result_types=[TensorType(tensor_type(x).get_element_type(), list(shape))])
 
     def infer(self) -> TensorType:
         got = self.results[0].type
         assert isinstance(got, TensorType)
-        if _count(_t(self.x).get_shape()) != _count(got.get_shape()):
-            raise ShapeError(f"cannot reshape {fmt(_t(self.x))} ({_count(_t(self.x).get_shape())} elements) to {fmt(got)}")
+        if _count(tensor_type(self.x).get_shape()) != _count(got.get_shape()):
+            raise ShapeError(f"cannot reshape {fmt(tensor_type(self.x))} ({_count(tensor_type(self.x).get_shape())} elements) to {fmt(got)}")
         return got
 
 
@@ -50,11 +50,11 @@ class ConcatOp(GraphOp):
     assembly_format = "$inputs attr-dict `:` functional-type(operands, results)"
 
     def __init__(self, inputs: Sequence[SSAValue], axis: int):
-        super().__init__(operands=[list(inputs)], result_types=[_t(inputs[0])], properties={"axis": IntegerAttr(axis, i64)})
+        super().__init__(operands=[list(inputs)], result_types=[tensor_type(inputs[0])], properties={"axis": IntegerAttr(axis, i64)})
         self._set_inferred_type()
 
     def infer(self) -> TensorType:
-        types = [_t(v) for v in self.inputs]
+        types = [tensor_type(v) for v in self.inputs]
         axis, rank = self.axis.value.data, types[0].get_num_dims()
         if not 0 <= axis < rank:
             raise ShapeError(f"axis {axis} is out of range for rank {rank}")

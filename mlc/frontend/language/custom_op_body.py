@@ -20,7 +20,7 @@ CMPF_PREDICATES = {"<": "olt", "<=": "ole", ">": "ogt", ">=": "oge", "==": "oeq"
 
 
 @dataclass
-class _BodyEmitter:
+class BodyEmitter:
     """Builds the scalar body of a compute op (at the implicit insertion point) from the AST.
 
     * literals and dimension names: ``arith.constant`` of the element type;

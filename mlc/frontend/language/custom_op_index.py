@@ -17,7 +17,7 @@ from mlc.frontend.language.builtins import MAX_INT, source_text
 # ---------------------------------------------------------------------------- dimension expressions
 
 
-class _DimError(Exception):
+class DimError(Exception):
     """A dimension expression that cannot be evaluated (division by zero)."""
 
 
@@ -42,7 +42,7 @@ def eval_dim(e: ast.Expr, env: Mapping[str, int]) -> int:
     assert isinstance(e, ast.Binary), e
     lhs, rhs = eval_dim(e.lhs, env), eval_dim(e.rhs, env)
     if e.op in "/%" and rhs == 0:
-        raise _DimError(f"{source_text(e)} divides by zero")
+        raise DimError(f"{source_text(e)} divides by zero")
     return _DIM_OPS[e.op](lhs, rhs)
 
 
@@ -60,7 +60,7 @@ Index = AffineExpr | Const
 
 
 @dataclass
-class _Subscripts:
+class Subscripts:
     """Translates subscript expressions to quasi-affine expressions over the iteration variables.
 
     ``positions`` maps index variable names to iteration dimensions; ``dims`` gives the value of

@@ -22,7 +22,7 @@ no model calls are still reported.  Each call then *instantiates* it for its arg
    indices, then the enclosing reduction variables, in that order), and the outer body reads
    that temporary through the identity map of those variables.
 5. **Body.**  The scalar expression becomes ``arith``/``math`` ops of the op's element type;
-   see :class:`_BodyEmitter` for the exact translation of each construct.  Only the scalar ops
+   see :class:`BodyEmitter` for the exact translation of each construct.  Only the scalar ops
    the backends support are used.
 
 Symbolic dimension names are integer constants: they may appear in subscripts and, as float
@@ -43,8 +43,8 @@ from mlc.dialects import ix
 from mlc.errors import CompileError, SourceLocation
 from mlc.frontend.language import ast
 from mlc.frontend.language.builtins import MAX_ELEMENTS, MAX_INT, fmt_type, source_text, word_loc
-from mlc.frontend.language.custom_op_body import _BodyEmitter
-from mlc.frontend.language.custom_op_index import _DimError, _Subscripts, dim_names, eval_dim, type_text
+from mlc.frontend.language.custom_op_body import BodyEmitter
+from mlc.frontend.language.custom_op_index import DimError, Subscripts, dim_names, eval_dim, type_text
 
 ELEMENT_TYPES: dict[str, Attribute] = {"f32": Float32Type(), "f64": Float64Type()}
 
@@ -122,7 +122,7 @@ class CustomOp:
             return  # checked at each call, where the names have values
         try:
             value = eval_dim(e, {})
-        except _DimError as err:
+        except DimError as err:
             raise CompileError(e.loc, str(err)) from None
         if value < 1:
             raise CompileError(e.loc, f"{what} must be positive, got {value}")
@@ -210,7 +210,7 @@ class CustomOp:
         """Evaluate a dimension expression for a call; errors (``what`` is not positive) go to the call."""
         try:
             value = eval_dim(e, dims)
-        except _DimError as err:
+        except DimError as err:
             raise CompileError(loc, f"in {self.name}: {err} for this call") from None
         if check_positive and value < 1:
             raise CompileError(loc, f"{what} is {value} for this call")
@@ -299,7 +299,7 @@ class _BodyChecker:
         if len(e.indices) != p.type.rank:
             n = len(e.indices)
             raise CompileError(e.loc, f"'{e.tensor}' has rank {p.type.rank} ({type_text(p.type)}) but is indexed with {n} subscript{'s' if n != 1 else ''}")
-        subscripts = _Subscripts({name: k for k, name in enumerate(scope)}, dict.fromkeys(self.op.dims), self.op.params)
+        subscripts = Subscripts({name: k for k, name in enumerate(scope)}, dict.fromkeys(self.op.dims), self.op.params)
         for i in e.indices:
             subscripts.index(i)
 
@@ -350,7 +350,7 @@ class _Instance:
         positions = {name: k for k, (name, _) in enumerate(scope)}
         elt = self.op.element_type
         result_type = TensorType(elt, [n for _, n in out_scope])
-        emitter = _BodyEmitter(elt, positions, self.dims, reads.of_node)
+        emitter = BodyEmitter(elt, positions, self.dims, reads.of_node)
         op = ix.ComputeOp.build(result_type, reads.reads, lambda args: emitter.emit(body, args), kind, extents)
         return op.result
 
@@ -361,7 +361,7 @@ class _Instance:
         """Register every read of the body (building hoisted reductions first), left to right."""
         num_dims = len(scope)
         if isinstance(e, ast.Subscript):
-            subs = _Subscripts({name: k for k, (name, _) in enumerate(scope)}, self.dims, self.op.params, self.call_loc)
+            subs = Subscripts({name: k for k, (name, _) in enumerate(scope)}, self.dims, self.op.params, self.call_loc)
             amap = AffineMap(num_dims, 0, tuple(subs.translate(i) for i in e.indices))
             reads.add(e, self.values[e.tensor], amap)
         elif isinstance(e, ast.Name) and e.name in self.values:

@@ -17,7 +17,7 @@ from mlc.loops.builders import for_loop, index_const, loop_nest
 from mlc.loops.nest.reads import effective_reads
 from mlc.loops.nest.space import Local, Space, State
 from mlc.loops.nest.tiles import NestTiles
-from mlc.loops.nest.vectors import _element_bytes, _shape_type, vector_runs
+from mlc.loops.nest.vectors import element_bytes, shape_type, vector_runs
 from mlc.loops.schedule import STAGE_BYTES, ScheduleError
 
 PARALLEL_COPY_BYTES = 256 * 1024
@@ -73,8 +73,8 @@ class Nest(NestTiles):
         origin, block, moving = self.block_of([read.map], state, where)
         order = tuple([d for d in range(len(block)) if d != moving] + ([moving] if moving is not None else []))
         source = self.buffers[read.value]
-        elt = _shape_type(source).get_element_type()
-        if prod(block) * _element_bytes(elt) > STAGE_BYTES:
+        elt = shape_type(source).get_element_type()
+        if prod(block) * element_bytes(elt) > STAGE_BYTES:
             raise ScheduleError(f"{where}: the block ({'x'.join(map(str, block))}) is larger than {STAGE_BYTES} bytes")
         buffer = memref.AllocaOp.get(elt, 64, [block[d] for d in order]).memref
         local = Local(buffer, tuple(origin), order)
@@ -106,7 +106,7 @@ class Nest(NestTiles):
             return ()
 
         rows = [block[d] for d in order[:-1]]
-        if rows and not state.space.values and prod(block) * _element_bytes(elt) >= PARALLEL_COPY_BYTES:
+        if rows and not state.space.values and prod(block) * element_bytes(elt) >= PARALLEL_COPY_BYTES:
             # before the nest, outside any loop: the threads share the copy (it is memory-bound)
             for_loop(0, rows[0], lambda iv, _: loop_nest(rows[1:], lambda ivs, c: copy([iv, *ivs], c)), parallel=True)
         else:

@@ -14,19 +14,19 @@ from xdsl.ir.affine import AffineExpr, AffineMap
 from mlc.dialects import ix
 from mlc.loops.affine import read_in_bounds
 from mlc.loops.builders import float_const, guarded_load, in_bounds
-from mlc.loops.nest.reads import _attached_producers
+from mlc.loops.nest.reads import attached_producers
 from mlc.loops.nest.space import Space
 from mlc.loops.nest.vectors import (
-    _clamp,
-    _contiguous,
-    _element_bytes,
-    _from_lanes,
-    _lanes,
-    _prefix_mask,
-    _shape,
-    _shape_type,
-    _vector_load,
-    _widened,
+    clamped_index,
+    lane_contiguous,
+    element_bytes,
+    from_lanes,
+    per_lane,
+    prefix_mask,
+    buffer_shape,
+    shape_type,
+    vector_load,
+    widened,
 )
 from mlc.loops.schedule import Loops, Schedule, ScheduleError, check_schedule, schedule_of
 from mlc.loops.target import CpuTarget
@@ -47,7 +47,7 @@ class NestMemory:
         if origin is not None and self.schedule.parallel is not None:
             raise ScheduleError(f"parallel({self.schedule.parallel}): an op computed at a loop of its reader runs on "
                                 "that loop's thread")
-        self.attached = _attached_producers(op)
+        self.attached = attached_producers(op)
         for read, loop in self.schedule.stage:
             if read >= len(op.reads) or isinstance(op.reads[read].value.owner, ix.ComputeOp) \
                     and not schedule_of(op.reads[read].value.owner).is_root:  # pyright: ignore[reportArgumentType]
@@ -56,7 +56,7 @@ class NestMemory:
         if self.schedule.vectorize in self.attached:
             raise ScheduleError(f"at({self.schedule.vectorize}): the reader's loop {self.schedule.vectorize} is vectorized; "
                                 "compute the producer at a loop outside it")
-        self.lanes = target.lanes(_element_bytes(op.result_type.get_element_type()))
+        self.lanes = target.lanes(element_bytes(op.result_type.get_element_type()))
         self.loaded: dict[tuple[object, ...], SSAValue] | None = None
         """Loads already emitted in the current block, while it has no store (a register tile's
         cells read the same operands)."""
@@ -75,42 +75,42 @@ class NestMemory:
         return self.loaded[key]
 
     def _load(self, buffer: SSAValue, index: Sequence[AffineExpr], fill: float, space: Space) -> SSAValue:
-        shape = _shape(buffer)
+        shape = buffer_shape(buffer)
         amap = AffineMap(len(space.values), 0, tuple(index))
         unsafe = [not ok for ok in read_in_bounds(amap, space.ranges, shape)]
         moving = [space.uses_lanes(e) for e in index]
         if not any(moving):
             return guarded_load(buffer, [space.emit(e) for e in index], unsafe, fill)
-        if _contiguous(index, space) and not unsafe[-1]:
+        if lane_contiguous(index, space) and not unsafe[-1]:
             indices = [space.emit(e) for e in index]
             cond = in_bounds(indices, shape, unsafe)
-            typ = VectorType(_shape_type(buffer).get_element_type(), [space.width])
+            typ = VectorType(shape_type(buffer).get_element_type(), [space.width])
             if cond is None:
-                return _vector_load(buffer, indices, typ, space.active)
-            clamped = [_clamp(i, n) if bad else i for i, n, bad in zip(indices, shape, unsafe)]
-            loaded = _vector_load(buffer, clamped, typ, space.active)
+                return vector_load(buffer, indices, typ, space.active)
+            clamped = [clamped_index(i, n) if bad else i for i, n, bad in zip(indices, shape, unsafe)]
+            loaded = vector_load(buffer, clamped, typ, space.active)
             filler = vector.BroadcastOp(float_const(fill, typ.element_type), typ).vector
             return arith.SelectOp(cond, loaded, filler).result
         return self.gather(buffer, index, fill, space)
 
     def gather(self, buffer: SSAValue, index: Sequence[AffineExpr], fill: float, space: Space) -> SSAValue:
         """A vector read lane by lane."""
-        return _from_lanes([self.load(buffer, at, fill, scalar_space) for at, scalar_space in _lanes(index, space)],
+        return from_lanes([self.load(buffer, at, fill, scalar_space) for at, scalar_space in per_lane(index, space)],
                            space.width)
 
     def store(self, buffer: SSAValue, index: Sequence[AffineExpr], value: SSAValue, space: Space) -> None:
         if space.lane is None:
             memref.StoreOp.get(value, buffer, [space.emit(e) for e in index])
             return
-        value = _widened(value, space.width)
-        if _contiguous(index, space):
+        value = widened(value, space.width)
+        if lane_contiguous(index, space):
             indices = [space.emit(e) for e in index]
             if space.active < space.width:
-                vector.MaskedStoreOp(buffer, indices, _prefix_mask(space.active, space.width), value)
+                vector.MaskedStoreOp(buffer, indices, prefix_mask(space.active, space.width), value)
             else:
                 vector.StoreOp(value, buffer, indices)
             return
-        for lane, (at, scalar_space) in enumerate(_lanes(index, space)):
+        for lane, (at, scalar_space) in enumerate(per_lane(index, space)):
             scalar = vector.ExtractOp(value, [lane], value.type.element_type).result  # pyright: ignore[reportAttributeAccessIssue]
             memref.StoreOp.get(scalar, buffer, [scalar_space.emit(e) for e in at])
 

@@ -37,7 +37,7 @@ def root_readers(value: SSAValue, *, through_at: bool = False) -> set[Operation]
     return found
 
 
-def _attached_producers(op: ix.ComputeOp) -> dict[str, list[ix.ComputeOp]]:
+def attached_producers(op: ix.ComputeOp) -> dict[str, list[ix.ComputeOp]]:
     """The producers `op` reads (through inlined ops) that are computed at one of its loops,
     by loop name."""
     found: dict[str, list[ix.ComputeOp]] = {}

@@ -16,7 +16,7 @@ from mlc.loops.affine import substitute
 from mlc.loops.builders import float_const
 from mlc.loops.nest.loops import NestLoops
 from mlc.loops.nest.space import Space, State
-from mlc.loops.nest.vectors import _element_bytes, vector_cells
+from mlc.loops.nest.vectors import element_bytes, vector_cells
 
 LOCAL_TILE_BYTES = 32 * 1024
 """Largest tile accumulated in a local array (beyond, the output buffer holds the partial sums)."""
@@ -112,7 +112,7 @@ class NestTiles(NestLoops):
         on every element, with memory traffic once per run of the inner reductions."""
         elt = self.op.result_type.get_element_type()
         sizes = [self.loops.full_extent(n) for n in tile]
-        local = prod(sizes) * _element_bytes(elt) <= LOCAL_TILE_BYTES
+        local = prod(sizes) * element_bytes(elt) <= LOCAL_TILE_BYTES
         buffer = memref.AllocaOp.get(elt, 64, sizes).memref if local else self.out
 
         def index(s: State) -> list[AffineExpr]:

@@ -17,7 +17,7 @@ from mlc.loops.affine import read_in_bounds, substitute
 from mlc.loops.builders import float_const, in_bounds
 from mlc.loops.nest.memory import NestMemory
 from mlc.loops.nest.space import Space, State
-from mlc.loops.nest.vectors import _clamp, _from_lanes, _lanes, _vector_op, _widened
+from mlc.loops.nest.vectors import clamped_index, from_lanes, per_lane, vector_op, widened
 from mlc.loops.schedule import ScheduleError, schedule_of
 
 
@@ -61,14 +61,14 @@ class NestValues(NestMemory):
         if all(safe):
             return self.value(producer, index, state)
         if any(not ok and state.space.uses_lanes(e) for e, ok in zip(index, safe)):  # lane by lane
-            return _from_lanes([self.inline(producer, at, fill, replace(state, space=scalar_space))
-                                for at, scalar_space in _lanes(index, state.space)], state.space.width)
+            return from_lanes([self.inline(producer, at, fill, replace(state, space=scalar_space))
+                                for at, scalar_space in per_lane(index, state.space)], state.space.width)
         space, clamped, indices = state.space, list(index), []
         for k, (e, ok, n) in enumerate(zip(index, safe, producer.result_type.get_shape())):
             if ok:
                 continue
             indices.append((space.emit(e), n))
-            space, clamped[k] = space.add(_clamp(indices[-1][0], n), 0, n - 1)
+            space, clamped[k] = space.add(clamped_index(indices[-1][0], n), 0, n - 1)
         cond = in_bounds([i for i, _ in indices], [n for _, n in indices], [True] * len(indices))
         assert cond is not None
         value = self.value(producer, clamped, replace(state, space=space))
@@ -95,7 +95,7 @@ class NestValues(NestMemory):
                 mapping[body_op.result] = space.emit(expr)
                 continue
             operands = [mapping.get(v, v) for v in body_op.operands]
-            clone = _vector_op(body_op, operands) if any(isinstance(v.type, VectorType) for v in operands) \
+            clone = vector_op(body_op, operands) if any(isinstance(v.type, VectorType) for v in operands) \
                 else body_op.clone(value_mapper=mapping)
             if clone.parent is None:
                 _insert(clone)
@@ -106,9 +106,9 @@ class NestValues(NestMemory):
         if product:
             mul = yielded.owner
             assert isinstance(mul, arith.MulfOp)
-            a, b = (_widened(mapping.get(v, v), width) for v in (mul.lhs, mul.rhs))
+            a, b = (widened(mapping.get(v, v), width) for v in (mul.lhs, mul.rhs))
             return math.FmaOp(a, b, acc).result
-        value = _widened(mapping.get(yielded, yielded), width)
+        value = widened(mapping.get(yielded, yielded), width)
         if op.reduction.data == "sum":
             return arith.AddfOp(acc, value).result
         if width > 1:

@@ -48,7 +48,7 @@ def vector_cells(lanes: int, extent: int) -> int:
     return len(runs) + extent - sum(active for _, active in runs)
 
 
-def _lanes(index: Sequence[AffineExpr], space: Space) -> list[tuple[list[AffineExpr], Space]]:
+def per_lane(index: Sequence[AffineExpr], space: Space) -> list[tuple[list[AffineExpr], Space]]:
     """For each lane of a vector space: `index` at that lane, and the scalar space to read it in."""
     assert space.lane is not None
     lo = space.ranges[space.lane][0]
@@ -60,7 +60,7 @@ def _lanes(index: Sequence[AffineExpr], space: Space) -> list[tuple[list[AffineE
     return found
 
 
-def _from_lanes(values: Sequence[SSAValue], width: int) -> SSAValue:
+def from_lanes(values: Sequence[SSAValue], width: int) -> SSAValue:
     """A vector of `width` lanes, lane k being `values[k]` (the lanes beyond, `values[0]`)."""
     result = vector.BroadcastOp(values[0], VectorType(values[0].type, [width])).vector
     for lane, value in enumerate(values[1:], 1):
@@ -68,21 +68,21 @@ def _from_lanes(values: Sequence[SSAValue], width: int) -> SSAValue:
     return result
 
 
-def _prefix_mask(active: int, width: int) -> SSAValue:
+def prefix_mask(active: int, width: int) -> SSAValue:
     """The mask of a partial vector: its first `active` of `width` lanes."""
     return vector.CreateMaskOp([index_const(active)], VectorType(IntegerType(1), [width])).results[0]
 
 
-def _vector_load(buffer: SSAValue, indices: Sequence[SSAValue], typ: VectorType, active: int) -> SSAValue:
+def vector_load(buffer: SSAValue, indices: Sequence[SSAValue], typ: VectorType, active: int) -> SSAValue:
     """A contiguous load of a vector's active lanes (the others 0)."""
     width = typ.get_shape()[0]
     if active == width:
         return vector.LoadOp(buffer, indices, typ).result
     zeros = vector.BroadcastOp(float_const(0.0, typ.get_element_type()), typ).vector
-    return vector.MaskedLoadOp(buffer, indices, _prefix_mask(active, width), zeros, typ).result
+    return vector.MaskedLoadOp(buffer, indices, prefix_mask(active, width), zeros, typ).result
 
 
-def _contiguous(index: Sequence[AffineExpr], space: Space) -> bool:
+def lane_contiguous(index: Sequence[AffineExpr], space: Space) -> bool:
     """The last index moves one element per lane and the others not at all."""
     if any(space.uses_lanes(e) for e in index[:-1]) or not index:
         return False
@@ -90,42 +90,42 @@ def _contiguous(index: Sequence[AffineExpr], space: Space) -> bool:
     return coefficient(index[-1], space.lane) == 1
 
 
-def _vector_op(op: Operation, operands: Sequence[SSAValue]) -> Operation:
+def vector_op(op: Operation, operands: Sequence[SSAValue]) -> Operation:
     """`op` on vectors: scalar operands broadcast, results vectors of the operands' width."""
     width = next(v.type.get_shape()[0] for v in operands if isinstance(v.type, VectorType))  # pyright: ignore[reportAttributeAccessIssue]
     if isinstance(op, arith.CmpfOp):
-        a, b = (_widened(v, width) for v in operands)
+        a, b = (widened(v, width) for v in operands)
         return vx.CmpfOp(arith.CMPF_COMPARISON_OPERATIONS[op.predicate.value.data], a, b)
     if isinstance(op, arith.SelectOp) and isinstance(operands[0].type, VectorType):
-        return vx.SelectOp(*(_widened(v, width) for v in operands))
+        return vx.SelectOp(*(widened(v, width) for v in operands))
     if isinstance(op, arith.SelectOp):
-        operands = [operands[0], *(_widened(v, width) for v in operands[1:])]
+        operands = [operands[0], *(widened(v, width) for v in operands[1:])]
     else:
-        operands = [_widened(v, width) for v in operands]
+        operands = [widened(v, width) for v in operands]
     results = [VectorType(r.type, [width]) for r in op.results]
     return type(op).create(operands=operands, result_types=results, properties=dict(op.properties),
                            attributes=dict(op.attributes))
 
 
-def _widened(value: SSAValue, width: int) -> SSAValue:
+def widened(value: SSAValue, width: int) -> SSAValue:
     if width == 1 or isinstance(value.type, VectorType):
         return value
     return vector.BroadcastOp(value, VectorType(value.type, [width])).vector
 
 
-def _clamp(index: SSAValue, size: int) -> SSAValue:
+def clamped_index(index: SSAValue, size: int) -> SSAValue:
     return arith.MaxSIOp(arith.MinSIOp(index, index_const(size - 1)).result, index_const(0)).result
 
 
-def _shape_type(buffer: SSAValue) -> MemRefType:
+def shape_type(buffer: SSAValue) -> MemRefType:
     t = buffer.type
     assert isinstance(t, MemRefType)
     return t
 
 
-def _shape(buffer: SSAValue) -> tuple[int, ...]:
-    return _shape_type(buffer).get_shape()
+def buffer_shape(buffer: SSAValue) -> tuple[int, ...]:
+    return shape_type(buffer).get_shape()
 
 
-def _element_bytes(elt: Attribute) -> int:
+def element_bytes(elt: Attribute) -> int:
     return 4 if isinstance(elt, Float32Type) else getattr(elt, "bitwidth", 64) // 8
