@@ -64,7 +64,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from .chain import INF, SimResult, _MilpBuilder, format_bytes, format_macs
+from .chain.explanations import format_bytes, format_macs
+from .chain.milp import MilpBuilder
+from .chain.model import INF
+from .chain.simulator import SimResult
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,7 @@ def solve_graph_milp(graph: Graph, budget: float, *, time_limit: float = 60.0) -
 
     At the time limit: the best schedule found, with `optimal = False`; TimeoutError if none."""
     T, nodes, users = len(graph), graph.nodes, graph.users
-    m = _MilpBuilder()
+    m = MilpBuilder()
     R = {(t, i): m.var(("R", t, i), 1 if i == t else 0, 1) for t in range(T) for i in range(t + 1)}
     S = {(t, i): m.var(("S", t, i)) for t in range(1, T) for i in range(t)}
     FREE = {(t, i, k): m.var(("FREE", t, i, k)) for t in range(T) for k in range(t + 1)

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 from mlc.loops.arena import place
 
-from .chain import Chain, Op, OpKind
+from .chain.model import Chain
+from .chain.simulator import Op, OpKind
 from .graph import Graph, Node, Stage
 
 

@@ -63,7 +63,7 @@ from xdsl.utils.exceptions import PassFailedException
 
 from mlc.checkpointing import chain as chains
 from mlc.checkpointing import graph as graphs
-from mlc.checkpointing.chain import format_bytes, format_macs
+from mlc.checkpointing.chain.explanations import format_bytes, format_macs
 from mlc.checkpointing.program import (
     ChainSplit, Evaluation, Step, as_graph, chain_plan, evaluate, graph_plan, liveness, original_plan, placed, split_chain,
 )
