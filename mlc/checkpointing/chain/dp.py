@@ -116,7 +116,7 @@ def discretise(chain: Chain, budget: float, slots: int | None = 500) -> Discreti
 
 _FILL_C = r"""
 #include <stdint.h>
-/* The chain DP's table (mlc/checkpointing/chain.py, ChainTable): C(s, t, m) for t ascending and
+/* The chain DP's table (mlc/checkpointing/chain/dp.py, ChainTable): C(s, t, m) for t ascending and
    s descending, m in slots, row (s, t) at start + start_at[s] + (t - s) * W, shifted by `pad`
    columns, and end_t[j-1][m] = C(j, t, m - x_{j-1}) + P_{j-1}. Each value is the float64 sum
    and minimum of the NumPy reading in `ChainTable.schedule`, so a traceback finds it again.
