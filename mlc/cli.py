@@ -89,11 +89,10 @@ class MlcOptMain(xDSLOptMain):
         super().register_all_frontends()
 
         def parse_mlc_file(io: IO[bytes]) -> ModuleOp:
-            try:
-                text = io.read().decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise UsageError(f"{self.get_input_name()} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+            from mlc.errors import decode_source
             from mlc.frontend import parse_mlc
+
+            text = decode_source(io.read(), self.get_input_name())
 
             return parse_mlc(text, self.get_input_name())
 

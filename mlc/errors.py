@@ -159,3 +159,20 @@ class CompileError(Exception):
 
 def _rebuild_compile_error(diags: tuple[Diagnostic, ...], source: str | None) -> CompileError:
     return CompileError(diags, source=source)
+
+
+def decode_source(data: bytes, filename: str) -> str:
+    """A source file's bytes as text, or a `CompileError` at the first byte that is not UTF-8.
+
+    The column counts the characters before that byte on its line (as every other column does),
+    and the line is shown with the undecodable bytes as U+FFFD.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        line = data.count(b"\n", 0, e.start) + 1
+        col = len(data[line_start:e.start].decode("utf-8")) + 1
+        shown = data.decode("utf-8", errors="replace")
+        loc = SourceLocation(filename, line, col, source=shown)
+        raise CompileError(loc, f"the file is not UTF-8 text ({e.reason} at byte {e.start})") from None

@@ -44,7 +44,8 @@ from xdsl.utils.exceptions import PassFailedException
 
 from mlc.loops import scalars
 from mlc.loops.affine import make_map, dims
-from mlc.dialects import ix
+from mlc.dialects import ix, nn
+from mlc.graph.locations import fail, output_location
 from mlc.graph.signature import ModelSignature, TensorSpec, is_model
 
 WRT = ("params", "inputs", "all")
@@ -99,9 +100,9 @@ def differentiate(f: func.FuncOp, loss: str, wrt: str) -> func.FuncOp:
     loss_type = loss_value.type
     assert isinstance(loss_type, TensorType)
     if loss_type.get_num_dims() != 0:
-        raise PassFailedException(
-            f"mlc-autodiff: the loss '{loss}' of @{sig.name} must be a scalar, got shape {list(loss_type.get_shape())}"
-        )
+        which = f"the first output '{loss}' is the loss and" if loss == outputs[0] else f"the loss '{loss}'"
+        fail(output_location(f, outputs.index(loss)),
+             f"{which} must be a scalar when the model is differentiated, got {nn.fmt(loss_type)}")
 
     targets = [block.args[k] for k in chosen]
     active = _active(block, targets)

@@ -52,7 +52,6 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from math import prod
-from pathlib import Path
 
 from xdsl.context import Context
 from xdsl.dialects import func
@@ -68,7 +67,7 @@ from mlc.checkpointing.program import (
     ChainSplit, Evaluation, Step, as_graph, chain_plan, evaluate, graph_plan, liveness, original_plan, placed, split_chain,
 )
 from mlc.dialects import ix
-from mlc.errors import CompileError, SourceLocation
+from mlc.graph.locations import fail, model_location
 from mlc.passes.autodiff import ADJOINT_OF, PHASE
 from mlc.loops.schedule import computed_by_readers, schedule_of
 
@@ -448,9 +447,4 @@ def rewrite(f: func.FuncOp, ops: Sequence[ix.IndexNotationOp], plan: Sequence[in
 
 def _fail(f: func.FuncOp, message: str) -> None:
     """A located error at the model's declaration when the frontend recorded it (`mlc.loc`)."""
-    loc = f.attributes.get("mlc.loc")
-    if isinstance(loc, StringAttr) and (m := re.fullmatch(r"(.*):(\d+):(\d+)", loc.data)):
-        path = Path(m.group(1))
-        source = path.read_text() if path.is_file() else None
-        raise CompileError(SourceLocation(m.group(1), int(m.group(2)), int(m.group(3)), source=source), message)
-    raise PassFailedException(message)
+    fail(model_location(f), message)

@@ -16,6 +16,7 @@ from xdsl.passes import ModulePass, PassPipeline
 
 from mlc.backends.c.runtime import BufferSpec, CFunction, compile_c, load_library
 from mlc.backends.cache import cache_dir, cached_build, content_key
+from mlc.errors import CompileError, decode_source
 from mlc.graph.signature import ModelSignature, TensorSpec, init_tensor, is_model
 from mlc.runtime.arguments import check_names, checked
 from mlc.runtime.trainer import Trainer
@@ -47,7 +48,7 @@ def load_module(source: str | Path | ModuleOp, ctx: Context) -> ModuleOp:
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"no such file: {path}")
-        filename, text = str(path), path.read_text()
+        filename, text = str(path), decode_source(path.read_bytes(), str(path))
         is_mlir = path.suffix == ".mlir"
     else:
         is_mlir = _MLIR_START.match(text) is not None
@@ -131,7 +132,12 @@ def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: st
         if op is not chosen:
             module.body.block.detach_op(op)
     name = chosen.sym_name.data
-    run_pipeline(module, pipeline, ctx, keep=name + entry_suffix)
+    try:
+        run_pipeline(module, pipeline, ctx, keep=name + entry_suffix)
+    except CompileError as error:  # a pass's located error about program text: show its lines
+        if isinstance(source, str) and "\n" in source and error.source is None:
+            raise error.with_source(source) from None
+        raise
     entry = next((op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == name + entry_suffix), None)
     if entry is None:
         raise ValueError(f"the pipeline '{pipeline}' produced no function @{name}{entry_suffix}")
@@ -149,7 +155,7 @@ def _read_source(source: str | Path) -> str:
     text = str(source)
     if isinstance(source, Path) or ("\n" not in text and text.endswith((".mlc", ".mlir"))):
         path = Path(source)
-        return path.suffix + "\0" + path.read_text() if path.exists() else text
+        return path.suffix + "\0" + decode_source(path.read_bytes(), str(path)) if path.exists() else text
     return text
 
 

@@ -20,9 +20,10 @@ Rules (where LANGUAGE.md leaves room, what mlc does):
 * **Element types** never mix: every tensor operand of an operator or call has the same type.
 * **Outputs.**  A model has exactly one ``output`` statement; its names must be bound and
   distinct.  Statements after it are still checked but cannot affect the results.
-* **The loss rule.**  A model with at least one ``param`` is trainable, and its *first output is
-  its loss*: it must be a scalar (``f32[]``/``f64[]``), else an error points at that output name.
-  Models without params (pure inference) may return anything.
+* **The loss rule** is not the frontend's: a model may output anything, params or not. Its first
+  output is the default loss, which must be a scalar when the model is differentiated; the
+  function records where each output name stands (``mlc.output_locs``) so that ``mlc-autodiff``
+  reports a non-scalar loss at that name.
 * **Several targets** (``a, b = f(...)``) need a call that returns that many values; every
   built-in and custom op returns one value today.
 
@@ -42,7 +43,7 @@ from contextlib import contextmanager
 import numpy as np
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Attribute, Block, Region, SSAValue
 
 from mlc.dialects import nn
@@ -50,6 +51,7 @@ from mlc.errors import CompileError, SourceLocation
 from mlc.frontend.language import ast
 from mlc.frontend.language.builtins import BUILTINS, MAX_ELEMENTS, MAX_INT, REQUIRED, Builtin, Opt, Param, fmt_type, word_loc
 from mlc.frontend.language.custom_ops import ELEMENT_TYPES, CustomOp
+from mlc.graph.locations import MODEL_LOC, OUTPUT_LOCS, location_text
 from mlc.graph.signature import ModelSignature, TensorSpec
 
 __all__ = ["emit_module"]
@@ -138,14 +140,14 @@ class _ModelEmitter:
                     if outputs is not None:
                         raise CompileError(item.loc, f"model '{self.model.name}' already has an output statement")
                     outputs = self._outputs(item)
-                    self._check_loss(outputs)
             if outputs is None:
                 raise CompileError(self.model.name_loc, f"model '{self.model.name}' has no 'output' statement")
             func.ReturnOp(*(v for _, v in outputs))
         f = func.FuncOp(self.model.name, ([a.type for a in block.args], [v.type for _, v in outputs]), Region(block))
         self._signature(outputs).attach(f)
-        loc = self.model.name_loc
-        f.attributes["mlc.loc"] = StringAttr(f"{loc.file}:{loc.line}:{loc.col}")  # for errors of later passes
+        # For the errors of later passes (a non-scalar loss is one of autodiff's):
+        f.attributes[MODEL_LOC] = StringAttr(location_text(self.model.name_loc.start()))
+        f.attributes[OUTPUT_LOCS] = ArrayAttr([StringAttr(location_text(name.loc)) for name, _ in outputs])
         return f
 
     def _check_declarations(self) -> None:
@@ -173,16 +175,6 @@ class _ModelEmitter:
                 raise CompileError(n.loc, f"'{n.name}' is output twice")
             outputs.append((n, self.tensor(self.lookup(n), self.default_type)))
         return outputs
-
-    def _check_loss(self, outputs: list[tuple[ast.Name, SSAValue]]) -> None:
-        """The loss rule (module docstring): with params, the first output must be a scalar."""
-        if not self.model.params:
-            return
-        name, value = outputs[0]
-        if _tt(value).get_num_dims() != 0:
-            raise CompileError(
-                name.loc, f"the first output '{name.name}' is the loss and must be a scalar, got {fmt_type(value.type)}"
-            )
 
     # -- statements ---------------------------------------------------------------------------
     def _assign(self, stmt: ast.Assign) -> None:
