@@ -235,7 +235,15 @@ class _Builder:
     # -- steps used by other steps ------------------------------------------------------------
     def unary(self, v: Value) -> Value:
         r, t = self.rng, _strip(v.text)
-        name = r.choice(["relu", "sigmoid", "tanh", "abs", "sign", "neg", "minus", "exp", "log", "sqrt"])
+        name = r.choice(["relu", "sigmoid", "tanh", "abs", "sign", "neg", "minus", "exp", "log", "sqrt", "square", "silu",
+                         "softplus", "leaky_relu", "elu", "hardtanh", "clamp"])
+        if name == "square":
+            return Value(f"square({t})", v.shape, v.scale * v.scale) if v.scale <= 2 else Value(f"square(tanh({t}))", v.shape, 1.0)
+        if name in ("leaky_relu", "elu", "hardtanh", "clamp"):
+            call, scale = {"leaky_relu": (f"leaky_relu({t}, alpha=0.1)", v.scale), "elu": (f"elu({t}, alpha=0.5)", v.scale),
+                           "hardtanh": (f"hardtanh({t})", min(v.scale, 1.0)),
+                           "clamp": (f"clamp({t}, -0.5, 0.75)", min(v.scale, 0.75))}[name]
+            return Value(call, v.shape, scale)
         if name == "exp":
             return Value(f"exp({t})", v.shape, math.exp(v.scale)) if v.scale <= 1.5 else Value(f"exp(tanh({t}))", v.shape, 2.0)
         if name == "log":
@@ -246,7 +254,7 @@ class _Builder:
             return Value(f"sqrt({arg})", v.shape, math.sqrt(v.scale) + 0.5)
         if name == "minus":
             return Value(f"(-{v.text})", v.shape, v.scale)
-        scale = {"sigmoid": 0.5, "tanh": min(v.scale, 1.0), "sign": 1.0}.get(name, v.scale)
+        scale = {"sigmoid": 0.5, "tanh": min(v.scale, 1.0), "sign": 1.0, "softplus": v.scale + 0.7}.get(name, v.scale)
         return Value(f"{name}({t})", v.shape, scale)
 
 

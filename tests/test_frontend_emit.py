@@ -222,6 +222,7 @@ def test_other_builtins() -> None:
         "  a = matmul(x, w)\n  b = dense(x, w)\n  c = batchnorm(x, g, g, eps=0.001)\n  d = softmax(x) + log_softmax(x)\n"
         "  e = mse(x, x) + bce(x, x) + softmax_cross_entropy(x, x) + kl_normal(x, x)\n"
         "  h = relu(x) + sigmoid(x) + tanh(x) + exp(x) + log(x) + sqrt(x) + abs(x) + sign(x) + neg(x) - -x\n"
+        "  h = h + square(x) + silu(x) + softplus(x)\n"
         "  output e, a, b, c, d, h\n}\n"
     )
     f = model(src)

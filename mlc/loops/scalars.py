@@ -119,6 +119,50 @@ def sigmoid(x: SSAValue) -> SSAValue:
     return result
 
 
+def square(x: SSAValue) -> SSAValue:
+    """x * x."""
+    return mul(x, x)
+
+
+def silu(x: SSAValue) -> SSAValue:
+    """silu(x) = x * sigmoid(x) (the backward keeps sigmoid's result, as for sigmoid itself)."""
+    return mul(x, sigmoid(x))
+
+
+SOFTPLUS_THRESHOLD = 20.0
+"""Above it softplus(x) is x (PyTorch's threshold: log(1 + exp(x)) - x < 2.1e-9 there)."""
+
+
+def softplus(x: SSAValue) -> SSAValue:
+    """softplus(x) = x > 20 ? x : log(1 + exp(x)); d/dx = sigmoid(x) below the threshold, 1 above.
+
+    The branch not taken may overflow (exp(x) = inf for large x); a select never mixes it in,
+    and neither does its derivative, which is the select of the branches' derivatives."""
+    return select(cmpf("ogt", x, SOFTPLUS_THRESHOLD), x, log(add(1.0, exp(x))))
+
+
+def leaky_relu(x: SSAValue, alpha: float) -> SSAValue:
+    """x > 0 ? x : alpha * x (at 0 the slope alpha, as PyTorch's gradient)."""
+    return select(cmpf("ogt", x, 0.0), x, mul(alpha, x))
+
+
+def elu(x: SSAValue, alpha: float) -> SSAValue:
+    """x > 0 ? x : alpha * (exp(x) - 1) (at 0 the slope alpha, as PyTorch's gradient)."""
+    return select(cmpf("ogt", x, 0.0), x, mul(alpha, sub(exp(x), 1.0)))
+
+
+def hardtanh(x: SSAValue, lo: float, hi: float) -> SSAValue:
+    """x <= lo ? lo : x >= hi ? hi : x: the slope is 1 strictly inside (lo, hi), 0 on its edges
+    and outside (PyTorch's hardtanh gradient)."""
+    return select(cmpf("ole", x, lo), const(lo, x.type), select(cmpf("oge", x, hi), const(hi, x.type), x))
+
+
+def clamp(x: SSAValue, lo: float, hi: float) -> SSAValue:
+    """x < lo ? lo : x > hi ? hi : x: the slope is 1 on [lo, hi] with its edges (PyTorch's clamp
+    gradient, unlike hardtanh's)."""
+    return select(cmpf("olt", x, lo), const(lo, x.type), select(cmpf("ogt", x, hi), const(hi, x.type), x))
+
+
 FUNCTIONS: dict[str, Callable[..., SSAValue]] = {
     "relu": relu,
     "sigmoid": sigmoid,
@@ -129,10 +173,18 @@ FUNCTIONS: dict[str, Callable[..., SSAValue]] = {
     "abs": absf,
     "sign": sign,
     "neg": neg,
+    "square": square,
+    "silu": silu,
+    "softplus": softplus,
+    "leaky_relu": leaky_relu,
+    "elu": elu,
+    "hardtanh": hardtanh,
+    "clamp": clamp,
     "max": maximum,
     "min": minimum,
 }
-"""The language's scalar functions by name (as in `.mlc` source and in `nn` op names)."""
+"""The language's scalar functions by name (as in `.mlc` source and in `nn` op names); the ones after
+the first argument take the op's number options, in the order of the op's `OPTIONS`."""
 
 
 # ---------------------------------------------------------------------------------------------

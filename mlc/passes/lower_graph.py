@@ -207,6 +207,13 @@ def lower_unary(op: nn.UnaryOp) -> SSAValue:
     return pointwise(out_shape(op), [op.x], UNARY_BODIES[type(op)])
 
 
+@lowers(*nn.ACTIVATIONS.values())
+def lower_activation(op: nn.ActivationOp) -> SSAValue:
+    """y[i] = f(x[i], *options) with the scalar function of the op's name"""
+    function, options = FUNCTIONS[op.name.split(".")[1]], op.options()
+    return pointwise(out_shape(op), [op.x], lambda v: function(v, *options))
+
+
 @lowers(*BINARY_BODIES)
 def lower_binary(op: nn.BinaryOp) -> SSAValue:
     """y[i] = a[bcast_a(i)] ∘ b[bcast_b(i)] (NumPy broadcasting in the read maps)"""

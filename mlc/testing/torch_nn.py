@@ -191,8 +191,22 @@ def _concat(op: nn.ConcatOp) -> Kernel:
 UNARY: dict[type[Operation], Kernel] = {
     nn.ReluOp: torch.relu, nn.SigmoidOp: torch.sigmoid, nn.TanhOp: torch.tanh, nn.ExpOp: torch.exp,
     nn.LogOp: torch.log, nn.SqrtOp: torch.sqrt, nn.AbsOp: torch.abs, nn.SignOp: ste_sign, nn.NegOp: torch.neg,
+    nn.SquareOp: torch.square, nn.SiluOp: F.silu, nn.SoftplusOp: F.softplus,
 }  # fmt: skip
 BINARY: dict[type[Operation], Kernel] = {nn.AddOp: torch.add, nn.SubOp: torch.sub, nn.MulOp: torch.mul, nn.DivOp: torch.div}
+
+
+@kernel(nn.LeakyReluOp, nn.EluOp, nn.HardtanhOp, nn.ClampOp)
+def _activation(op: nn.ActivationOp) -> Kernel:
+    """PyTorch's own functions, with their own gradients at the kinks."""
+    options = op.options()
+    if isinstance(op, nn.LeakyReluOp):
+        return lambda x: F.leaky_relu(x, options[0])
+    if isinstance(op, nn.EluOp):
+        return lambda x: F.elu(x, options[0])
+    if isinstance(op, nn.HardtanhOp):
+        return lambda x: F.hardtanh(x, *options)
+    return lambda x: torch.clamp(x, *options)
 
 
 @kernel(*UNARY, *BINARY)

@@ -23,9 +23,18 @@ from mlc.dialects.nn.base import (
     window_out,
 )
 from mlc.dialects.nn.elementwise import (
+    ACTIVATIONS,
     BINARY,
     UNARY,
     AbsOp,
+    ActivationOp,
+    ClampOp,
+    EluOp,
+    HardtanhOp,
+    LeakyReluOp,
+    SiluOp,
+    SoftplusOp,
+    SquareOp,
     AddOp,
     BinaryOp,
     ConstantOp,
@@ -52,13 +61,14 @@ NN = Dialect(
     "nn",
     [
         Conv2DOp, BinConv2DOp, DenseOp, MatmulOp, MaxPool2DOp, AvgPool2DOp, ReshapeOp, ConcatOp,
-        *UNARY.values(), AddOp, SubOp, MulOp, DivOp, ConstantOp, SumOp, MeanOp, SoftmaxOp,
+        *UNARY.values(), *ACTIVATIONS.values(), AddOp, SubOp, MulOp, DivOp, ConstantOp, SumOp, MeanOp, SoftmaxOp,
         LogSoftmaxOp, BatchNormOp, MSEOp, BCEOp, SoftmaxCrossEntropyOp, KLNormalOp,
     ],
     [],
 )
 
 __all__ = [
+    "ACTIVATIONS", "ActivationOp", "ClampOp", "EluOp", "HardtanhOp", "LeakyReluOp", "SiluOp", "SoftplusOp", "SquareOp",
     "AbsOp", "AddOp", "AvgPool2DOp", "BCEOp", "BINARY", "BatchNormOp", "BinConv2DOp", "BinaryOp", "ConcatOp",
     "ConstantOp", "Conv2DOp", "DenseOp", "DivOp", "ExpOp", "FORMAT_1", "FORMAT_2", "GraphOp", "KLNormalOp", "LogOp",
     "LogSoftmaxOp", "LossOp", "MSEOp", "MatmulOp", "MaxPool2DOp", "MeanOp", "MulOp", "NN", "NegOp", "ReluOp",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from xdsl.dialects.builtin import FloatAttr, TensorType, f64
 from xdsl.ir import Attribute, SSAValue
 from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def
 
-from mlc.dialects.nn.base import FORMAT_1, FORMAT_2, GraphOp, tensor_type, broadcast_shapes
+from mlc.dialects.nn.base import FORMAT_1, FORMAT_2, GraphOp, ShapeError, broadcast_shapes, tensor_type
 
 
 # -- elementwise ------------------------------------------------------------------------------
@@ -36,9 +38,81 @@ SqrtOp = _unary("sqrt", "sqrt(x).")
 AbsOp = _unary("abs", "|x|; abs'(0) = 0.")
 SignOp = _unary("sign", "+1 if x >= 0 else -1 (straight-through gradient).")
 NegOp = _unary("neg", "-x.")
+SquareOp = _unary("square", "x * x.")
+SiluOp = _unary("silu", "x * sigmoid(x).")
+SoftplusOp = _unary("softplus", "log(1 + exp(x)), and x above 20 (PyTorch's threshold).")
 UNARY: dict[str, type[UnaryOp]] = {
-    c.name.split(".")[1]: c for c in (ReluOp, SigmoidOp, TanhOp, ExpOp, LogOp, SqrtOp, AbsOp, SignOp, NegOp)
+    c.name.split(".")[1]: c
+    for c in (ReluOp, SigmoidOp, TanhOp, ExpOp, LogOp, SqrtOp, AbsOp, SignOp, NegOp, SquareOp, SiluOp, SoftplusOp)
 }
+
+
+class ActivationOp(GraphOp):
+    """An elementwise function with number options (`leaky_relu(x, alpha=0.2)`): one f64 property
+    per name in `OPTIONS`, given to the scalar function of the op's name in that order."""
+
+    OPTIONS: ClassVar[tuple[str, ...]] = ()
+    x = operand_def(TensorType)
+    out = result_def(TensorType)
+    assembly_format = FORMAT_1
+
+    def __init__(self, x: SSAValue, **options: float):
+        props = {name: FloatAttr(float(options[name]), f64) for name in self.OPTIONS}
+        super().__init__(operands=[x], result_types=[tensor_type(x)], properties=props)
+
+    def options(self) -> tuple[float, ...]:
+        return tuple(self.option(name) for name in self.OPTIONS)
+
+    def option(self, name: str) -> float:
+        attr = self.properties[name]
+        assert isinstance(attr, FloatAttr)
+        return attr.value.data
+
+    def infer(self) -> TensorType:
+        if "lo" in self.OPTIONS and self.option("lo") > self.option("hi"):
+            raise ShapeError(f"lo={self.option('lo'):g} is greater than hi={self.option('hi'):g}")
+        return tensor_type(self.x)
+
+
+@irdl_op_definition
+class LeakyReluOp(ActivationOp):
+    """x > 0 ? x : alpha * x."""
+
+    name = "nn.leaky_relu"
+    OPTIONS: ClassVar[tuple[str, ...]] = ("alpha",)
+    alpha = prop_def(FloatAttr)
+
+
+@irdl_op_definition
+class EluOp(ActivationOp):
+    """x > 0 ? x : alpha * (exp(x) - 1)."""
+
+    name = "nn.elu"
+    OPTIONS: ClassVar[tuple[str, ...]] = ("alpha",)
+    alpha = prop_def(FloatAttr)
+
+
+@irdl_op_definition
+class HardtanhOp(ActivationOp):
+    """min(max(x, lo), hi), with PyTorch's gradient: 1 strictly between lo and hi, else 0."""
+
+    name = "nn.hardtanh"
+    OPTIONS: ClassVar[tuple[str, ...]] = ("lo", "hi")
+    lo = prop_def(FloatAttr)
+    hi = prop_def(FloatAttr)
+
+
+@irdl_op_definition
+class ClampOp(ActivationOp):
+    """min(max(x, lo), hi), with PyTorch's gradient: 1 on [lo, hi] including its edges, else 0."""
+
+    name = "nn.clamp"
+    OPTIONS: ClassVar[tuple[str, ...]] = ("lo", "hi")
+    lo = prop_def(FloatAttr)
+    hi = prop_def(FloatAttr)
+
+
+ACTIVATIONS: dict[str, type[ActivationOp]] = {c.name.split(".")[1]: c for c in (LeakyReluOp, EluOp, HardtanhOp, ClampOp)}
 
 
 class BinaryOp(GraphOp):

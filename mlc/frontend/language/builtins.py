@@ -235,6 +235,12 @@ def axes(e: ast.Expr, name: str) -> tuple[int, ...] | None:
     raise _bad(e, name, "None, an int or a tuple of ints")
 
 
+def number(e: ast.Expr, name: str) -> float:
+    if isinstance(e, ast.Number):
+        return float(e.value)
+    raise _bad(e, name, "a number")
+
+
 def positive_number(e: ast.Expr, name: str) -> float:
     if isinstance(e, ast.Number) and e.value > 0:
         return float(e.value)
@@ -373,6 +379,15 @@ def _batchnorm(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
     return nn.BatchNormOp(*args, eps=opts["eps"].value)
 
 
+def _activation(cls: type[nn.ActivationOp]) -> Builder:
+    """An elementwise op with number options, given to it by name."""
+
+    def build(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+        return cls(*args, **{name: opts[name].value for name in cls.OPTIONS})
+
+    return build
+
+
 def _operands(cls: type[Operation]) -> Builder:
     """An op whose constructor takes just the tensor operands."""
 
@@ -415,6 +430,12 @@ def _table() -> dict[str, Builtin]:
         Builtin("kl_normal", (Param("mu"), Param("logvar")), _operands(nn.KLNormalOp)),
     ]
     entries += [Builtin(name, (X,), _operands(cls)) for name, cls in nn.UNARY.items()]
+    entries += [
+        Builtin("leaky_relu", (X, Param("alpha", number, 0.01)), _activation(nn.LeakyReluOp)),
+        Builtin("elu", (X, Param("alpha", number, 1.0)), _activation(nn.EluOp)),
+        Builtin("hardtanh", (X, Param("lo", number, -1.0), Param("hi", number, 1.0)), _activation(nn.HardtanhOp)),
+        Builtin("clamp", (X, Param("lo", number), Param("hi", number)), _activation(nn.ClampOp)),
+    ]
     return {b.name: b for b in entries}
 
 

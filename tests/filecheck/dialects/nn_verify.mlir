@@ -1,0 +1,23 @@
+// RUN: mlc-opt %s --split-input-file --verify-diagnostics | filecheck %s
+
+func.func @clamp(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = nn.clamp %x {lo = 2.0 : f64, hi = 1.0 : f64} : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+// CHECK: Operation does not verify: nn.clamp: lo=2 is greater than hi=1
+
+// -----
+
+func.func @hardtanh(%x: tensor<4xf64>) -> tensor<4xf64> {
+  %y = nn.hardtanh %x {lo = 0.5 : f64, hi = -0.5 : f64} : (tensor<4xf64>) -> tensor<4xf64>
+  func.return %y : tensor<4xf64>
+}
+// CHECK: Operation does not verify: nn.hardtanh: lo=0.5 is greater than hi=-0.5
+
+// -----
+
+func.func @leaky(%x: tensor<4xf32>) -> tensor<3xf32> {
+  %y = nn.leaky_relu %x {alpha = 0.01 : f64} : (tensor<4xf32>) -> tensor<3xf32>
+  func.return %y : tensor<3xf32>
+}
+// CHECK: Operation does not verify: nn.leaky_relu: result type f32[3] is wrong (dimension 0), expected f32[4]

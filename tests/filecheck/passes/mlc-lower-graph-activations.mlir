@@ -1,0 +1,61 @@
+// RUN: mlc-opt %s -p mlc-lower-graph | filecheck %s
+
+// Activations with options: the option is a constant of the element type in the body.
+func.func @leaky(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = nn.leaky_relu %x {alpha = 2.000000e-01 : f64} : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+// CHECK-LABEL: func.func @leaky
+// CHECK-NEXT:    %y = ix.compute (%x[d0]) : (tensor<4xf32>) -> tensor<4xf32> {
+// CHECK-NEXT:    ^bb0(%[[X:.*]]: f32):
+// CHECK-NEXT:      %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK-NEXT:      %[[POS:.*]] = arith.cmpf ogt, %[[X]], %[[ZERO]] : f32
+// CHECK-NEXT:      %[[ALPHA:.*]] = arith.constant 2.000000e-01 : f32
+// CHECK-NEXT:      %[[NEG:.*]] = arith.mulf %[[ALPHA]], %[[X]] : f32
+// CHECK-NEXT:      %[[Y:.*]] = arith.select %[[POS]], %[[X]], %[[NEG]] : f32
+// CHECK-NEXT:      ix.yield %[[Y]] : f32
+
+// hardtanh: lo on and below lo, hi on and above hi (so the slope is 0 on the edges).
+func.func @hardtanh(%x: tensor<4xf64>) -> tensor<4xf64> {
+  %y = nn.hardtanh %x {lo = -5.000000e-01 : f64, hi = 2.000000e+00 : f64} : (tensor<4xf64>) -> tensor<4xf64>
+  func.return %y : tensor<4xf64>
+}
+// CHECK-LABEL: func.func @hardtanh
+// CHECK:         %[[LOW:.*]] = arith.cmpf ole, %[[X:.*]], %{{.*}} : f64
+// CHECK:         %[[HIGH:.*]] = arith.cmpf oge, %[[X]], %{{.*}} : f64
+// CHECK-NEXT:    %[[HI:.*]] = arith.constant 2.000000e+00 : f64
+// CHECK-NEXT:    %[[IN:.*]] = arith.select %[[HIGH]], %[[HI]], %[[X]] : f64
+// CHECK-NEXT:    %{{.*}} = arith.select %[[LOW]], %{{.*}}, %[[IN]] : f64
+
+// clamp: lo below lo, hi above hi (the slope is 1 on the edges).
+func.func @clamp(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = nn.clamp %x {lo = -1.000000e+00 : f64, hi = 1.000000e+00 : f64} : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+// CHECK-LABEL: func.func @clamp
+// CHECK:         arith.cmpf olt, %{{.*}}, %{{.*}} : f32
+// CHECK:         arith.cmpf ogt, %{{.*}}, %{{.*}} : f32
+
+// softplus: x above the threshold 20, else log(1 + exp(x)); the select never mixes in the
+// branch not taken.
+func.func @softplus(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = nn.softplus %x : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+// CHECK-LABEL: func.func @softplus
+// CHECK:         %[[T:.*]] = arith.constant 2.000000e+01 : f32
+// CHECK-NEXT:    %[[BIG:.*]] = arith.cmpf ogt, %[[X:.*]], %[[T]] : f32
+// CHECK-NEXT:    %[[E:.*]] = math.exp %[[X]] : f32
+// CHECK-NEXT:    %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
+// CHECK-NEXT:    %[[S:.*]] = arith.addf %[[ONE]], %[[E]] : f32
+// CHECK-NEXT:    %[[L:.*]] = math.log %[[S]] : f32
+// CHECK-NEXT:    %{{.*}} = arith.select %[[BIG]], %[[X]], %[[L]] : f32
+
+// silu: x times the marked sigmoid (whose derivative is s(1 - s) in its result).
+func.func @silu(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = nn.silu %x : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+// CHECK-LABEL: func.func @silu
+// CHECK:         %[[S:.*]] = arith.divf %{{.*}}, %{{.*}} {mlc.sigmoid} : f32
+// CHECK-NEXT:    %{{.*}} = arith.mulf %[[X:.*]], %[[S]] : f32

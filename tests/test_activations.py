@@ -1,0 +1,68 @@
+"""The activations with PyTorch's definitions (LANGUAGE.md): square, silu, softplus, leaky_relu,
+elu, hardtanh and clamp, forward against PyTorch's own functions (f64 1e-10, f32 1e-5 of the
+magnitude) and gradients against autograd, at their kinks too (0, lo, hi exactly, softplus's
+threshold and an input whose exp overflows)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from oracle import assert_close, model, rand, run
+from test_gradients import check_against_torch
+
+import mlc
+
+DTYPES = [np.float64, np.float32]
+
+CALLS = {  # mlc call -> the PyTorch function it must equal
+    "square(x)": torch.square,
+    "silu(x)": F.silu,
+    "softplus(x)": F.softplus,
+    "leaky_relu(x)": F.leaky_relu,
+    "leaky_relu(x, alpha=0.3)": lambda t: F.leaky_relu(t, 0.3),
+    "leaky_relu(x, alpha=-2)": lambda t: F.leaky_relu(t, -2.0),
+    "elu(x)": F.elu,
+    "elu(x, alpha=0.5)": lambda t: F.elu(t, 0.5),
+    "hardtanh(x)": F.hardtanh,
+    "hardtanh(x, lo=-0.5, hi=2)": lambda t: F.hardtanh(t, -0.5, 2.0),
+    "clamp(x, -0.5, 0.75)": lambda t: torch.clamp(t, -0.5, 0.75),
+    "clamp(x, lo=0, hi=0)": lambda t: torch.clamp(t, 0.0, 0.0),
+}
+
+
+def inputs(dtype, shape=(3, 5, 7)) -> np.ndarray:
+    x = rand(np.random.default_rng(21), shape, dtype, -3, 3)
+    # The kinks: 0, every lo and hi above, softplus's threshold and beyond, exp overflowing.
+    x.flat[:12] = [0.0, -0.5, 0.75, 2.0, -1.0, 1.0, 20.0, 20.5, 100.0, -100.0, 19.5, -0.0]
+    return x
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_against_pytorch(dtype):
+    x = inputs(dtype)
+    names = [f"o{k}" for k in range(len(CALLS))]
+    body = "\n".join(f"  {n} = {call}" for n, call in zip(names, CALLS)) + f"\n  output {', '.join(names)}"
+    out = run(model(body, x=x), x=x)
+    for n, (call, reference) in zip(names, CALLS.items()):
+        expected = reference(torch.from_numpy(x))
+        assert np.all(np.isfinite(out[n])), call
+        assert_close(out[n], expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("call", CALLS)
+def test_gradient_against_autograd(dtype, call):
+    """d/dx at the kinks is PyTorch's convention: leaky_relu and elu take alpha at 0, hardtanh
+    0 on its edges, clamp 1 on its edges."""
+    x = inputs(dtype, (4, 6))
+    check_against_torch(f"  y = {call} * 3", "y", x=x)
+
+
+def test_options_are_checked() -> None:
+    source = "model m {{\n  input x: f32[2]\n  y = {}\n  output y\n}}\n"
+    with pytest.raises(mlc.CompileError, match=r"<input>:3:7: error: clamp: lo=2 is greater than hi=1"):
+        mlc.compile(source.format("clamp(x, 2, 1)"))
+    with pytest.raises(mlc.CompileError, match=r"<input>:3:.*alpha.*a number"):
+        mlc.compile(source.format("leaky_relu(x, alpha=x)"))
