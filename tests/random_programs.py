@@ -403,6 +403,40 @@ def _reshape(b: _Builder, v: Value) -> Value | None:
     return Value(f"reshape({_strip(v.text)}, {text})", tuple(dims), v.scale)
 
 
+@step("transpose", 1, lambda v: v.rank >= 2)
+def _transpose(b: _Builder, v: Value) -> Value | None:
+    perm = list(range(v.rank))
+    b.rng.shuffle(perm)
+    return Value(f"transpose({_strip(v.text)}, ({', '.join(map(str, perm))}))", tuple(v.shape[p] for p in perm), v.scale)
+
+
+@step("slice", 1)
+def _slice(b: _Builder, v: Value) -> Value | None:
+    """A Python slice of one axis (negative bounds and steps included) that keeps something."""
+    r = b.rng
+    axis = r.randrange(-v.rank, v.rank)
+    size = v.shape[axis]
+    start, stop = r.choice([None, r.randint(-size, size)]), r.choice([None, r.randint(-size - 1, size + 1)])
+    step = r.choice([1, 1, 2, 3, -1, -2])
+    picked = range(size)[slice(start, stop, step)]
+    if not picked:
+        return None
+    keywords = [f"axis={axis}"] + [f"{k}={x}" for k, x in (("start", start), ("stop", stop)) if x is not None]
+    keywords += [f"step={step}"] if step != 1 else []
+    shape = list(v.shape)
+    shape[axis] = len(picked)
+    return Value(f"slice({_strip(v.text)}, {', '.join(keywords)})", tuple(shape), v.scale)
+
+
+@step("pad", 1)
+def _pad(b: _Builder, v: Value) -> Value | None:
+    r = b.rng
+    pairs = [(r.randint(0, 2), r.randint(0, 2)) for _ in range(r.randint(1, min(v.rank, 2)))]
+    shape = tuple(d + sum(pairs[k]) if k < len(pairs) else d for k, d in enumerate(v.shape))
+    value = r.choice(["", "", ", value=0.5", ", value=-1"])
+    return Value(f"pad({_strip(v.text)}, ({', '.join(str(x) for pair in pairs for x in pair)}){value})", shape, v.scale)
+
+
 @step("concat", 2)
 def _concat(b: _Builder, v: Value) -> Value | None:
     r = b.rng

@@ -188,6 +188,29 @@ def lower_concat(op: nn.ConcatOp) -> SSAValue:
     return compute(out_shape(op), [Access(v, shifted(o)) for v, o in zip(op.inputs, offsets)], body)
 
 
+@lowers(nn.TransposeOp)
+def lower_transpose(op: nn.TransposeOp) -> SSAValue:
+    """y[i] = x[j] with j[perm[d]] = i[d]"""
+    perm = int_tuple(op.perm)
+    return compute(out_shape(op), [Access(op.x, lambda *d: [d[perm.index(e)] for e in range(len(perm))])], lambda v: v)
+
+
+@lowers(nn.SliceOp)
+def lower_slice(op: nn.SliceOp) -> SSAValue:
+    """y[.., k, ..] = x[.., start + k * step, ..] (always inside x)"""
+    axis, start, step = op.axis.value.data, op.start.value.data, op.step.value.data
+    return compute(out_shape(op), [Access(op.x, lambda *d: [*d[:axis], start + d[axis] * step, *d[axis + 1:]])],
+                   lambda v: v)
+
+
+@lowers(nn.PadOp)
+def lower_pad(op: nn.PadOp) -> SSAValue:
+    """y[i] = x[i - before], reading `value` outside x (the read's fill)"""
+    before = op.before()
+    shifted = Access(op.x, lambda *d: [v - b for v, b in zip(d, before)], op.value.value.data)
+    return compute(out_shape(op), [shifted], lambda v: v)
+
+
 UNARY_BODIES: dict[type[Operation], Callable[[SSAValue], SSAValue]] = {
     cls: FUNCTIONS[name] for name, cls in nn.UNARY.items()
 }

@@ -196,6 +196,30 @@ UNARY: dict[type[Operation], Kernel] = {
 BINARY: dict[type[Operation], Kernel] = {nn.AddOp: torch.add, nn.SubOp: torch.sub, nn.MulOp: torch.mul, nn.DivOp: torch.div}
 
 
+@kernel(nn.TransposeOp)
+def _transpose(op: nn.TransposeOp) -> Kernel:
+    perm = [int(v) for v in op.perm.get_values()]
+    return lambda x: x.permute(*perm)
+
+
+@kernel(nn.SliceOp)
+def _slice(op: nn.SliceOp) -> Kernel:
+    """`index_select` at the indices Python's slicing would take (torch slicing has no negative step)."""
+    axis, start, step = op.axis.value.data, op.start.value.data, op.step.value.data
+    count = op.out.type.get_shape()[axis]  # pyright: ignore[reportAttributeAccessIssue]
+    index = torch.tensor([start + k * step for k in range(count)])
+    return lambda x: torch.index_select(x, axis, index)
+
+
+@kernel(nn.PadOp)
+def _pad(op: nn.PadOp) -> Kernel:
+    """`F.pad` takes its pairs from the last dim backwards."""
+    pads, value = [int(v) for v in op.pads.get_values()], op.value.value.data
+    pairs = [pads[k:k + 2] for k in range(0, len(pads), 2)]
+    flat = [p for pair in reversed(pairs) for p in pair]
+    return lambda x: F.pad(x, [0, 0] * (x.dim() - len(pairs)) + flat, value=value)
+
+
 @kernel(nn.LeakyReluOp, nn.EluOp, nn.HardtanhOp, nn.ClampOp)
 def _activation(op: nn.ActivationOp) -> Kernel:
     """PyTorch's own functions, with their own gradients at the kinks."""

@@ -54,13 +54,14 @@ from mlc.dialects.nn.elementwise import (
 from mlc.dialects.nn.layers import AvgPool2DOp, BinConv2DOp, Conv2DOp, DenseOp, MatmulOp, MaxPool2DOp
 from mlc.dialects.nn.losses import BCEOp, KLNormalOp, LossOp, MSEOp, SoftmaxCrossEntropyOp
 from mlc.dialects.nn.reductions import BatchNormOp, LogSoftmaxOp, MeanOp, SoftmaxOp, SumOp
-from mlc.dialects.nn.shape_ops import ConcatOp, ReshapeOp
+from mlc.dialects.nn.shape_ops import ConcatOp, PadOp, ReshapeOp, SliceOp, TransposeOp
 
 
 NN = Dialect(
     "nn",
     [
         Conv2DOp, BinConv2DOp, DenseOp, MatmulOp, MaxPool2DOp, AvgPool2DOp, ReshapeOp, ConcatOp,
+        TransposeOp, SliceOp, PadOp,
         *UNARY.values(), *ACTIVATIONS.values(), AddOp, SubOp, MulOp, DivOp, ConstantOp, SumOp, MeanOp, SoftmaxOp,
         LogSoftmaxOp, BatchNormOp, MSEOp, BCEOp, SoftmaxCrossEntropyOp, KLNormalOp,
     ],
@@ -68,6 +69,7 @@ NN = Dialect(
 )
 
 __all__ = [
+    "PadOp", "SliceOp", "TransposeOp",
     "ACTIVATIONS", "ActivationOp", "ClampOp", "EluOp", "HardtanhOp", "LeakyReluOp", "SiluOp", "SoftplusOp", "SquareOp",
     "AbsOp", "AddOp", "AvgPool2DOp", "BCEOp", "BINARY", "BatchNormOp", "BinConv2DOp", "BinaryOp", "ConcatOp",
     "ConstantOp", "Conv2DOp", "DenseOp", "DivOp", "ExpOp", "FORMAT_1", "FORMAT_2", "GraphOp", "KLNormalOp", "LogOp",

@@ -1,14 +1,14 @@
-"""The shape ops of `nn`: reshape and concatenation."""
+"""The shape ops of `nn`: reshape, concatenation, transposition, slicing and constant padding."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import IntegerAttr, TensorType, i64
+from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, IntegerAttr, TensorType, f64, i64
 from xdsl.ir import SSAValue
 from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def, var_operand_def
 
-from mlc.dialects.nn.base import FORMAT_1, GraphOp, ShapeError, tensor_type, fmt
+from mlc.dialects.nn.base import FORMAT_1, GraphOp, ShapeError, fmt, i64_array, int_tuple, tensor_type
 
 
 # -- shape ops --------------------------------------------------------------------------------
@@ -67,4 +67,90 @@ class ConcatOp(GraphOp):
             total += t.get_shape()[axis]
         shape = list(types[0].get_shape())
         shape[axis] = total
+        return self.tensor(shape)
+
+
+@irdl_op_definition
+class TransposeOp(GraphOp):
+    """Dims permuted as NumPy's `transpose(x, perm)`: `y.shape[d] = x.shape[perm[d]]`."""
+
+    name = "nn.transpose"
+    x = operand_def(TensorType)
+    out = result_def(TensorType)
+    perm = prop_def(DenseArrayBase)
+    assembly_format = FORMAT_1
+
+    def __init__(self, x: SSAValue, perm: Sequence[int]):
+        super().__init__(operands=[x], result_types=[tensor_type(x)], properties={"perm": i64_array(perm)})
+        self._set_inferred_type()
+
+    def infer(self) -> TensorType:
+        shape, perm = tensor_type(self.x).get_shape(), int_tuple(self.perm)
+        if sorted(perm) != list(range(len(shape))):
+            raise ShapeError(f"{list(perm)} is not a permutation of the {len(shape)} dims of {fmt(tensor_type(self.x))}")
+        return self.tensor([shape[p] for p in perm])
+
+
+@irdl_op_definition
+class SliceOp(GraphOp):
+    """`y[.., k, ..] = x[.., start + k * step, ..]` along `axis`, for k < the result's size there
+    (the frontend turns Python's start/stop/step into these; `step` may be negative)."""
+
+    name = "nn.slice"
+    x = operand_def(TensorType)
+    out = result_def(TensorType)
+    axis = prop_def(IntegerAttr[i64])
+    start = prop_def(IntegerAttr[i64])
+    step = prop_def(IntegerAttr[i64])
+    assembly_format = FORMAT_1
+
+    def __init__(self, x: SSAValue, axis: int, start: int, step: int, count: int):
+        shape = list(tensor_type(x).get_shape())
+        shape[axis] = count
+        props = {"axis": IntegerAttr(axis, i64), "start": IntegerAttr(start, i64), "step": IntegerAttr(step, i64)}
+        super().__init__(operands=[x], result_types=[TensorType(tensor_type(x).get_element_type(), shape)], properties=props)
+
+    def infer(self) -> TensorType:
+        x, got = tensor_type(self.x), tensor_type(self.out)
+        axis, start, step = self.axis.value.data, self.start.value.data, self.step.value.data
+        if not 0 <= axis < x.get_num_dims():
+            raise ShapeError(f"axis {axis} is out of range for {fmt(x)}")
+        count, size = got.get_shape()[axis], x.get_shape()[axis]
+        last = start + (count - 1) * step
+        if step == 0 or not (0 <= start < size and 0 <= last < size):
+            raise ShapeError(f"{count} elements from {start} by {step} leave axis {axis} of {fmt(x)}")
+        shape = list(x.get_shape())
+        shape[axis] = count
+        return self.tensor(shape)
+
+
+@irdl_op_definition
+class PadOp(GraphOp):
+    """Constant padding: `pads` holds (before, after) for each of the first len(pads) / 2 dims;
+    `y[i] = x[i - before]` inside `x`, `value` outside."""
+
+    name = "nn.pad"
+    x = operand_def(TensorType)
+    out = result_def(TensorType)
+    pads = prop_def(DenseArrayBase)
+    value = prop_def(FloatAttr)
+    assembly_format = FORMAT_1
+
+    def __init__(self, x: SSAValue, pads: Sequence[int], value: float = 0.0):
+        props = {"pads": i64_array(pads), "value": FloatAttr(float(value), f64)}
+        super().__init__(operands=[x], result_types=[tensor_type(x)], properties=props)
+        self._set_inferred_type()
+
+    def before(self) -> list[int]:
+        """The padding before each dim (0 for those without a pair)."""
+        pads = int_tuple(self.pads)
+        return [pads[2 * k] if 2 * k < len(pads) else 0 for k in range(tensor_type(self.x).get_num_dims())]
+
+    def infer(self) -> TensorType:
+        x, pads = tensor_type(self.x), int_tuple(self.pads)
+        if len(pads) % 2 or len(pads) > 2 * x.get_num_dims() or min(pads, default=0) < 0:
+            raise ShapeError(f"padding {list(pads)} is not one (before, after) pair of sizes >= 0 per dim of {fmt(x)}")
+        shape = list(x.get_shape())
+        for k in range(len(pads) // 2):
+            shape[k] += pads[2 * k] + pads[2 * k + 1]
         return self.tensor(shape)

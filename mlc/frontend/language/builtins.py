@@ -379,6 +379,44 @@ def _batchnorm(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
     return nn.BatchNormOp(*args, eps=opts["eps"].value)
 
 
+def int_list(e: ast.Expr, name: str) -> tuple[int, ...]:
+    """A tuple of ints (an int alone is a 1-tuple)."""
+    v = _int(e)
+    items = [v] if v is not None else _ints(e)
+    if items is None:
+        raise _bad(e, name, "a tuple of ints")
+    return tuple(items)
+
+
+def optional_int(e: ast.Expr, name: str) -> int | None:
+    if isinstance(e, ast.Name) and e.name == "None":
+        return None
+    return integer(e, name)
+
+
+def _transpose(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    return nn.TransposeOp(args[0], opts["perm"].value)
+
+
+def _slice(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    """Python's slicing (negative start/stop from the end, clamped) on the axis; an empty result
+    is an error, as a size-0 dimension is."""
+    shape = _shape(args[0])
+    axis = _normalise_axis(opts["axis"].value, len(shape), args[0], opts["axis"].loc)
+    step = opts["step"].value
+    if step == 0:
+        raise CompileError(opts["step"].loc, "slice step cannot be 0")
+    picked = range(*slice(opts["start"].value, opts["stop"].value, step).indices(shape[axis]))
+    if not picked:
+        raise CompileError(opts["axis"].loc, f"start={opts['start'].value} stop={opts['stop'].value} step={step} selects nothing "
+                           f"of axis {axis} (size {shape[axis]})")
+    return nn.SliceOp(args[0], axis, picked.start, step, len(picked))
+
+
+def _pad(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    return nn.PadOp(args[0], opts["pads"].value, opts["value"].value)
+
+
 def _activation(cls: type[nn.ActivationOp]) -> Builder:
     """An elementwise op with number options, given to it by name."""
 
@@ -431,6 +469,10 @@ def _table() -> dict[str, Builtin]:
     ]
     entries += [Builtin(name, (X,), _operands(cls)) for name, cls in nn.UNARY.items()]
     entries += [
+        Builtin("transpose", (X, Param("perm", int_list)), _transpose),
+        Builtin("slice", (X, Param("axis", integer), Param("start", optional_int, None),
+                          Param("stop", optional_int, None), Param("step", integer, 1)), _slice),
+        Builtin("pad", (X, Param("pads", int_list), Param("value", number, 0.0)), _pad),
         Builtin("leaky_relu", (X, Param("alpha", number, 0.01)), _activation(nn.LeakyReluOp)),
         Builtin("elu", (X, Param("alpha", number, 1.0)), _activation(nn.EluOp)),
         Builtin("hardtanh", (X, Param("lo", number, -1.0), Param("hi", number, 1.0)), _activation(nn.HardtanhOp)),

@@ -257,7 +257,7 @@ class _ModelEmitter:
             op = b.build(values, options)
             op.infer()  # type: ignore[attr-defined]
         except nn.ShapeError as err:
-            message = str(err) if str(err).startswith(b.name) else f"{b.name}: {err}"
+            message = str(err) if str(err).startswith((f"{b.name} ", f"{b.name}:")) else f"{b.name}: {err}"
             raise CompileError(call.loc, message) from None
         return op.results[0]
 

@@ -1,0 +1,25 @@
+// RUN: mlc-opt %s -p mlc-lower-graph | filecheck %s
+
+// transpose: y[i0, i1, i2] = x[i1, i2, i0] for perm (2, 0, 1).
+func.func @transpose(%x: tensor<2x3x4xf32>) -> tensor<4x2x3xf32> {
+  %y = nn.transpose %x {perm = array<i64: 2, 0, 1>} : (tensor<2x3x4xf32>) -> tensor<4x2x3xf32>
+  func.return %y : tensor<4x2x3xf32>
+}
+// CHECK-LABEL: func.func @transpose
+// CHECK-NEXT:    %y = ix.compute (%x[d1, d2, d0]) : (tensor<2x3x4xf32>) -> tensor<4x2x3xf32> {
+
+// slice start=3 step=-2: y[.., k] = x[.., 3 - 2k], a negative stride.
+func.func @slice(%x: tensor<2x3x4xf32>) -> tensor<2x3x2xf32> {
+  %y = nn.slice %x {axis = 2 : i64, start = 3 : i64, step = -2 : i64} : (tensor<2x3x4xf32>) -> tensor<2x3x2xf32>
+  func.return %y : tensor<2x3x2xf32>
+}
+// CHECK-LABEL: func.func @slice
+// CHECK-NEXT:    %y = ix.compute (%x[d0, d1, d2 * -2 + 3]) : (tensor<2x3x4xf32>) -> tensor<2x3x2xf32> {
+
+// pad: the read is shifted by the padding before each dim and filled with the value outside x.
+func.func @pad(%x: tensor<2x3x4xf32>) -> tensor<3x5x4xf32> {
+  %y = nn.pad %x {pads = array<i64: 1, 0, 0, 2>, value = -1.5 : f64} : (tensor<2x3x4xf32>) -> tensor<3x5x4xf32>
+  func.return %y : tensor<3x5x4xf32>
+}
+// CHECK-LABEL: func.func @pad
+// CHECK-NEXT:    %y = ix.compute (%x[d0 - 1, d1, d2] fill -1.5) : (tensor<2x3x4xf32>) -> tensor<3x5x4xf32> {

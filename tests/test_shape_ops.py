@@ -1,0 +1,91 @@
+"""transpose, slice and pad (LANGUAGE.md): forward against NumPy's and PyTorch's, gradients
+against autograd, on awkward cases (negative and clamped bounds, negative and long steps,
+padding a dim on one side only, padding with a value), and their located errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from oracle import assert_close, model, rand, run
+from test_gradients import check_against_torch
+
+import mlc
+
+DTYPES = [np.float64, np.float32]
+SHAPE = (2, 3, 5)
+
+TRANSPOSES = [(0, 1, 2), (2, 0, 1), (1, 0, 2), (2, 1, 0)]
+SLICES = [  # (axis, start, stop, step) as Python's slice
+    (2, None, None, 1), (2, 1, 4, 1), (2, -1, None, -2), (-1, None, None, 3), (0, 1, None, 1), (1, -5, 99, 1),
+    (2, 4, 0, -1), (2, None, None, 7), (1, -2, -1, 1),
+]
+PADS = [((1, 0), 0.0), ((0, 0, 2, 1), 0.0), ((1, 1, 0, 2, 3, 0), -1.5)]
+
+
+def slice_call(axis, start, stop, step) -> str:
+    keywords = [f"axis={axis}"] + [f"{k}={v}" for k, v in (("start", start), ("stop", stop)) if v is not None]
+    return f"slice(x, {', '.join(keywords + ([f'step={step}'] if step != 1 else []))})"
+
+
+def expected_slice(x, axis, start, stop, step):
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(start, stop, step)
+    return x[tuple(index)]
+
+
+def expected_pad(x, pads, value):
+    pairs = [pads[k:k + 2] for k in range(0, len(pads), 2)] + [(0, 0)] * (x.ndim - len(pads) // 2)
+    return np.pad(x, pairs, constant_values=value)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_against_numpy(dtype):
+    x = rand(np.random.default_rng(31), SHAPE, dtype)
+    calls = [f"transpose(x, {p})" for p in TRANSPOSES] + [slice_call(*s) for s in SLICES]
+    calls += [f"pad(x, {pads}, value={value})" for pads, value in PADS]
+    expected = [np.transpose(x, p) for p in TRANSPOSES] + [expected_slice(x, *s) for s in SLICES]
+    expected += [expected_pad(x, pads, value) for pads, value in PADS]
+    names = [f"o{k}" for k in range(len(calls))]
+    body = "\n".join(f"  {n} = {c}" for n, c in zip(names, calls)) + f"\n  output {', '.join(names)}"
+    out = run(model(body, x=x), x=x)
+    for n, call, ref in zip(names, calls, expected):
+        assert out[n].shape == ref.shape, call
+        np.testing.assert_array_equal(out[n], ref, err_msg=call)  # a copy: exactly the same bits
+
+
+CALLS = [f"transpose(x, {p})" for p in TRANSPOSES[1:]] + [slice_call(*s) for s in SLICES[1:]]
+CALLS += [f"pad(x, {pads}, value={value})" for pads, value in PADS]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("call", CALLS)
+def test_gradient_against_autograd(dtype, call):
+    x = rand(np.random.default_rng(32), SHAPE, dtype)
+    check_against_torch(f"  y = square({call})", "y", x=x)
+
+
+def test_composed_with_a_reduction_and_an_activation():
+    """A slice of a transpose of a padded tensor, through the schedules a real op gets."""
+    x = rand(np.random.default_rng(33), (3, 4, 6), np.float64)
+    check_against_torch("  y = sum(silu(slice(transpose(pad(x, (1, 2), value=0.5), (2, 0, 1)), axis=1, step=2)), axis=0)",
+                        "y", x=x)
+
+
+ERRORS = {
+    "transpose(x, (0, 0, 1))": "transpose: [0, 0, 1] is not a permutation of the 3 dims of f32[2, 3, 5]",
+    "transpose(x, (1, 0))": "transpose: [1, 0] is not a permutation of the 3 dims of f32[2, 3, 5]",
+    "slice(x, axis=1, start=2, stop=1)": "start=2 stop=1 step=1 selects nothing of axis 1 (size 3)",
+    "slice(x, axis=3)": "axis 3 is out of range for f32[2, 3, 5]",
+    "slice(x, axis=0, step=0)": "slice step cannot be 0",
+    "pad(x, (1, 2, 3))": "pad: padding [1, 2, 3] is not one (before, after) pair of sizes >= 0 per dim of f32[2, 3, 5]",
+    "pad(x, (1, -1))": "pad: padding [1, -1] is not one (before, after) pair of sizes >= 0 per dim of f32[2, 3, 5]",
+}
+
+
+@pytest.mark.parametrize("call", ERRORS)
+def test_errors_are_located(call):
+    source = f"model m {{\n  input x: f32[2, 3, 5]\n  y = {call}\n  output y\n}}\n"
+    with pytest.raises(mlc.CompileError) as error:
+        mlc.compile(source)
+    text = str(error.value)
+    assert text.startswith("<input>:3:") and ERRORS[call] in text, text
