@@ -219,6 +219,7 @@ class _Builder:
             lambda: f"mse({_strip(v.text)}, {self.input(v.shape).text})",
             lambda: f"bce(sigmoid({_strip(small.text)}), sigmoid({self.input(v.shape).text}))",
             lambda: f"kl_normal({_strip(v.text)}, tanh({_strip(v.text)}))",
+            lambda: f"bce_logits({_strip(v.text)}, sigmoid({self.input(v.shape).text}))",
             lambda: f"softmax_cross_entropy({self.as_matrix(v).text}, softmax({self.input(self.as_matrix(v).shape).text}))",
             lambda: f"mse({_strip(v.text)}, {self.input(v.shape).text}) + 0.1 * kl_normal({_strip(small.text)}, {small.text} * 0.5)",
         ]
@@ -522,7 +523,7 @@ def _reduce(b: _Builder, v: Value) -> Value | None:
     written = [a - v.rank if r.random() < 0.3 else a for a in axes]
     r.shuffle(written)
     axis_text = str(written[0]) if len(written) == 1 and r.random() < 0.6 else f"({', '.join(map(str, written))}{',' if len(written) == 1 else ''})"
-    kind = r.choice(["sum", "mean"])
+    kind = r.choice(["sum", "mean", "sum", "mean", "max", "min"])
     count = math.prod(v.shape[a] for a in axes)
     shape = tuple(d for k, d in enumerate(v.shape) if k not in axes)
     return Value(f"{kind}({_strip(v.text)}, axis={axis_text})", shape, v.scale * (count if kind == "sum" else 1))
@@ -541,6 +542,15 @@ def _batchnorm(b: _Builder, v: Value) -> Value | None:
     g, beta = b.param((c,), "gamma"), b.param((c,), "bias")
     eps = b.rng.choice(["", "", ", eps=0.001", ", eps=1e-3", ", eps=0.01"])
     return Value(f"batchnorm({_strip(v.text)}, {g.text}, {beta.text}{eps})", v.shape, 1.5 + beta.scale)
+
+
+@step("layernorm", 1, lambda v: v.rank >= 2)
+def _layernorm(b: _Builder, v: Value) -> Value | None:
+    axes = b.rng.randint(1, v.rank - 1)
+    normalised = v.shape[v.rank - axes:]
+    g, beta = b.param(normalised, "gamma"), b.param(normalised, "bias")
+    keywords = (f", axes={axes}" if axes > 1 or b.rng.random() < 0.3 else "") + b.rng.choice(["", ", eps=0.001"])
+    return Value(f"layernorm({_strip(v.text)}, {g.text}, {beta.text}{keywords})", v.shape, 1.5 + beta.scale)
 
 
 @step("dense", 4, lambda v: v.rank == 2)

@@ -31,8 +31,8 @@ from mlc.loops.compute_builders import (
     Access, Index, Shape, Window, compute, conv, int_tuple, pointwise, reduce, shape_of, window,
 )
 from mlc.loops.scalars import (
-    FUNCTIONS, absf, add, addi, cmpi, const, div, exp, index, index_to_float, log, maxsi,
-    maximum, minsi, mul, muli, select, sign, sqrt, sub, subi,
+    FUNCTIONS, absf, add, addi, cmpf, cmpi, const, div, exp, index, index_to_float, log, maxsi,
+    maximum, minimum, minsi, mul, muli, neg, select, sign, sqrt, sub, subi,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -221,6 +221,8 @@ BINARY_BODIES: dict[type[Operation], Callable[[SSAValue, SSAValue], SSAValue]] =
     nn.SubOp: sub,
     nn.MulOp: mul,
     nn.DivOp: div,
+    nn.MaximumOp: maximum,
+    nn.MinimumOp: minimum,
 }
 
 
@@ -261,6 +263,17 @@ def lower_mean(op: nn.MeanOp) -> SSAValue:
     """y[kept] = Σ_{axes} x[...] * (1/M), M = the number of reduced elements"""
     axes = int_tuple(op.axes)
     return reduce([op.x], axes, lambda v: v, scale=1.0 / prod(shape_of(op.x)[k] for k in axes))
+
+
+@lowers(nn.MaxOp, nn.MinOp)
+def lower_max_min(op: nn.MaxOp | nn.MinOp) -> SSAValue:
+    """max: y[kept] = max_{axes} x[...];  min: y[kept] = -max_{axes} (-x[...]) (negation is exact,
+    and the first maximal -x is the first minimal x, where the gradient goes)"""
+    axes = int_tuple(op.axes)
+    if isinstance(op, nn.MaxOp):
+        return reduce([op.x], axes, lambda v: v, kind="max")
+    largest = reduce([op.x], axes, neg, kind="max")
+    return pointwise(out_shape(op), [largest], neg)
 
 
 def shifted_logits(x: SSAValue) -> tuple[SSAValue, SSAValue]:
@@ -316,6 +329,28 @@ def lower_batchnorm(op: nn.BatchNormOp) -> SSAValue:
     )
 
 
+@lowers(nn.LayerNormOp)
+def lower_layernorm(op: nn.LayerNormOp) -> SSAValue:
+    """Statistics over the last `axes` dims (M elements per row), kept as size-1 dims:
+        μ[n.., 1..]  = Σ_{r..} x[n.., r..] * (1/M)
+        xc           = x - μ
+        σ²[n.., 1..] = Σ_{r..} xc[n.., r..]² * (1/M)                   biased
+        y            = xc / sqrt(σ² + eps) * γ + β                     γ, β broadcast over n..
+    """
+    shape = shape_of(op.x)
+    trailing = range(len(shape) - op.axes.value.data, len(shape))
+    inv_m = 1.0 / prod(shape[k] for k in trailing)
+    eps = op.eps.value.data
+    mu = reduce([op.x], trailing, lambda v: v, scale=inv_m, keepdims=True)
+    xc = pointwise(shape, [op.x, mu], sub)
+    var = reduce([xc], trailing, lambda v: mul(v, v), scale=inv_m, keepdims=True)
+    return pointwise(
+        shape,
+        [xc, var, op.gamma, op.beta],
+        lambda xv, vv, g, b: add(mul(div(xv, sqrt(add(vv, eps))), g), b),
+    )
+
+
 def total(operands: Sequence[SSAValue], term: Callable[..., SSAValue], scale: float) -> SSAValue:
     """y[] = Σ_{all r} term(a[r], b[r], ...) * scale: the losses' reduction to a scalar."""
     return reduce(operands, range(len(shape_of(operands[0]))), term, scale=scale)
@@ -342,6 +377,19 @@ def lower_bce(op: nn.BCEOp) -> SSAValue:
         return add(mul(t, log_p), mul(sub(1.0, t), log_q))
 
     return total([op.lhs, op.rhs], term, -1.0 / shape_of(op.lhs)[0])
+
+
+@lowers(nn.BCELogitsOp)
+def lower_bce_logits(op: nn.BCELogitsOp) -> SSAValue:
+    """y[] = Σ_r (max(z, 0) + log(1 + exp(-|z|)) - z·t) * (1/N), N = first dim, with the first two
+    terms as z > 0 ? z + log(1 + exp(-z)) : log(1 + exp(z)): the same numbers, and each branch
+    smooth, so the gradient is sigmoid(z) - t at z = 0 too (a kink of max or |z| would give 1 or 0)"""
+
+    def term(z: SSAValue, t: SSAValue) -> SSAValue:
+        softplus = select(cmpf("ogt", z, 0.0), add(z, log(add(1.0, exp(neg(z))))), log(add(1.0, exp(z))))
+        return sub(softplus, mul(z, t))
+
+    return total([op.lhs, op.rhs], term, 1.0 / shape_of(op.lhs)[0])
 
 
 @lowers(nn.SoftmaxCrossEntropyOp)

@@ -193,7 +193,11 @@ UNARY: dict[type[Operation], Kernel] = {
     nn.LogOp: torch.log, nn.SqrtOp: torch.sqrt, nn.AbsOp: torch.abs, nn.SignOp: ste_sign, nn.NegOp: torch.neg,
     nn.SquareOp: torch.square, nn.SiluOp: F.silu, nn.SoftplusOp: F.softplus,
 }  # fmt: skip
-BINARY: dict[type[Operation], Kernel] = {nn.AddOp: torch.add, nn.SubOp: torch.sub, nn.MulOp: torch.mul, nn.DivOp: torch.div}
+BINARY: dict[type[Operation], Kernel] = {
+    nn.AddOp: torch.add, nn.SubOp: torch.sub, nn.MulOp: torch.mul, nn.DivOp: torch.div,
+    # The language sends the gradient to the first operand on ties (torch.maximum splits it).
+    nn.MaximumOp: lambda a, b: torch.where(a >= b, a, b), nn.MinimumOp: lambda a, b: torch.where(a <= b, a, b),
+}  # fmt: skip
 
 
 @kernel(nn.TransposeOp)
@@ -251,6 +255,34 @@ def _reduce(op: nn.SumOp | nn.MeanOp) -> Kernel:
     axes = _ints(op.axes)
     fn = torch.sum if isinstance(op, nn.SumOp) else torch.mean
     return (lambda x: fn(x, dim=axes)) if axes else (lambda x: x)
+
+
+@kernel(nn.MaxOp, nn.MinOp)
+def _max_min(op: nn.MaxOp | nn.MinOp) -> Kernel:
+    """The reduced axes moved last and flattened (row-major), then `torch.max`/`min` along them,
+    whose gradient goes to the index it returns: the first extreme one (PyTorch's documented choice)."""
+    axes = _ints(op.axes)
+    fn = torch.max if isinstance(op, nn.MaxOp) else torch.min
+
+    def extreme(x: Tensor) -> Tensor:
+        if not axes:
+            return x
+        kept = [k for k in range(x.dim()) if k not in axes]
+        moved = x.permute(*kept, *axes).reshape(*(x.shape[k] for k in kept), -1)
+        return fn(moved, dim=-1).values
+
+    return extreme
+
+
+@kernel(nn.LayerNormOp)
+def _layernorm(op: nn.LayerNormOp) -> Kernel:
+    eps, axes = op.eps.value.data, op.axes.value.data
+    return lambda x, gamma, beta: F.layer_norm(x, x.shape[x.dim() - axes:], gamma, beta, eps)
+
+
+@kernel(nn.BCELogitsOp)
+def _bce_logits(op: nn.BCELogitsOp) -> Kernel:
+    return lambda z, t: F.binary_cross_entropy_with_logits(z, t, reduction="sum") / z.shape[0]
 
 
 @kernel(nn.SoftmaxOp)

@@ -32,6 +32,8 @@ from mlc.dialects.nn.elementwise import (
     EluOp,
     HardtanhOp,
     LeakyReluOp,
+    MaximumOp,
+    MinimumOp,
     SiluOp,
     SoftplusOp,
     SquareOp,
@@ -52,8 +54,8 @@ from mlc.dialects.nn.elementwise import (
     UnaryOp,
 )
 from mlc.dialects.nn.layers import AvgPool2DOp, BinConv2DOp, Conv2DOp, DenseOp, MatmulOp, MaxPool2DOp
-from mlc.dialects.nn.losses import BCEOp, KLNormalOp, LossOp, MSEOp, SoftmaxCrossEntropyOp
-from mlc.dialects.nn.reductions import BatchNormOp, LogSoftmaxOp, MeanOp, SoftmaxOp, SumOp
+from mlc.dialects.nn.losses import BCELogitsOp, BCEOp, KLNormalOp, LossOp, MSEOp, SoftmaxCrossEntropyOp
+from mlc.dialects.nn.reductions import BatchNormOp, LayerNormOp, LogSoftmaxOp, MaxOp, MeanOp, MinOp, SoftmaxOp, SumOp
 from mlc.dialects.nn.shape_ops import ConcatOp, PadOp, ReshapeOp, SliceOp, TransposeOp
 
 
@@ -62,14 +64,15 @@ NN = Dialect(
     [
         Conv2DOp, BinConv2DOp, DenseOp, MatmulOp, MaxPool2DOp, AvgPool2DOp, ReshapeOp, ConcatOp,
         TransposeOp, SliceOp, PadOp,
-        *UNARY.values(), *ACTIVATIONS.values(), AddOp, SubOp, MulOp, DivOp, ConstantOp, SumOp, MeanOp, SoftmaxOp,
-        LogSoftmaxOp, BatchNormOp, MSEOp, BCEOp, SoftmaxCrossEntropyOp, KLNormalOp,
+        *UNARY.values(), *ACTIVATIONS.values(), AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, ConstantOp, SumOp, MeanOp,
+        MaxOp, MinOp, SoftmaxOp, LogSoftmaxOp, BatchNormOp, LayerNormOp, MSEOp, BCEOp, BCELogitsOp,
+        SoftmaxCrossEntropyOp, KLNormalOp,
     ],
     [],
 )
 
 __all__ = [
-    "PadOp", "SliceOp", "TransposeOp",
+    "PadOp", "SliceOp", "TransposeOp", "MaximumOp", "MinimumOp", "MaxOp", "MinOp", "LayerNormOp", "BCELogitsOp",
     "ACTIVATIONS", "ActivationOp", "ClampOp", "EluOp", "HardtanhOp", "LeakyReluOp", "SiluOp", "SoftplusOp", "SquareOp",
     "AbsOp", "AddOp", "AvgPool2DOp", "BCEOp", "BINARY", "BatchNormOp", "BinConv2DOp", "BinaryOp", "ConcatOp",
     "ConstantOp", "Conv2DOp", "DenseOp", "DivOp", "ExpOp", "FORMAT_1", "FORMAT_2", "GraphOp", "KLNormalOp", "LogOp",

@@ -139,6 +139,8 @@ SubOp = _binary("sub", "lhs - rhs with NumPy broadcasting.")
 MulOp = _binary("mul", "lhs * rhs with NumPy broadcasting.")
 DivOp = _binary("div", "lhs / rhs with NumPy broadcasting.")
 BINARY: dict[str, type[BinaryOp]] = {"+": AddOp, "-": SubOp, "*": MulOp, "/": DivOp}
+MaximumOp = _binary("maximum", "max(lhs, rhs) with NumPy broadcasting; on ties the gradient goes to lhs.")
+MinimumOp = _binary("minimum", "min(lhs, rhs) with NumPy broadcasting; on ties the gradient goes to lhs.")
 
 
 @irdl_op_definition

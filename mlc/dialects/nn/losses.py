@@ -42,6 +42,13 @@ class BCEOp(LossOp):
 
 
 @irdl_op_definition
+class BCELogitsOp(LossOp):
+    """bce(sigmoid(z), t) computed stably: (1/N) sum [max(z, 0) - z t + log(1 + exp(-|z|))]."""
+
+    name = "nn.bce_logits"
+
+
+@irdl_op_definition
 class SoftmaxCrossEntropyOp(LossOp):
     """-(1/N) sum_n sum_k t[n,k] log_softmax(logits)[n,k]."""
 

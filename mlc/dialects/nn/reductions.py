@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, TensorType, f64, i64
+from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, IntegerAttr, TensorType, f64, i64
 from xdsl.ir import SSAValue
 from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def
 
@@ -43,6 +43,22 @@ class MeanOp(_AxisReduce):
     """Mean over `axes` (dimensions removed)."""
 
     name = "nn.mean"
+
+
+@irdl_op_definition
+class MaxOp(_AxisReduce):
+    """Maximum over `axes` (dimensions removed); the gradient goes to the first maximal element in
+    row-major order."""
+
+    name = "nn.max"
+
+
+@irdl_op_definition
+class MinOp(_AxisReduce):
+    """Minimum over `axes` (dimensions removed); the gradient goes to the first minimal element in
+    row-major order."""
+
+    name = "nn.min"
 
 
 class _LastAxis(UnaryOp):
@@ -90,4 +106,34 @@ class BatchNormOp(GraphOp):
         for what, v in (("gamma", self.gamma), ("beta", self.beta)):
             if tensor_type(v).get_shape() != (c,):
                 raise ShapeError(f"{what} must be [{c}] for input {fmt(x)}, got {fmt(tensor_type(v))}")
+        return x
+
+
+@irdl_op_definition
+class LayerNormOp(GraphOp):
+    """Normalisation over the last `axes` dims (biased variance), scaled and shifted by `gamma` and
+    `beta` of those dims' shape (PyTorch's LayerNorm)."""
+
+    name = "nn.layernorm"
+    x = operand_def(TensorType)
+    gamma = operand_def(TensorType)
+    beta = operand_def(TensorType)
+    out = result_def(TensorType)
+    eps = prop_def(FloatAttr)
+    axes = prop_def(IntegerAttr[i64])
+    assembly_format = "$x `,` $gamma `,` $beta attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, x: SSAValue, gamma: SSAValue, beta: SSAValue, eps: float = 1e-5, axes: int = 1):
+        props = {"eps": FloatAttr(eps, f64), "axes": IntegerAttr(axes, i64)}
+        super().__init__(operands=[x, gamma, beta], result_types=[tensor_type(x)], properties=props)
+        self._set_inferred_type()
+
+    def infer(self) -> TensorType:
+        x, axes = tensor_type(self.x), self.axes.value.data
+        if not 1 <= axes <= x.get_num_dims():
+            raise ShapeError(f"axes={axes} must be between 1 and the rank of {fmt(x)}")
+        normalised = x.get_shape()[x.get_num_dims() - axes:]
+        for what, v in (("gamma", self.gamma), ("beta", self.beta)):
+            if tensor_type(v).get_shape() != normalised:
+                raise ShapeError(f"{what} must be {fmt(normalised)} for input {fmt(x)}, got {fmt(tensor_type(v))}")
         return x

@@ -5,7 +5,7 @@ Each entry of :data:`BUILTINS` says, for one built-in (LANGUAGE.md, "Built-in op
 * its parameters in order (:class:`Param`): tensor operands are positional only; options are
   keywords, and a *required* option (a pool's ``size``, reshape's ``shape``) may also be given
   positionally, as in ``maxpool2d(h, 2)``;
-* how each option's value is read (a parser from the AST value to a Python value, raising a
+* how each option's value is read (a parser of `options`, from the AST value to a Python value, raising a
   located :class:`CompileError` that lists what is allowed) and its default;
 * how the ``nn`` op is built from the evaluated tensors and option values.
 
@@ -37,18 +37,23 @@ from xdsl.ir import Operation, SSAValue
 
 from mlc.dialects import nn
 from mlc.errors import CompileError, SourceLocation
-from mlc.frontend.language import ast
+from mlc.frontend.language.options import (
+    OptionParser,
+    axes,
+    enum,
+    int_choice,
+    int_list,
+    integer,
+    number,
+    optional_int,
+    padding,
+    pair,
+    positive_int,
+    positive_number,
+    shape,
+)
 
 # ---------------------------------------------------------------------------- diagnostics helpers
-
-
-def source_text(node: ast.Node) -> str:
-    """The source text of ``node`` when it sits on one line (as the user wrote it), else unparsed."""
-    loc = node.loc
-    line = loc.source_line()
-    if line is not None and loc.end_line == loc.line and loc.end_col is not None:
-        return line[loc.col - 1 : loc.end_col - 1]
-    return ast.unparse(node)  # type: ignore[arg-type]
 
 
 def word_loc(loc: SourceLocation, word: str) -> SourceLocation:
@@ -61,25 +66,13 @@ def fmt_type(t: Any) -> str:
     return nn.fmt(t)
 
 
-def join_or(items: Sequence[str]) -> str:
-    """``a``, ``a or b``, ``a, b or c``."""
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
-
-
 # ---------------------------------------------------------------------------- the table's types
-
-MAX_INT = 2**31 - 1
-"""The largest integer mlc accepts in a dimension, stride, padding, size, axis or extent."""
 
 MAX_ELEMENTS = 2**40
 """The largest element count of a tensor (keeps every shape product far inside i64)."""
 
 REQUIRED: Any = object()
 """Default of a parameter that must be given."""
-
-OptionParser = Callable[[ast.Expr, str], Any]
-"""Reads an option value from its AST (``(value, option_name)``); raises a located CompileError."""
-
 
 @dataclass(frozen=True)
 class Param:
@@ -141,126 +134,6 @@ class Builtin:
             return 1, None
         pos = self.positional
         return sum(p.is_tensor and p.default is REQUIRED for p in pos), len(pos)
-
-
-# ---------------------------------------------------------------------------- option parsers
-
-
-def _int(e: ast.Expr) -> int | None:
-    """The value of an integer literal (None for anything else); rejects absurdly large ones."""
-    if not (isinstance(e, ast.Number) and e.is_int):
-        return None
-    if abs(e.value) > MAX_INT:
-        raise CompileError(e.loc, f"{e.value} is too large (the limit is {MAX_INT})")
-    return int(e.value)
-
-
-def _ints(e: ast.Expr) -> list[int] | None:
-    """The ints of a tuple of int literals, else None."""
-    if not isinstance(e, ast.TupleExpr):
-        return None
-    values = [_int(i) for i in e.items]
-    return None if any(v is None for v in values) else values  # type: ignore[return-value]
-
-
-def _bad(e: ast.Expr, name: str, allowed: str) -> CompileError:
-    return CompileError(e.loc, f"{name} must be {allowed}, got '{source_text(e)}'")
-
-
-def pair(e: ast.Expr, name: str) -> tuple[int, int]:
-    """A positive int ``k`` (meaning ``(k, k)``) or a pair ``(h, w)`` of positive ints."""
-    k = _int(e)
-    if k is not None and k >= 1:
-        return k, k
-    items = _ints(e)
-    if items is not None and len(items) == 2 and min(items) >= 1:
-        return items[0], items[1]
-    raise _bad(e, name, "a positive int or a pair (h, w) of positive ints")
-
-
-def padding(e: ast.Expr, name: str) -> str | tuple[int, int, int, int]:
-    """``valid``, ``same``, an int ``p >= 0`` (all sides) or ``(top, bottom, left, right)``."""
-    if isinstance(e, ast.Name) and e.name in ("valid", "same"):
-        return e.name
-    p = _int(e)
-    if p is not None and p >= 0:
-        return p, p, p, p
-    items = _ints(e)
-    if items is not None and len(items) == 4 and min(items) >= 0:
-        return items[0], items[1], items[2], items[3]
-    raise _bad(e, name, "valid, same, an int or (top, bottom, left, right)")
-
-
-def enum(*choices: str) -> OptionParser:
-    """One of the words ``choices``."""
-
-    def parse(e: ast.Expr, name: str) -> str:
-        if isinstance(e, ast.Name) and e.name in choices:
-            return e.name
-        raise _bad(e, name, join_or(list(choices)))
-
-    return parse
-
-
-def int_choice(*choices: int) -> OptionParser:
-    """One of the integers ``choices``."""
-
-    def parse(e: ast.Expr, name: str) -> int:
-        v = _int(e)
-        if v is not None and v in choices:
-            return v
-        raise _bad(e, name, join_or([str(c) for c in choices]))
-
-    return parse
-
-
-def integer(e: ast.Expr, name: str) -> int:
-    """Any int (an axis, possibly negative)."""
-    v = _int(e)
-    if v is None:
-        raise _bad(e, name, "an int")
-    return v
-
-
-def axes(e: ast.Expr, name: str) -> tuple[int, ...] | None:
-    """``None`` (every axis), an int or a tuple of ints."""
-    if isinstance(e, ast.Name) and e.name == "None":
-        return None
-    v = _int(e)
-    if v is not None:
-        return (v,)
-    items = _ints(e)
-    if items is not None:
-        return tuple(items)
-    raise _bad(e, name, "None, an int or a tuple of ints")
-
-
-def number(e: ast.Expr, name: str) -> float:
-    if isinstance(e, ast.Number):
-        return float(e.value)
-    raise _bad(e, name, "a number")
-
-
-def positive_number(e: ast.Expr, name: str) -> float:
-    if isinstance(e, ast.Number) and e.value > 0:
-        return float(e.value)
-    raise _bad(e, name, "a positive number")
-
-
-def shape(e: ast.Expr, name: str) -> tuple[int, ...]:
-    """A tuple of positive ints with at most one ``-1`` (an int alone is a 1-tuple)."""
-    v = _int(e)
-    items = [v] if v is not None else _ints(e)
-    if items is None:
-        raise _bad(e, name, "a tuple of ints such as (32, -1)")
-    nodes = e.items if isinstance(e, ast.TupleExpr) else (e,)
-    for item, node in zip(items, nodes):
-        if item < 1 and item != -1:
-            raise CompileError(node.loc, f"reshape dimensions must be positive or -1, got {item}")
-    if items.count(-1) > 1:
-        second = [n for i, n in zip(items, nodes) if i == -1][1]
-        raise CompileError(second.loc, "only one dimension of reshape may be -1")
-    return tuple(items)
 
 
 # ---------------------------------------------------------------------------- builders
@@ -357,8 +230,8 @@ def _concat(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
     return nn.ConcatOp(args, _normalise_axis(axis.value, len(_shape(args[0])), args[0], axis.loc))
 
 
-def _reduce(cls: type[nn.SumOp] | type[nn.MeanOp]) -> Builder:
-    """sum/mean: ``axis=None`` reduces every axis (to a scalar)."""
+def _reduce(cls: type[nn.SumOp] | type[nn.MeanOp] | type[nn.MaxOp] | type[nn.MinOp]) -> Builder:
+    """sum/mean/max/min: ``axis=None`` reduces every axis (to a scalar)."""
 
     def build(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
         (x,) = args
@@ -375,23 +248,12 @@ def _reduce(cls: type[nn.SumOp] | type[nn.MeanOp]) -> Builder:
     return build
 
 
+def _layernorm(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    return nn.LayerNormOp(*args, eps=opts["eps"].value, axes=opts["axes"].value)
+
+
 def _batchnorm(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
     return nn.BatchNormOp(*args, eps=opts["eps"].value)
-
-
-def int_list(e: ast.Expr, name: str) -> tuple[int, ...]:
-    """A tuple of ints (an int alone is a 1-tuple)."""
-    v = _int(e)
-    items = [v] if v is not None else _ints(e)
-    if items is None:
-        raise _bad(e, name, "a tuple of ints")
-    return tuple(items)
-
-
-def optional_int(e: ast.Expr, name: str) -> int | None:
-    if isinstance(e, ast.Name) and e.name == "None":
-        return None
-    return integer(e, name)
 
 
 def _transpose(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
@@ -459,9 +321,16 @@ def _table() -> dict[str, Builtin]:
         Builtin("concat", (Param("axis", integer, -1),), _concat, variadic=True),
         Builtin("sum", (X, Param("axis", axes, None)), _reduce(nn.SumOp)),
         Builtin("mean", (X, Param("axis", axes, None)), _reduce(nn.MeanOp)),
+        Builtin("max", (X, Param("axis", axes, None)), _reduce(nn.MaxOp)),
+        Builtin("min", (X, Param("axis", axes, None)), _reduce(nn.MinOp)),
+        Builtin("maximum", (Param("a"), Param("b")), _operands(nn.MaximumOp)),
+        Builtin("minimum", (Param("a"), Param("b")), _operands(nn.MinimumOp)),
         Builtin("softmax", (X,), _operands(nn.SoftmaxOp)),
         Builtin("log_softmax", (X,), _operands(nn.LogSoftmaxOp)),
         Builtin("batchnorm", (X, Param("gamma"), Param("beta"), Param("eps", positive_number, 1e-5)), _batchnorm),
+        Builtin("layernorm", (X, Param("gamma"), Param("beta"), Param("eps", positive_number, 1e-5),
+                              Param("axes", positive_int, 1)), _layernorm),
+        Builtin("bce_logits", (Param("z"), Param("target")), _operands(nn.BCELogitsOp)),
         Builtin("mse", (Param("pred"), Param("target")), _operands(nn.MSEOp)),
         Builtin("bce", (Param("pred"), Param("target")), _operands(nn.BCEOp)),
         Builtin("softmax_cross_entropy", (Param("logits"), Param("onehot")), _operands(nn.SoftmaxCrossEntropyOp)),

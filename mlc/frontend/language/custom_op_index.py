@@ -11,7 +11,7 @@ from xdsl.ir.affine import AffineExpr
 
 from mlc.errors import CompileError, SourceLocation
 from mlc.frontend.language import ast
-from mlc.frontend.language.builtins import MAX_INT, source_text
+from mlc.frontend.language.options import MAX_INT, source_text
 
 
 # ---------------------------------------------------------------------------- dimension expressions

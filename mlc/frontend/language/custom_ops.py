@@ -42,8 +42,9 @@ from xdsl.ir.affine import AffineMap
 from mlc.dialects import ix
 from mlc.errors import CompileError, SourceLocation
 from mlc.frontend.language import ast
-from mlc.frontend.language.builtins import MAX_ELEMENTS, MAX_INT, fmt_type, source_text, word_loc
+from mlc.frontend.language.builtins import MAX_ELEMENTS, fmt_type, word_loc
 from mlc.frontend.language.custom_op_body import BodyEmitter
+from mlc.frontend.language.options import MAX_INT, source_text
 from mlc.frontend.language.custom_op_index import DimError, Subscripts, dim_names, eval_dim, type_text
 
 ELEMENT_TYPES: dict[str, Attribute] = {"f32": Float32Type(), "f64": Float64Type()}

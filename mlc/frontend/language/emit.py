@@ -49,7 +49,8 @@ from xdsl.ir import Attribute, Block, Region, SSAValue
 from mlc.dialects import nn
 from mlc.errors import CompileError, SourceLocation
 from mlc.frontend.language import ast
-from mlc.frontend.language.builtins import BUILTINS, MAX_ELEMENTS, MAX_INT, REQUIRED, Builtin, Opt, Param, fmt_type, word_loc
+from mlc.frontend.language.builtins import BUILTINS, MAX_ELEMENTS, REQUIRED, Builtin, Opt, Param, fmt_type, word_loc
+from mlc.frontend.language.options import MAX_INT
 from mlc.frontend.language.custom_ops import ELEMENT_TYPES, CustomOp
 from mlc.graph.locations import MODEL_LOC, OUTPUT_LOCS, location_text
 from mlc.graph.signature import ModelSignature, TensorSpec

@@ -29,6 +29,7 @@ from lark.visitors import Transformer_NonRecursive, v_args
 
 from mlc.errors import CompileError, SourceLocation
 from mlc.frontend.language import ast
+from mlc.frontend.language.options import join_or
 
 __all__ = ["parse", "parse_expr"]
 
@@ -121,10 +122,6 @@ def _describe_expected(expected: set[str]) -> list[str]:
     return groups + names
 
 
-def _join_or(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
-
-
 def _syntax_error(e: UnexpectedInput, text: str, filename: str) -> CompileError:
     """Turn a Lark error into a located, short, human message."""
     if isinstance(e, UnexpectedCharacters):
@@ -145,11 +142,11 @@ def _syntax_error(e: UnexpectedInput, text: str, filename: str) -> CompileError:
     if tok.type == "$END":
         msg = "unexpected end of input"
         if described and len(described) <= 4:
-            msg += f"; expected {_join_or(described)}"
+            msg += f"; expected {join_or(described)}"
         return CompileError(_end_location(text, filename), msg)
     loc = SourceLocation(filename, tok.line, tok.column, tok.end_line, tok.end_column, text)
     if described and len(described) <= 4:
-        return CompileError(loc, f"expected {_join_or(described)} but found '{tok.value}'")
+        return CompileError(loc, f"expected {join_or(described)} but found '{tok.value}'")
     return CompileError(loc, f"unexpected '{tok.value}'")
 
 
