@@ -384,7 +384,7 @@ MODEL_ERRORS = {
     "unknown_keyword": (
         "  h = conv2d(x, w, strides=2)\n",
         """
-        t.mlc:8:20: error: conv2d has no keyword 'strides' (expected stride, padding, dilation)
+        t.mlc:8:20: error: conv2d has no keyword 'strides' (expected stride, padding, dilation, groups)
               h = conv2d(x, w, strides=2)
                                ^~~~~~~~~
         """,
@@ -392,7 +392,7 @@ MODEL_ERRORS = {
     "bad_padding": (
         "  h = conv2d(x, w, padding=full)\n",
         """
-        t.mlc:8:28: error: padding must be valid, same, an int or (top, bottom, left, right), got 'full'
+        t.mlc:8:28: error: padding must be valid, same, an int, (ph, pw) or (top, bottom, left, right), got 'full'
               h = conv2d(x, w, padding=full)
                                        ^~~~
         """,

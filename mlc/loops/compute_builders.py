@@ -153,14 +153,23 @@ def window(
     )
 
 
-def conv(x: SSAValue, w: SSAValue, win: Window, out_shape: Sequence[int], *, fill: float = 0.0) -> SSAValue:
-    """y[n,i,j,f] = Σ_{a,b,c} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c] * w[a,b,c,f], padded
-    cells of x read as `fill`."""
-    kh, kw, channels, _ = shape_of(w)
+def conv(x: SSAValue, w: SSAValue, win: Window, out_shape: Sequence[int], *, fill: float = 0.0, groups: int = 1) -> SSAValue:
+    """y[n,i,j,f] = Σ_{a,b,c} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, (f floordiv Fg) * Cg + c] * w[a,b,c,f]
+    with Cg = C / groups channels (w's third dim) and Fg = F / groups filters per group; padded
+    cells of x read as `fill`. Without groups the channel is c; with one filter per group
+    (depthwise, Fg = 1) it is f * Cg + c, with no division for the vector lanes to cross."""
+    kh, kw, channels, filters = shape_of(w)
+    per_group = filters // groups
+
+    def channel(f: AffineExpr, c: AffineExpr) -> AffineExpr:
+        if groups == 1:
+            return c
+        return (f if per_group == 1 else f // per_group) * channels + c
+
     return compute(
         out_shape,
         [
-            Access(x, lambda n, i, j, f, a, b, c: [n, *win.at(i, j, a, b), c], fill),
+            Access(x, lambda n, i, j, f, a, b, c: [n, *win.at(i, j, a, b), channel(f, c)], fill),
             Access(w, lambda n, i, j, f, a, b, c: [a, b, c, f]),
         ],
         mul,

@@ -64,7 +64,7 @@ def out_shape(op: Operation) -> Shape:
 @lowers(nn.Conv2DOp)
 def lower_conv2d(op: nn.Conv2DOp) -> SSAValue:
     """y[n,i,j,f] = Σ_{a,b,c} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c] * w[a,b,c,f]  (0 outside x)"""
-    return conv(op.x, op.w, Window.of(op), out_shape(op))
+    return conv(op.x, op.w, Window.of(op), out_shape(op), groups=op.group_count())
 
 
 @lowers(nn.BinConv2DOp)
@@ -87,15 +87,15 @@ def lower_binconv2d(op: nn.BinConv2DOp) -> SSAValue:
     straight-through estimator; α and K are ordinary computations and are differentiated exactly.
     K keeps a size-1 channel dim so that it broadcasts over f like α broadcasts over n, i, j.
     """
-    x, w, win, shape = op.x, op.w, Window.of(op), out_shape(op)
+    x, w, win, shape, groups = op.x, op.w, Window.of(op), out_shape(op), op.group_count()
     kh, kw, c, _ = shape_of(w)
     sw = pointwise(shape_of(w), [w], sign)
     alpha = reduce([w], (0, 1, 2), absf, scale=1.0 / (kh * kw * c))
     if op.mode.data == "bwn":
-        return conv(x, pointwise(shape_of(w), [sw, alpha], mul), win, shape)
+        return conv(x, pointwise(shape_of(w), [sw, alpha], mul), win, shape, groups=groups)
     sx = pointwise(shape_of(x), [x], sign)
-    p = conv(sx, sw, win, shape, fill=float(op.pad_value.value.data))
-    a = reduce([x], (3,), absf, scale=1.0 / c, keepdims=True)
+    p = conv(sx, sw, win, shape, fill=float(op.pad_value.value.data), groups=groups)
+    a = reduce([x], (3,), absf, scale=1.0 / shape_of(x)[3], keepdims=True)
     k = window(a, win, (kh, kw), (*shape[:3], 1), lambda v: mul(v, 1.0 / (kh * kw)))
     return pointwise(shape, [p, k, alpha], lambda pv, kv, av: mul(mul(pv, kv), av))
 

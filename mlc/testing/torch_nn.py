@@ -74,26 +74,28 @@ def pad_hw(x: Tensor, pads: Sequence[int], value: float = 0.0) -> Tensor:
     return F.pad(x, (pl, pr, pt, pb), value=value) if any(pads) else x
 
 
-def conv2d_nhwc(x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[int], dilation: Sequence[int], pad_value: float = 0.0) -> Tensor:
+def conv2d_nhwc(x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[int], dilation: Sequence[int], pad_value: float = 0.0,
+                groups: int = 1) -> Tensor:
     """y[n,i,j,f] = Σ_{a,b,c} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c] * w[a,b,c,f].
 
     The OIHW filter is made contiguous: PyTorch's f64 CPU convolution rejects a strided weight
     in its backward pass."""
     oihw = w.permute(3, 2, 0, 1).contiguous()
-    y = F.conv2d(pad_hw(nchw(x), pads, pad_value), oihw, stride=tuple(stride), dilation=tuple(dilation))
+    y = F.conv2d(pad_hw(nchw(x), pads, pad_value), oihw, stride=tuple(stride), dilation=tuple(dilation), groups=groups)
     return nhwc(y)
 
 
 def binconv2d_nhwc(
-    x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[int], dilation: Sequence[int], mode: str, pad_value: int
+    x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[int], dilation: Sequence[int], mode: str, pad_value: int,
+    groups: int = 1,
 ) -> Tensor:
     """XNOR-Net as LANGUAGE.md states it; α and K are differentiated exactly, sign by STE."""
     alpha = w.abs().mean(dim=(0, 1, 2))  # [F]
     sw = ste_sign(w)
     if mode == "bwn":
-        return conv2d_nhwc(x, alpha * sw, stride, pads, dilation)
+        return conv2d_nhwc(x, alpha * sw, stride, pads, dilation, groups=groups)
     kh, kw = w.shape[:2]
-    core = conv2d_nhwc(ste_sign(x), sw, stride, pads, dilation, pad_value=float(pad_value))  # [N,Ho,Wo,F]
+    core = conv2d_nhwc(ste_sign(x), sw, stride, pads, dilation, pad_value=float(pad_value), groups=groups)  # [N,Ho,Wo,F]
     a = x.abs().mean(dim=3, keepdim=True)  # [N,H,W,1]
     box = torch.full((kh, kw, 1, 1), 1.0 / (kh * kw), dtype=x.dtype)
     k = conv2d_nhwc(a, box, stride, pads, dilation)  # [N,Ho,Wo,1], zero padded
@@ -132,14 +134,16 @@ def kernel(*classes: type[Operation]) -> Callable[[B], B]:
 @kernel(nn.Conv2DOp)
 def _conv2d(op: nn.Conv2DOp) -> Kernel:
     stride, pads, dilation = _ints(op.stride), _ints(op.padding), _ints(op.dilation)
-    return lambda x, w: conv2d_nhwc(x, w, stride, pads, dilation)
+    groups = op.group_count()
+    return lambda x, w: conv2d_nhwc(x, w, stride, pads, dilation, groups=groups)
 
 
 @kernel(nn.BinConv2DOp)
 def _binconv2d(op: nn.BinConv2DOp) -> Kernel:
     stride, pads, dilation = _ints(op.stride), _ints(op.padding), _ints(op.dilation)
     mode, pad_value = op.mode.data, op.pad_value.value.data
-    return lambda x, w: binconv2d_nhwc(x, w, stride, pads, dilation, mode, pad_value)
+    groups = op.group_count()
+    return lambda x, w: binconv2d_nhwc(x, w, stride, pads, dilation, mode, pad_value, groups)
 
 
 @kernel(nn.DenseOp)

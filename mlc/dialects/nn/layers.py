@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, StringAttr, TensorType, i64
 from xdsl.ir import Attribute, SSAValue
-from xdsl.irdl import irdl_op_definition, operand_def, opt_operand_def, prop_def, result_def
+from xdsl.irdl import irdl_op_definition, operand_def, opt_operand_def, opt_prop_def, prop_def, result_def
 from xdsl.utils.exceptions import VerifyException
 
 from mlc.dialects.nn.base import (
@@ -31,7 +31,13 @@ class _WindowConv(GraphOp):
     stride = prop_def(DenseArrayBase.constr(i64))
     padding = prop_def(DenseArrayBase.constr(i64))
     dilation = prop_def(DenseArrayBase.constr(i64))
+    groups = opt_prop_def(IntegerAttr[i64])
+    """Absent for 1. Input channels and filters split into this many groups; group g's filters
+    read only its C / groups channels (the filter's third dim)."""
     assembly_format = "$x `,` $w attr-dict `:` functional-type(operands, results)"
+
+    def group_count(self) -> int:
+        return 1 if self.groups is None else self.groups.value.data
 
     def infer(self) -> TensorType:
         x, w = tensor_type(self.x), tensor_type(self.w)
@@ -41,8 +47,18 @@ class _WindowConv(GraphOp):
         pt, pb, pl, pr = int_tuple(self.padding)
         n, h, wd, c = x.get_shape()
         kh, kw, wc, f = w.get_shape()
-        if c != wc:
+        g = self.group_count()
+        if g < 1:
+            raise ShapeError(f"groups must be positive, got {g}")
+        if c % g:
+            raise ShapeError(f"{c} input channels are not divisible by groups={g}")
+        if f % g:
+            raise ShapeError(f"{f} filters are not divisible by groups={g}")
+        if g == 1 and c != wc:
             raise ShapeError(f"input has {c} channels but the filter expects {wc} (input {fmt(x)}, filter {fmt(w)})")
+        if c // g != wc:
+            raise ShapeError(f"groups={g} gives {c // g} input channels per group but the filter expects {wc} "
+                             f"(input {fmt(x)}, filter {fmt(w)})")
         if min(sh, sw, dh, dw) < 1 or min(pt, pb, pl, pr) < 0:
             raise ShapeError("stride and dilation must be positive and padding non-negative")
         ho, wo = window_out(h, kh, sh, dh, pt, pb), window_out(wd, kw, sw, dw, pl, pr)
@@ -51,18 +67,22 @@ class _WindowConv(GraphOp):
         return self.tensor((n, ho, wo, f))
 
 
-def _conv_props(stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int]) -> dict[str, Attribute]:
-    return {"stride": i64_array(stride), "padding": i64_array(padding), "dilation": i64_array(dilation)}
+def _conv_props(stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int], groups: int = 1) -> dict[str, Attribute]:
+    props: dict[str, Attribute] = {"stride": i64_array(stride), "padding": i64_array(padding), "dilation": i64_array(dilation)}
+    return props if groups == 1 else props | {"groups": IntegerAttr(groups, i64)}
 
 
 @irdl_op_definition
 class Conv2DOp(_WindowConv):
-    """y[n,i,j,f] = sum_{a,b,c} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c] * w[a,b,c,f]."""
+    """y[n,i,j,f] = sum_{a,b,c} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, g*Cg + c] * w[a,b,c,f], with
+    Cg = C / groups and g = f / (F / groups) the group of filter f."""
 
     name = "nn.conv2d"
 
-    def __init__(self, x: SSAValue, w: SSAValue, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), result_type=None):
-        super().__init__(operands=[x, w], result_types=[result_type or tensor_type(x)], properties=_conv_props(stride, padding, dilation))
+    def __init__(self, x: SSAValue, w: SSAValue, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), result_type=None,
+                 groups: int = 1):
+        props = _conv_props(stride, padding, dilation, groups)
+        super().__init__(operands=[x, w], result_types=[result_type or tensor_type(x)], properties=props)
         if result_type is None:
             self._set_inferred_type()
 
@@ -75,8 +95,9 @@ class BinConv2DOp(_WindowConv):
     mode = prop_def(StringAttr)
     pad_value = prop_def(IntegerAttr[i64])
 
-    def __init__(self, x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), mode="xnor", pad_value=0, result_type=None):
-        props = _conv_props(stride, padding, dilation) | {"mode": StringAttr(mode), "pad_value": IntegerAttr(pad_value, i64)}
+    def __init__(self, x, w, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), mode="xnor", pad_value=0, result_type=None,
+                 groups: int = 1):
+        props = _conv_props(stride, padding, dilation, groups) | {"mode": StringAttr(mode), "pad_value": IntegerAttr(pad_value, i64)}
         super().__init__(operands=[x, w], result_types=[result_type or tensor_type(x)], properties=props)
         if result_type is None:
             self._set_inferred_type()

@@ -19,7 +19,7 @@ Resolution rules implemented here:
 * ``stride``/``dilation``/``size``: an int ``k`` means ``(k, k)``; otherwise a pair ``(h, w)``.
 * ``padding``: ``valid`` = no padding; ``same`` = TensorFlow's (:func:`nn.same_padding` per
   spatial dim, with the op's dilation for convolutions and dilation 1 for pools); an int ``p`` =
-  ``p`` on all sides; or ``(top, bottom, left, right)``.
+  ``p`` on all sides; ``(ph, pw)`` as PyTorch; or ``(top, bottom, left, right)``.
 * pools: ``stride`` defaults to ``size``.
 * ``concat`` and ``sum``/``mean`` normalise negative axes (``-1`` is the last).
 * ``flatten`` is a reshape to ``[N, prod(rest)]``; ``reshape`` allows one ``-1``.
@@ -300,17 +300,18 @@ def _operands(cls: type[Operation]) -> Builder:
 # ---------------------------------------------------------------------------- the table
 
 X = Param("x")
-CONV_OPTIONS = (Param("stride", pair, (1, 1)), Param("padding", padding, "valid"), Param("dilation", pair, (1, 1)))
+CONV_OPTIONS = (Param("stride", pair, (1, 1)), Param("padding", padding, "valid"), Param("dilation", pair, (1, 1)),
+                Param("groups", positive_int, 1))
 POOL_PARAMS = (X, Param("size", pair), Param("stride", pair, None), Param("padding", padding, "valid"))
 
 
 def _table() -> dict[str, Builtin]:
     entries = [
-        Builtin("conv2d", (X, Param("w"), *CONV_OPTIONS), _conv(nn.Conv2DOp)),
+        Builtin("conv2d", (X, Param("w"), *CONV_OPTIONS), _conv(nn.Conv2DOp, ("groups",))),
         Builtin(
             "binconv2d",
             (X, Param("w"), *CONV_OPTIONS, Param("mode", enum("xnor", "bwn"), "xnor"), Param("pad_value", int_choice(0, 1, -1), 0)),
-            _conv(nn.BinConv2DOp, ("mode", "pad_value")),
+            _conv(nn.BinConv2DOp, ("mode", "pad_value", "groups")),
         ),
         Builtin("dense", (X, Param("w"), Param("b", None, None)), _dense),
         Builtin("matmul", (Param("a"), Param("b")), _operands(nn.MatmulOp)),

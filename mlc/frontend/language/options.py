@@ -63,16 +63,19 @@ def pair(e: ast.Expr, name: str) -> tuple[int, int]:
 
 
 def padding(e: ast.Expr, name: str) -> str | tuple[int, int, int, int]:
-    """``valid``, ``same``, an int ``p >= 0`` (all sides) or ``(top, bottom, left, right)``."""
+    """``valid``, ``same``, an int ``p >= 0`` (all sides), ``(ph, pw)`` (top = bottom = ph, left =
+    right = pw, as PyTorch) or ``(top, bottom, left, right)``."""
     if isinstance(e, ast.Name) and e.name in ("valid", "same"):
         return e.name
     p = int_literal(e)
     if p is not None and p >= 0:
         return p, p, p, p
     items = int_literals(e)
+    if items is not None and len(items) == 2 and min(items) >= 0:
+        return items[0], items[0], items[1], items[1]
     if items is not None and len(items) == 4 and min(items) >= 0:
         return items[0], items[1], items[2], items[3]
-    raise bad_option(e, name, "valid, same, an int or (top, bottom, left, right)")
+    raise bad_option(e, name, "valid, same, an int, (ph, pw) or (top, bottom, left, right)")
 
 
 def enum(*choices: str) -> OptionParser:

@@ -1,0 +1,30 @@
+// RUN: mlc-opt %s -p mlc-lower-graph | filecheck %s
+// RUN: mlc-opt %s -p mlc-lower-graph,mlc-auto-schedule{vector-bytes=32} | filecheck %s --check-prefix=SCHEDULE
+
+// Grouped: filter f of group f floordiv Fg (Fg = 3 filters per group) reads its group's Cg = 2
+// channels, (f floordiv 3) * 2 + c.
+func.func @grouped(%x: tensor<1x5x5x4xf32>, %w: tensor<3x3x2x6xf32>) -> tensor<1x3x3x6xf32> {
+  %y = nn.conv2d %x, %w {stride = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>, groups = 2 : i64} : (tensor<1x5x5x4xf32>, tensor<3x3x2x6xf32>) -> tensor<1x3x3x6xf32>
+  func.return %y : tensor<1x3x3x6xf32>
+}
+// CHECK-LABEL: func.func @grouped
+// CHECK-NEXT:    %y = ix.compute sum(r0: 3, r1: 3, r2: 2) (%x[d0, d1 + r0, d2 + r1, d3 floordiv 3 * 2 + r2], %w[r0, r1, r2, d3])
+
+// Depthwise (one filter per channel): the channel is the filter, no division, so the vector
+// lanes along f read x contiguously.
+func.func @depthwise(%x: tensor<1x9x9x32xf32>, %w: tensor<3x3x1x32xf32>) -> tensor<1x9x9x32xf32> {
+  %y = nn.conv2d %x, %w {stride = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, groups = 32 : i64} : (tensor<1x9x9x32xf32>, tensor<3x3x1x32xf32>) -> tensor<1x9x9x32xf32>
+  func.return %y : tensor<1x9x9x32xf32>
+}
+// CHECK-LABEL: func.func @depthwise
+// CHECK-NEXT:    %y = ix.compute sum(r0: 3, r1: 3, r2: 1) (%x[d0, d1 + r0 - 1, d2 + r1 - 1, d3 + r2], %w[r0, r1, r2, d3])
+// SCHEDULE-LABEL: func.func @depthwise
+// SCHEDULE:         vectorize(d3
+
+// Without groups the IR is as before (no groups property).
+func.func @plain(%x: tensor<1x5x5x2xf32>, %w: tensor<3x3x2x4xf32>) -> tensor<1x3x3x4xf32> {
+  %y = nn.conv2d %x, %w {stride = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>} : (tensor<1x5x5x2xf32>, tensor<3x3x2x4xf32>) -> tensor<1x3x3x4xf32>
+  func.return %y : tensor<1x3x3x4xf32>
+}
+// CHECK-LABEL: func.func @plain
+// CHECK-NEXT:    %y = ix.compute sum(r0: 3, r1: 3, r2: 2) (%x[d0, d1 + r0, d2 + r1, r2], %w[r0, r1, r2, d3])
