@@ -62,9 +62,13 @@ def generate(seed: int, dtype: str = "f64") -> GeneratedModel:
 
 
 # ---------------------------------------------------------------------------------------------
-def window_out(size: int, k: int, stride: int, dilation: int, lo: int, hi: int) -> int:
-    """LANGUAGE.md: floor((H + pt + pb - d*(K-1) - 1) / s) + 1."""
-    return (size + lo + hi - dilation * (k - 1) - 1) // stride + 1
+def window_out(size: int, k: int, stride: int, dilation: int, lo: int, hi: int, ceil: bool = False) -> int:
+    """LANGUAGE.md: floor((H + pt + pb - d*(K-1) - 1) / s) + 1; with ceil_mode the ceiling, less one
+    when the last window would start in the bottom padding."""
+    if not ceil:
+        return (size + lo + hi - dilation * (k - 1) - 1) // stride + 1
+    out = math.ceil((size + lo + hi - dilation * (k - 1) - 1) / stride) + 1
+    return out - 1 if (out - 1) * stride >= size + lo else out
 
 
 def tf_same(size: int, k: int, stride: int, dilation: int = 1) -> tuple[int, int]:
@@ -308,7 +312,7 @@ def _padding(b: _Builder, h: int, w: int, k: tuple[int, int], stride: tuple[int,
     return str(pads), pads
 
 
-def _window_args(b: _Builder, v: Value, k: tuple[int, int], pool: bool):
+def _window_args(b: _Builder, v: Value, k: tuple[int, int], pool: bool, ceil: bool = False):
     """Random stride/dilation/padding keywords and the output (H, W), None when empty.
 
     Convolutions: stride and dilation default to 1. Pools: no dilation, the stride defaults
@@ -319,8 +323,8 @@ def _window_args(b: _Builder, v: Value, k: tuple[int, int], pool: bool):
     stride = r.choice([default, default, (1, 1), (2, 2), (1, 2), (2, 1), (3, 3)])
     dil = (1, 1) if pool else r.choice([(1, 1), (1, 1), (2, 2), (2, 1)])
     pad_kw, pads = _padding(b, h, w, k, stride, dil, pool)
-    ho = window_out(h, k[0], stride[0], dil[0], pads[0], pads[1])
-    wo = window_out(w, k[1], stride[1], dil[1], pads[2], pads[3])
+    ho = window_out(h, k[0], stride[0], dil[0], pads[0], pads[1], ceil)
+    wo = window_out(w, k[1], stride[1], dil[1], pads[2], pads[3], ceil)
     kws = []
     if stride != default or r.random() < 0.3:
         kws.append(f"stride={_pair_text(stride)}")
@@ -339,7 +343,11 @@ def _conv2d(b: _Builder, v: Value) -> Value | None:
     kws, out = _window_args(b, v, k, pool=False)
     if out is None:
         return None
-    w = b.param((*k, c, f))
+    groups = r.choice([g for g in range(2, c + 1) if c % g == 0] or [1]) if r.random() < 0.3 else 1
+    if groups > 1:
+        f = groups * r.randint(1, 2)
+        kws.append(f"groups={groups}")
+    w = b.param((*k, c // groups, f))
     y = Value(f"conv2d({', '.join([_strip(v.text), w.text, *kws])})", (n, *out, f), v.scale * w.scale * math.sqrt(k[0] * k[1] * c))
     if r.random() < 0.5:
         bias = b.param((f,), "bias")
@@ -349,7 +357,7 @@ def _conv2d(b: _Builder, v: Value) -> Value | None:
     return y
 
 
-@step("binconv2d", 5, _is_image)
+@step("binconv2d", 7, _is_image)
 def _binconv2d(b: _Builder, v: Value) -> Value | None:
     r = b.rng
     n, _, _, c = v.shape
@@ -372,10 +380,13 @@ def _pool(b: _Builder, v: Value) -> Value | None:
     r = b.rng
     n, _, _, c = v.shape
     size = r.choice([(2, 2), (2, 2), (3, 3), (2, 3), (3, 2), (1, 2)])
-    kws, out = _window_args(b, v, size, pool=True)
+    ceil = r.random() < 0.3
+    kws, out = _window_args(b, v, size, pool=True, ceil=ceil)
     if out is None:
         return None
     kind = r.choice(["max", "avg"])
+    kws += ["ceil_mode=true"] if ceil else []
+    kws += ["count_pad=true"] if kind == "avg" and r.random() < 0.3 else []
     args = ", ".join([_strip(v.text), f"size={_pair_text(size)}", *kws])
     return Value(f"{kind}pool2d({args})", (n, *out, c), v.scale)
 

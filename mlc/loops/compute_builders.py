@@ -128,7 +128,7 @@ class Window:
 
     @staticmethod
     def of(op: nn.Conv2DOp | nn.BinConv2DOp | nn.MaxPool2DOp | nn.AvgPool2DOp) -> Window:
-        dilation = int_tuple(op.dilation) if isinstance(op, nn.Conv2DOp | nn.BinConv2DOp) else (1, 1)
+        dilation = int_tuple(op.dilation) if isinstance(op, nn.Conv2DOp | nn.BinConv2DOp) else op.window_dilation()
         return Window(int_tuple(op.stride), dilation, int_tuple(op.padding))
 
 

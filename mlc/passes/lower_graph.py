@@ -125,8 +125,9 @@ def lower_dense(op: nn.DenseOp) -> SSAValue:
 
 @lowers(nn.MaxPool2DOp)
 def lower_maxpool2d(op: nn.MaxPool2DOp) -> SSAValue:
-    """y[n,i,j,c] = max_{a,b} x[n, i*sh + a - pt, j*sw + b - pl, c], padded cells read as -inf
-    (so they never win: every window holds at least one real cell)"""
+    """y[n,i,j,c] = max_{a,b} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c], padded cells read as -inf
+    (so they never win: every window holds at least one real cell), and so do the cells of a
+    ceil_mode window beyond the padding"""
     return window(op.x, Window.of(op), int_tuple(op.size), out_shape(op), lambda v: v, kind="max", fill=float("-inf"))
 
 
@@ -135,23 +136,32 @@ def lower_avgpool2d(op: nn.AvgPool2DOp) -> SSAValue:
     """y[n,i,j,c] = Σ_{a,b} x[n, i*sh + a - pt, j*sw + b - pl, c] / count(i, j), padded cells 0,
     count(i, j) = rows(i) * cols(j) the in-bounds cells of the window (TensorFlow), where
     rows(i) = min(i*sh - pt + KH, H) - max(i*sh - pt, 0), and likewise cols(j).
-    Without padding every window is inside, so count = KH*KW."""
+    Without padding every window is inside, so count = KH*KW.
+    With count_pad (PyTorch's count_include_pad) the padding counts and only the cells of a
+    ceil_mode window beyond it do not: rows(i) = min(i*sh - pt + KH, H + pb) - (i*sh - pt)."""
     (kh, kw), (sh, sw) = int_tuple(op.size), int_tuple(op.stride)
-    pt, _, pl, _ = int_tuple(op.padding)
+    pt, pb, pl, pr = int_tuple(op.padding)
     _, h, w, _ = shape_of(op.x)
+    ho, wo = out_shape(op)[1:3]
     elt = op.element_type()
-    padded = any(int_tuple(op.padding))
+    count_pad = op.count_pad is not None
+    if count_pad:  # the window's cells inside [-pt, H + pb): the padded input's bounds
+        low, (high_h, high_w) = (-pt, -pl), (h + pb, w + pr)
+    else:  # its cells inside the input
+        low, (high_h, high_w) = (0, 0), (h, w)
+    edge = any(int_tuple(op.padding)) if not count_pad else False
+    edge = edge or (ho - 1) * sh - pt + kh > high_h or (wo - 1) * sw - pl + kw > high_w  # a ceil_mode window
 
-    def inside(dim: int, stride: int, pad: int, k: int, size: int) -> SSAValue:
+    def inside(dim: int, stride: int, pad: int, k: int, lo: int, hi: int) -> SSAValue:
         start = index(dim)
         start = start if stride == 1 else muli(start, stride)
         start = start if pad == 0 else subi(start, pad)
-        return subi(minsi(addi(start, k), size), maxsi(start, 0))
+        return subi(minsi(addi(start, k), hi), maxsi(start, lo))
 
     def body(v: SSAValue) -> SSAValue:
-        if not padded:
+        if not edge:
             return mul(v, 1.0 / (kh * kw))
-        cells = muli(inside(1, sh, pt, kh, h), inside(2, sw, pl, kw, w))
+        cells = muli(inside(1, sh, pt, kh, low[0], high_h), inside(2, sw, pl, kw, low[1], high_w))
         return div(v, index_to_float(cells, elt))
 
     return window(op.x, Window.of(op), (kh, kw), out_shape(op), body)

@@ -159,23 +159,43 @@ def _matmul(op: nn.MatmulOp) -> Kernel:
     return torch.matmul
 
 
+def _pool_pads(op: nn.MaxPool2DOp | nn.AvgPool2DOp) -> tuple[list[int], list[int]]:
+    """The explicit padding, and the padding that also covers every window of the result (a
+    ceil_mode window may reach past the padding): PyTorch then pools without ceil_mode, and the
+    result is cropped to the op's size."""
+    (kh, kw), (sh, sw), (dh, dw) = _ints(op.size), _ints(op.stride), op.window_dilation()
+    pt, pb, pl, pr = pads = _ints(op.padding)
+    _, h, w, _ = shape_of(op.x)
+    ho, wo = shape_of(op.out)[1:3]
+    extra_h = max(0, (ho - 1) * sh + dh * (kh - 1) + 1 - (h + pt + pb))
+    extra_w = max(0, (wo - 1) * sw + dw * (kw - 1) + 1 - (w + pl + pr))
+    return list(pads), [pt, pb + extra_h, pl, pr + extra_w]
+
+
 @kernel(nn.MaxPool2DOp)
 def _maxpool2d(op: nn.MaxPool2DOp) -> Kernel:
     """Padded cells are -inf, so they never win; PyTorch's max_pool2d keeps the first maximum."""
-    size, stride, pads = _ints(op.size), _ints(op.stride), _ints(op.padding)
-    return lambda x: nhwc(F.max_pool2d(pad_hw(nchw(x), pads, float("-inf")), size, stride))
+    size, stride, dilation = _ints(op.size), _ints(op.stride), op.window_dilation()
+    _, covering = _pool_pads(op)
+    ho, wo = shape_of(op.out)[1:3]
+    return lambda x: nhwc(F.max_pool2d(pad_hw(nchw(x), covering, float("-inf")), size, stride, dilation=dilation)[:, :, :ho, :wo])
 
 
 @kernel(nn.AvgPool2DOp)
 def _avgpool2d(op: nn.AvgPool2DOp) -> Kernel:
-    """Window sums of the zero-padded input over the count of in-bounds cells (TensorFlow)."""
-    size, stride, pads = _ints(op.size), _ints(op.stride), _ints(op.padding)
+    """Window sums of the zero-padded input over the count of the cells that count: those of the
+    input (TensorFlow), or with count_pad those of the padded input (PyTorch's default)."""
+    size, stride = _ints(op.size), _ints(op.stride)
+    pads, covering = _pool_pads(op)
     _, h, w, _ = shape_of(op.x)
+    ho, wo = shape_of(op.out)[1:3]
     ones = torch.ones((1, 1, h, w), dtype=dtype_of(op.x.type))
-    count = F.avg_pool2d(pad_hw(ones, pads), size, stride, divisor_override=1)  # [1,1,Ho,Wo]
+    counted = pad_hw(ones, pads, 1.0) if op.count_pad is not None else pad_hw(ones, pads)
+    beyond = [0, covering[1] - pads[1], 0, covering[3] - pads[3]]
+    count = F.avg_pool2d(pad_hw(counted, beyond), size, stride, divisor_override=1)[:, :, :ho, :wo]
 
     def avgpool(x: Tensor) -> Tensor:
-        return nhwc(F.avg_pool2d(pad_hw(nchw(x), pads), size, stride, divisor_override=1) / count)
+        return nhwc(F.avg_pool2d(pad_hw(nchw(x), covering), size, stride, divisor_override=1)[:, :, :ho, :wo] / count)
 
     return avgpool
 

@@ -40,9 +40,16 @@ def require_rank(what: str, t: TensorType, rank: int) -> None:
         raise ShapeError(f"{what} must have rank {rank}, got {fmt(t)}")
 
 
-def window_out(size: int, k: int, stride: int, dilation: int, pad_lo: int, pad_hi: int) -> int:
-    """Output length of a strided, dilated window sweep: floor((H + pads - d*(K-1) - 1) / s) + 1."""
-    return (size + pad_lo + pad_hi - dilation * (k - 1) - 1) // stride + 1
+def window_out(size: int, k: int, stride: int, dilation: int, pad_lo: int, pad_hi: int, ceil: bool = False) -> int:
+    """Output length of a strided, dilated window sweep: floor((H + pads - d*(K-1) - 1) / s) + 1.
+
+    `ceil` is PyTorch's `ceil_mode`: ceil instead of floor, less one when the last window would
+    start in the padding after the input (so every window starts inside the input or before it)."""
+    span = size + pad_lo + pad_hi - dilation * (k - 1) - 1
+    if not ceil:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    return out - 1 if (out - 1) * stride >= size + pad_lo else out
 
 
 def same_padding(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, StringAttr, TensorType, i64
+from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, StringAttr, TensorType, UnitAttr, i64
 from xdsl.ir import Attribute, SSAValue
 from xdsl.irdl import irdl_op_definition, operand_def, opt_operand_def, opt_prop_def, prop_def, result_def
 from xdsl.utils.exceptions import VerifyException
@@ -168,12 +168,19 @@ class _Pool(GraphOp):
     size = prop_def(DenseArrayBase.constr(i64))
     stride = prop_def(DenseArrayBase.constr(i64))
     padding = prop_def(DenseArrayBase.constr(i64))
+    ceil_mode = opt_prop_def(UnitAttr)
+    """Present for PyTorch's ceil_mode (see `window_out`); cells of an extra last window beyond
+    the padding are ignored by max and never counted by avg."""
     assembly_format = FORMAT_1
 
-    def __init__(self, x: SSAValue, size=(2, 2), stride=None, padding=(0, 0, 0, 0)):
-        props = {"size": i64_array(size), "stride": i64_array(stride or size), "padding": i64_array(padding)}
+    def __init__(self, x: SSAValue, size=(2, 2), stride=None, padding=(0, 0, 0, 0), ceil_mode: bool = False, **extra: Attribute):
+        props: dict[str, Attribute] = {"size": i64_array(size), "stride": i64_array(stride or size), "padding": i64_array(padding)}
+        props |= ({"ceil_mode": UnitAttr()} if ceil_mode else {}) | extra
         super().__init__(operands=[x], result_types=[tensor_type(x)], properties=props)
         self._set_inferred_type()
+
+    def window_dilation(self) -> tuple[int, int]:
+        return (1, 1)
 
     def infer(self) -> TensorType:
         x = tensor_type(self.x)
@@ -185,7 +192,10 @@ class _Pool(GraphOp):
         if max(pt, pb) >= kh or max(pl, pr) >= kw:
             raise ShapeError(f"pool padding {[pt, pb, pl, pr]} must be smaller than the {kh}x{kw} window on every side")
         n, h, w, c = x.get_shape()
-        ho, wo = window_out(h, kh, sh, 1, pt, pb), window_out(w, kw, sw, 1, pl, pr)
+        (dh, dw), ceil = self.window_dilation(), self.ceil_mode is not None
+        if min(dh, dw) < 1:
+            raise ShapeError("pool dilation must be positive")
+        ho, wo = window_out(h, kh, sh, dh, pt, pb, ceil), window_out(w, kw, sw, dw, pl, pr, ceil)
         if ho < 1 or wo < 1:
             raise ShapeError(f"window {kh}x{kw} does not fit the input {fmt(x)}")
         return self.tensor((n, ho, wo, c))
@@ -193,13 +203,30 @@ class _Pool(GraphOp):
 
 @irdl_op_definition
 class MaxPool2DOp(_Pool):
-    """Window maximum; padded cells are ignored."""
+    """Window maximum (taps `dilation` apart); padded cells are ignored."""
 
     name = "nn.maxpool2d"
+    dilation = opt_prop_def(DenseArrayBase.constr(i64))
+    """Absent for (1, 1)."""
+
+    def __init__(self, x: SSAValue, size=(2, 2), stride=None, padding=(0, 0, 0, 0), ceil_mode: bool = False,
+                 dilation=(1, 1)):
+        extra = {} if tuple(dilation) == (1, 1) else {"dilation": i64_array(dilation)}
+        super().__init__(x, size, stride, padding, ceil_mode, **extra)
+
+    def window_dilation(self) -> tuple[int, int]:
+        return (1, 1) if self.dilation is None else int_tuple(self.dilation)  # pyright: ignore[reportReturnType]
 
 
 @irdl_op_definition
 class AvgPool2DOp(_Pool):
-    """Window mean over the in-bounds cells (TensorFlow's rule for padded windows)."""
+    """Window mean over the in-bounds cells (TensorFlow's rule for padded windows, PyTorch's
+    count_include_pad=False), or with `count_pad` over the window's cells inside the padded input
+    (PyTorch's default count_include_pad=True)."""
 
     name = "nn.avgpool2d"
+    count_pad = opt_prop_def(UnitAttr)
+
+    def __init__(self, x: SSAValue, size=(2, 2), stride=None, padding=(0, 0, 0, 0), ceil_mode: bool = False,
+                 count_pad: bool = False):
+        super().__init__(x, size, stride, padding, ceil_mode, **({"count_pad": UnitAttr()} if count_pad else {}))

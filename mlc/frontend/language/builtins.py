@@ -40,6 +40,7 @@ from mlc.errors import CompileError, SourceLocation
 from mlc.frontend.language.options import (
     OptionParser,
     axes,
+    boolean,
     enum,
     int_choice,
     int_list,
@@ -181,14 +182,16 @@ def _conv(cls: type[nn.Conv2DOp] | type[nn.BinConv2DOp], extra: Sequence[str] = 
 
 
 def _pool(cls: type[nn.MaxPool2DOp] | type[nn.AvgPool2DOp]) -> Builder:
-    """Pools: stride defaults to the window size; ``same`` padding uses dilation 1."""
+    """Pools: stride defaults to the window size; ``same`` padding uses the pool's dilation (1 for avg)."""
 
     def build(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
         (x,) = args
         size = opts["size"].value
         stride = opts["stride"].value or size
-        pads = resolve_padding(opts["padding"].value, _shape(x), size, stride, (1, 1))
-        return cls(x, size=size, stride=stride, padding=pads)
+        dilation = opts["dilation"].value if "dilation" in opts else (1, 1)
+        pads = resolve_padding(opts["padding"].value, _shape(x), size, stride, dilation)
+        more = {k: opts[k].value for k in ("dilation", "count_pad") if k in opts}
+        return cls(x, size=size, stride=stride, padding=pads, ceil_mode=opts["ceil_mode"].value, **more)
 
     return build
 
@@ -315,8 +318,10 @@ def _table() -> dict[str, Builtin]:
         ),
         Builtin("dense", (X, Param("w"), Param("b", None, None)), _dense),
         Builtin("matmul", (Param("a"), Param("b")), _operands(nn.MatmulOp)),
-        Builtin("maxpool2d", POOL_PARAMS, _pool(nn.MaxPool2DOp)),
-        Builtin("avgpool2d", POOL_PARAMS, _pool(nn.AvgPool2DOp)),
+        Builtin("maxpool2d", (*POOL_PARAMS, Param("dilation", pair, (1, 1)), Param("ceil_mode", boolean, False)),
+                _pool(nn.MaxPool2DOp)),
+        Builtin("avgpool2d", (*POOL_PARAMS, Param("ceil_mode", boolean, False), Param("count_pad", boolean, False)),
+                _pool(nn.AvgPool2DOp)),
         Builtin("flatten", (X,), _flatten),
         Builtin("reshape", (X, Param("shape", shape)), _reshape),
         Builtin("concat", (Param("axis", integer, -1),), _concat, variadic=True),

@@ -122,6 +122,12 @@ def axes(e: ast.Expr, name: str) -> tuple[int, ...] | None:
     raise bad_option(e, name, "None, an int or a tuple of ints")
 
 
+def boolean(e: ast.Expr, name: str) -> bool:
+    if isinstance(e, ast.Name) and e.name in ("true", "false"):
+        return e.name == "true"
+    raise bad_option(e, name, "true or false")
+
+
 def number(e: ast.Expr, name: str) -> float:
     if isinstance(e, ast.Number):
         return float(e.value)
