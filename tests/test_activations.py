@@ -66,3 +66,17 @@ def test_options_are_checked() -> None:
         mlc.compile(source.format("clamp(x, 2, 1)"))
     with pytest.raises(mlc.CompileError, match=r"<input>:3:.*alpha.*a number"):
         mlc.compile(source.format("leaky_relu(x, alpha=x)"))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pow_against_pytorch(dtype):
+    """torch.pow with broadcasting: a > 0 with a varying exponent (d/db = log(a) a^b), and a of
+    either sign with integer literal exponents (d/da = b a^(b-1), exact at a = 0)."""
+    rng = np.random.default_rng(23)
+    a, b, s = rand(rng, (3, 4), dtype, 0.2, 2.0), rand(rng, (4,), dtype, -1.5, 2.5), rand(rng, (3, 4), dtype, -2, 2)
+    s[0, 0] = 0.0
+    out = run(model("  y = pow(a, b)\n  z = pow(s, 3) + pow(s, 2)\n  output y, z", a=a, b=b, s=s), a=a, b=b, s=s)
+    assert_close(out["y"], torch.pow(torch.from_numpy(a), torch.from_numpy(b)))
+    assert_close(out["z"], torch.pow(torch.from_numpy(s), 3) + torch.pow(torch.from_numpy(s), 2))
+    check_against_torch("  y = pow(a, b) * 2", "y", a=a, b=b)
+    check_against_torch("  y = pow(s, 3) - pow(s, 2)", "y", s=s)

@@ -151,7 +151,7 @@ SCALAR_OPS: dict[type[Operation], Callable[..., Array]] = {
     arith.AddiOp: np.add, arith.SubiOp: np.subtract, arith.MuliOp: np.multiply,
     arith.FloorDivSIOp: np.floor_divide, arith.RemSIOp: np.fmod, arith.MaxSIOp: np.maximum, arith.MinSIOp: np.minimum,
     arith.SelectOp: np.where,
-    math.ExpOp: np.exp, math.LogOp: np.log, math.SqrtOp: np.sqrt, math.AbsFOp: np.abs, math.TanhOp: np.tanh,
+    math.ExpOp: np.exp, math.LogOp: np.log, math.SqrtOp: np.sqrt, math.AbsFOp: np.abs, math.TanhOp: np.tanh, math.PowFOp: np.power,
 }
 
 

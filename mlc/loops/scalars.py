@@ -52,6 +52,7 @@ def _unary(op_cls: type[Operation]) -> Callable[[SSAValue], SSAValue]:
 
 add, sub, mul, div, maximum = map(_binary, (arith.AddfOp, arith.SubfOp, arith.MulfOp, arith.DivfOp, arith.MaximumfOp))
 addi, subi, muli, maxsi, minsi = map(_binary, (arith.AddiOp, arith.SubiOp, arith.MuliOp, arith.MaxSIOp, arith.MinSIOp))
+powf = _binary(math.PowFOp)
 neg, exp, log, sqrt, absf, tanh = map(_unary, (arith.NegfOp, math.ExpOp, math.LogOp, math.SqrtOp, math.AbsFOp, math.TanhOp))
 
 
@@ -279,6 +280,14 @@ def _abs_rule(op: Operation, x: list[SSAValue], t: list[Tangent]) -> Tangent:
     return select(cmpf("ogt", v, 0.0), tv, select(cmpf("olt", v, 0.0), neg(tv), 0.0))
 
 
+def _pow_rule(op: Operation, x: list[SSAValue], t: list[Tangent]) -> Tangent:
+    """d a^b = b a^(b-1) da + log(a) a^b db (torch.pow's: the second term NaN for a < 0, and
+    only there when b varies; a^(b-1) is recomputed, not a^b / a, which fails at a = 0)."""
+    da = None if t[0] is None else _times(mul(t[0], x[1]), powf(x[0], sub(x[1], 1.0)))
+    db = None if t[1] is None else mul(t[1], mul(log(x[0]), op.results[0]))
+    return _plus(da, db)
+
+
 TANGENT_RULES: dict[type[Operation], TangentRule] = {
     arith.AddfOp: lambda op, x, t: _plus(t[0], t[1]),
     arith.SubfOp: lambda op, x, t: _plus(t[0], None if t[1] is None else neg(t[1])),
@@ -295,6 +304,7 @@ TANGENT_RULES: dict[type[Operation], TangentRule] = {
     math.SqrtOp: lambda op, x, t: None if t[0] is None else div(t[0], mul(2.0, op.results[0])),
     math.AbsFOp: _abs_rule,
     math.TanhOp: lambda op, x, t: _times(t[0], sub(1.0, mul(op.results[0], op.results[0]))),
+    math.PowFOp: _pow_rule,
 }
 """Ops absent here (constants, comparisons, index arithmetic, casts) have zero tangent."""
 

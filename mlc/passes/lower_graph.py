@@ -32,7 +32,7 @@ from mlc.loops.compute_builders import (
 )
 from mlc.loops.scalars import (
     FUNCTIONS, absf, add, addi, cmpf, cmpi, const, div, exp, index, index_to_float, log, maxsi,
-    maximum, minimum, minsi, mul, muli, neg, select, sign, sqrt, sub, subi,
+    maximum, minimum, minsi, mul, muli, neg, powf, select, sign, sqrt, sub, subi,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -233,6 +233,7 @@ BINARY_BODIES: dict[type[Operation], Callable[[SSAValue, SSAValue], SSAValue]] =
     nn.DivOp: div,
     nn.MaximumOp: maximum,
     nn.MinimumOp: minimum,
+    nn.PowOp: powf,
 }
 
 

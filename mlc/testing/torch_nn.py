@@ -221,6 +221,7 @@ BINARY: dict[type[Operation], Kernel] = {
     nn.AddOp: torch.add, nn.SubOp: torch.sub, nn.MulOp: torch.mul, nn.DivOp: torch.div,
     # The language sends the gradient to the first operand on ties (torch.maximum splits it).
     nn.MaximumOp: lambda a, b: torch.where(a >= b, a, b), nn.MinimumOp: lambda a, b: torch.where(a <= b, a, b),
+    nn.PowOp: torch.pow,
 }  # fmt: skip
 
 

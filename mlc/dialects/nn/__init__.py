@@ -34,6 +34,7 @@ from mlc.dialects.nn.elementwise import (
     LeakyReluOp,
     MaximumOp,
     MinimumOp,
+    PowOp,
     SiluOp,
     SoftplusOp,
     SquareOp,
@@ -64,7 +65,7 @@ NN = Dialect(
     [
         Conv2DOp, BinConv2DOp, DenseOp, MatmulOp, MaxPool2DOp, AvgPool2DOp, ReshapeOp, ConcatOp,
         TransposeOp, SliceOp, PadOp,
-        *UNARY.values(), *ACTIVATIONS.values(), AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, ConstantOp, SumOp, MeanOp,
+        *UNARY.values(), *ACTIVATIONS.values(), AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, PowOp, ConstantOp, SumOp, MeanOp,
         MaxOp, MinOp, SoftmaxOp, LogSoftmaxOp, BatchNormOp, LayerNormOp, MSEOp, BCEOp, BCELogitsOp,
         SoftmaxCrossEntropyOp, KLNormalOp,
     ],
@@ -72,7 +73,7 @@ NN = Dialect(
 )
 
 __all__ = [
-    "PadOp", "SliceOp", "TransposeOp", "MaximumOp", "MinimumOp", "MaxOp", "MinOp", "LayerNormOp", "BCELogitsOp",
+    "PadOp", "SliceOp", "TransposeOp", "MaximumOp", "MinimumOp", "PowOp", "MaxOp", "MinOp", "LayerNormOp", "BCELogitsOp",
     "ACTIVATIONS", "ActivationOp", "ClampOp", "EluOp", "HardtanhOp", "LeakyReluOp", "SiluOp", "SoftplusOp", "SquareOp",
     "AbsOp", "AddOp", "AvgPool2DOp", "BCEOp", "BINARY", "BatchNormOp", "BinConv2DOp", "BinaryOp", "ConcatOp",
     "ConstantOp", "Conv2DOp", "DenseOp", "DivOp", "ExpOp", "FORMAT_1", "FORMAT_2", "GraphOp", "KLNormalOp", "LogOp",

@@ -140,6 +140,7 @@ MulOp = _binary("mul", "lhs * rhs with NumPy broadcasting.")
 DivOp = _binary("div", "lhs / rhs with NumPy broadcasting.")
 BINARY: dict[str, type[BinaryOp]] = {"+": AddOp, "-": SubOp, "*": MulOp, "/": DivOp}
 MaximumOp = _binary("maximum", "max(lhs, rhs) with NumPy broadcasting; on ties the gradient goes to lhs.")
+PowOp = _binary("pow", "lhs ** rhs with NumPy broadcasting (torch.pow).")
 MinimumOp = _binary("minimum", "min(lhs, rhs) with NumPy broadcasting; on ties the gradient goes to lhs.")
 
 

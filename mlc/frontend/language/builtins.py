@@ -331,6 +331,7 @@ def _table() -> dict[str, Builtin]:
         Builtin("min", (X, Param("axis", axes, None)), _reduce(nn.MinOp)),
         Builtin("maximum", (Param("a"), Param("b")), _operands(nn.MaximumOp)),
         Builtin("minimum", (Param("a"), Param("b")), _operands(nn.MinimumOp)),
+        Builtin("pow", (Param("a"), Param("b")), _operands(nn.PowOp)),
         Builtin("softmax", (X,), _operands(nn.SoftmaxOp)),
         Builtin("log_softmax", (X,), _operands(nn.LogSoftmaxOp)),
         Builtin("batchnorm", (X, Param("gamma"), Param("beta"), Param("eps", positive_number, 1e-5)), _batchnorm),

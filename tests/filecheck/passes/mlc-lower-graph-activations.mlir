@@ -59,3 +59,14 @@ func.func @silu(%x: tensor<4xf32>) -> tensor<4xf32> {
 // CHECK-LABEL: func.func @silu
 // CHECK:         %[[S:.*]] = arith.divf %{{.*}}, %{{.*}} {mlc.sigmoid} : f32
 // CHECK-NEXT:    %{{.*}} = arith.mulf %[[X:.*]], %[[S]] : f32
+
+// pow: math.powf of the broadcast operands.
+func.func @pow(%a: tensor<2x3xf32>, %b: tensor<3xf32>) -> tensor<2x3xf32> {
+  %y = nn.pow %a, %b : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  func.return %y : tensor<2x3xf32>
+}
+// CHECK-LABEL: func.func @pow
+// CHECK-NEXT:    %y = ix.compute (%a[d0, d1], %b[d1]) : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32> {
+// CHECK-NEXT:    ^bb0(%[[A:.*]]: f32, %[[B:.*]]: f32):
+// CHECK-NEXT:      %[[P:.*]] = math.powf %[[A]], %[[B]] : f32
+// CHECK-NEXT:      ix.yield %[[P]] : f32
