@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from oracle import assert_close, model, nchw, nhwc, rand
+from oracle import assert_close, model, nhwc, rand
 from test_gradients import check_against_torch
 
 import mlc

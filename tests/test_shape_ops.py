@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from oracle import assert_close, model, rand, run
+import torch.nn.functional as F
+from oracle import model, nchw, nhwc, rand, run
 from test_gradients import check_against_torch
 
 import mlc
@@ -89,3 +90,21 @@ def test_errors_are_located(call):
         mlc.compile(source)
     text = str(error.value)
     assert text.startswith("<input>:3:") and ERRORS[call] in text, text
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("scale", [2, (2, 3), (1, 2), (3, 1)])
+def test_upsample2d_nearest(dtype, scale):
+    """Against PyTorch's `interpolate(mode="nearest")` (bitwise: a copy), gradients against autograd."""
+    x = rand(np.random.default_rng(34), (2, 3, 5, 2), dtype)
+    pair = (scale, scale) if isinstance(scale, int) else scale
+    out = run(model(f"  y = upsample2d(x, {scale})\n  output y", x=x), x=x)
+    expected = nhwc(F.interpolate(nchw(x), scale_factor=tuple(map(float, pair)), mode="nearest"))
+    np.testing.assert_array_equal(out["y"], expected.numpy())
+    check_against_torch(f"  y = square(upsample2d(x, {scale}, mode=nearest))", "y", x=x)
+
+
+def test_upsample2d_bilinear_is_reported():
+    source = "model m {\n  input x: f32[1, 2, 2, 1]\n  y = upsample2d(x, 2, mode=bilinear)\n  output y\n}\n"
+    with pytest.raises(mlc.CompileError, match="<input>:3:.*mode=bilinear is not implemented yet"):
+        mlc.compile(source)

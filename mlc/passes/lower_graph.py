@@ -213,6 +213,13 @@ def lower_slice(op: nn.SliceOp) -> SSAValue:
                    lambda v: v)
 
 
+@lowers(nn.UpsampleOp)
+def lower_upsample(op: nn.UpsampleOp) -> SSAValue:
+    """y[n, i, j, c] = x[n, i floordiv sh, j floordiv sw, c] (nearest)"""
+    sh, sw = int_tuple(op.scale)
+    return compute(out_shape(op), [Access(op.x, lambda n, i, j, c: [n, i // sh, j // sw, c])], lambda v: v)
+
+
 @lowers(nn.PadOp)
 def lower_pad(op: nn.PadOp) -> SSAValue:
     """y[i] = x[i - before], reading `value` outside x (the read's fill)"""

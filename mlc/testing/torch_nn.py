@@ -240,6 +240,12 @@ def _slice(op: nn.SliceOp) -> Kernel:
     return lambda x: torch.index_select(x, axis, index)
 
 
+@kernel(nn.UpsampleOp)
+def _upsample(op: nn.UpsampleOp) -> Kernel:
+    scale = [int(v) for v in op.scale.get_values()]
+    return lambda x: nhwc(F.interpolate(nchw(x), scale_factor=tuple(float(s) for s in scale), mode="nearest"))
+
+
 @kernel(nn.PadOp)
 def _pad(op: nn.PadOp) -> Kernel:
     """`F.pad` takes its pairs from the last dim backwards."""

@@ -1,4 +1,5 @@
-"""The shape ops of `nn`: reshape, concatenation, transposition, slicing and constant padding."""
+"""The shape ops of `nn`: reshape, concatenation, transposition, slicing, constant padding and
+nearest-neighbour upsampling."""
 
 from __future__ import annotations
 
@@ -154,3 +155,27 @@ class PadOp(GraphOp):
         for k in range(len(pads) // 2):
             shape[k] += pads[2 * k] + pads[2 * k + 1]
         return self.tensor(shape)
+
+
+@irdl_op_definition
+class UpsampleOp(GraphOp):
+    """Nearest-neighbour upsampling of NHWC images: `y[n, i, j, c] = x[n, i / sh, j / sw, c]`."""
+
+    name = "nn.upsample2d"
+    x = operand_def(TensorType)
+    out = result_def(TensorType)
+    scale = prop_def(DenseArrayBase)
+    assembly_format = FORMAT_1
+
+    def __init__(self, x: SSAValue, scale: Sequence[int]):
+        super().__init__(operands=[x], result_types=[tensor_type(x)], properties={"scale": i64_array(scale)})
+        self._set_inferred_type()
+
+    def infer(self) -> TensorType:
+        x, (sh, sw) = tensor_type(self.x), int_tuple(self.scale)
+        if x.get_num_dims() != 4:
+            raise ShapeError(f"upsample2d input must have rank 4 (NHWC), got {fmt(x)}")
+        if min(sh, sw) < 1:
+            raise ShapeError(f"scale must be positive, got {[sh, sw]}")
+        n, h, w, c = x.get_shape()
+        return self.tensor((n, h * sh, w * sw, c))

@@ -278,6 +278,12 @@ def _slice(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
     return nn.SliceOp(args[0], axis, picked.start, step, len(picked))
 
 
+def _upsample(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    if opts["mode"].value != "nearest":
+        raise CompileError(opts["mode"].loc, "upsample2d: mode=bilinear is not implemented yet (mode=nearest is)")
+    return nn.UpsampleOp(args[0], opts["scale"].value)
+
+
 def _pad(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
     return nn.PadOp(args[0], opts["pads"].value, opts["value"].value)
 
@@ -349,6 +355,7 @@ def _table() -> dict[str, Builtin]:
         Builtin("slice", (X, Param("axis", integer), Param("start", optional_int, None),
                           Param("stop", optional_int, None), Param("step", integer, 1)), _slice),
         Builtin("pad", (X, Param("pads", int_list), Param("value", number, 0.0)), _pad),
+        Builtin("upsample2d", (X, Param("scale", pair), Param("mode", enum("nearest", "bilinear"), "nearest")), _upsample),
         Builtin("leaky_relu", (X, Param("alpha", number, 0.01)), _activation(nn.LeakyReluOp)),
         Builtin("elu", (X, Param("alpha", number, 1.0)), _activation(nn.EluOp)),
         Builtin("hardtanh", (X, Param("lo", number, -1.0), Param("hi", number, 1.0)), _activation(nn.HardtanhOp)),

@@ -23,3 +23,11 @@ func.func @pad(%x: tensor<2x3x4xf32>) -> tensor<3x5x4xf32> {
 }
 // CHECK-LABEL: func.func @pad
 // CHECK-NEXT:    %y = ix.compute (%x[d0 - 1, d1, d2] fill -1.5) : (tensor<2x3x4xf32>) -> tensor<3x5x4xf32> {
+
+// upsample2d (nearest): output row i reads input row i floordiv sh.
+func.func @upsample(%x: tensor<1x3x2x2xf32>) -> tensor<1x6x6x2xf32> {
+  %y = nn.upsample2d %x {scale = array<i64: 2, 3>} : (tensor<1x3x2x2xf32>) -> tensor<1x6x6x2xf32>
+  func.return %y : tensor<1x6x6x2xf32>
+}
+// CHECK-LABEL: func.func @upsample
+// CHECK-NEXT:    %y = ix.compute (%x[d0, d1 floordiv 2, d2 floordiv 3, d3]) : (tensor<1x3x2x2xf32>) -> tensor<1x6x6x2xf32> {
