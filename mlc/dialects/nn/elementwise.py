@@ -74,42 +74,43 @@ class ActivationOp(GraphOp):
         return tensor_type(self.x)
 
 
+class _AlphaActivation(ActivationOp):
+    OPTIONS: ClassVar[tuple[str, ...]] = ("alpha",)
+    alpha = prop_def(FloatAttr)
+
+
+class _RangeActivation(ActivationOp):
+    OPTIONS: ClassVar[tuple[str, ...]] = ("lo", "hi")
+    lo = prop_def(FloatAttr)
+    hi = prop_def(FloatAttr)
+
+
 @irdl_op_definition
-class LeakyReluOp(ActivationOp):
+class LeakyReluOp(_AlphaActivation):
     """x > 0 ? x : alpha * x."""
 
     name = "nn.leaky_relu"
-    OPTIONS: ClassVar[tuple[str, ...]] = ("alpha",)
-    alpha = prop_def(FloatAttr)
 
 
 @irdl_op_definition
-class EluOp(ActivationOp):
+class EluOp(_AlphaActivation):
     """x > 0 ? x : alpha * (exp(x) - 1)."""
 
     name = "nn.elu"
-    OPTIONS: ClassVar[tuple[str, ...]] = ("alpha",)
-    alpha = prop_def(FloatAttr)
 
 
 @irdl_op_definition
-class HardtanhOp(ActivationOp):
+class HardtanhOp(_RangeActivation):
     """min(max(x, lo), hi), with PyTorch's gradient: 1 strictly between lo and hi, else 0."""
 
     name = "nn.hardtanh"
-    OPTIONS: ClassVar[tuple[str, ...]] = ("lo", "hi")
-    lo = prop_def(FloatAttr)
-    hi = prop_def(FloatAttr)
 
 
 @irdl_op_definition
-class ClampOp(ActivationOp):
+class ClampOp(_RangeActivation):
     """min(max(x, lo), hi), with PyTorch's gradient: 1 on [lo, hi] including its edges, else 0."""
 
     name = "nn.clamp"
-    OPTIONS: ClassVar[tuple[str, ...]] = ("lo", "hi")
-    lo = prop_def(FloatAttr)
-    hi = prop_def(FloatAttr)
 
 
 ACTIVATIONS: dict[str, type[ActivationOp]] = {c.name.split(".")[1]: c for c in (LeakyReluOp, EluOp, HardtanhOp, ClampOp)}
