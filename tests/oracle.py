@@ -20,6 +20,15 @@ def run(source: str, **arrays: np.ndarray) -> dict[str, np.ndarray]:
     return prog.run(params, inputs)
 
 
+def compile_error(source: str) -> str:
+    """The diagnostic `mlc.compile(source)` raises (it must raise one)."""
+    try:
+        mlc.compile(source)
+    except mlc.CompileError as error:
+        return str(error)
+    raise AssertionError(f"no CompileError for\n{source}")
+
+
 def type_of(a: np.ndarray) -> str:
     return f"{DTYPE_NAME[a.dtype.type]}[{', '.join(map(str, a.shape))}]"
 

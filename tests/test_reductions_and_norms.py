@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from oracle import assert_close, model, rand, run
+from oracle import compile_error, assert_close, model, rand, run
 from test_gradients import check_against_torch
-
-import mlc
 
 DTYPES = [np.float64, np.float32]
 
@@ -90,8 +88,5 @@ ERRORS = {
 
 @pytest.mark.parametrize("call", ERRORS)
 def test_errors_are_located(call):
-    source = f"model m {{\n  input x: f32[2, 3]\n  input g: f32[3]\n  y = {call}\n  output y\n}}\n"
-    with pytest.raises(mlc.CompileError) as error:
-        mlc.compile(source)
-    text = str(error.value)
+    text = compile_error(f"model m {{\n  input x: f32[2, 3]\n  input g: f32[3]\n  y = {call}\n  output y\n}}\n")
     assert text.startswith("<input>:4:") and ERRORS[call] in text, text

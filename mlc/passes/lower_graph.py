@@ -149,8 +149,8 @@ def lower_avgpool2d(op: nn.AvgPool2DOp) -> SSAValue:
         low, (high_h, high_w) = (-pt, -pl), (h + pb, w + pr)
     else:  # its cells inside the input
         low, (high_h, high_w) = (0, 0), (h, w)
-    edge = any(int_tuple(op.padding)) if not count_pad else False
-    edge = edge or (ho - 1) * sh - pt + kh > high_h or (wo - 1) * sw - pl + kw > high_w  # a ceil_mode window
+    beyond = (ho - 1) * sh - pt + kh > high_h or (wo - 1) * sw - pl + kw > high_w  # a ceil_mode window
+    constant = not beyond and (count_pad or not any(int_tuple(op.padding)))
 
     def inside(dim: int, stride: int, pad: int, k: int, lo: int, hi: int) -> SSAValue:
         start = index(dim)
@@ -159,7 +159,7 @@ def lower_avgpool2d(op: nn.AvgPool2DOp) -> SSAValue:
         return subi(minsi(addi(start, k), hi), maxsi(start, lo))
 
     def body(v: SSAValue) -> SSAValue:
-        if not edge:
+        if constant:
             return mul(v, 1.0 / (kh * kw))
         cells = muli(inside(1, sh, pt, kh, low[0], high_h), inside(2, sw, pl, kw, low[1], high_w))
         return div(v, index_to_float(cells, elt))

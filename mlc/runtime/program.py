@@ -37,14 +37,18 @@ def make_context() -> Context:
     return ctx
 
 
+def is_path(source: str | Path) -> bool:
+    """A `Path`, or one line of text naming a `.mlc`/`.mlir` file (else: program text)."""
+    return isinstance(source, Path) or ("\n" not in str(source) and str(source).endswith((".mlc", ".mlir")))
+
+
 def load_module(source: str | Path | ModuleOp, ctx: Context) -> ModuleOp:
     """Parse a `.mlc`/`.mlir` path, program text (either language) or pass a ModuleOp through."""
     if isinstance(source, ModuleOp):
         return source.clone()
     filename = "<input>"
     text = str(source)
-    is_path = isinstance(source, Path) or ("\n" not in text and text.endswith((".mlc", ".mlir")))
-    if is_path:
+    if is_path(source):
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"no such file: {path}")
@@ -153,7 +157,7 @@ def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: st
 
 def _read_source(source: str | Path) -> str:
     text = str(source)
-    if isinstance(source, Path) or ("\n" not in text and text.endswith((".mlc", ".mlir"))):
+    if is_path(source):
         path = Path(source)
         return path.suffix + "\0" + decode_source(path.read_bytes(), str(path)) if path.exists() else text
     return text

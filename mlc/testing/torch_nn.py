@@ -255,17 +255,17 @@ def _pad(op: nn.PadOp) -> Kernel:
     return lambda x: F.pad(x, [0, 0] * (x.dim() - len(pairs)) + flat, value=value)
 
 
-@kernel(nn.LeakyReluOp, nn.EluOp, nn.HardtanhOp, nn.ClampOp)
+ACTIVATIONS: dict[type[Operation], Callable[..., Tensor]] = {
+    nn.LeakyReluOp: F.leaky_relu, nn.EluOp: F.elu, nn.HardtanhOp: F.hardtanh, nn.ClampOp: torch.clamp,
+}  # fmt: skip
+"""PyTorch's own functions (with their own gradients at the kinks); each takes the op's options in
+its `OPTIONS` order, positionally."""
+
+
+@kernel(*ACTIVATIONS)
 def _activation(op: nn.ActivationOp) -> Kernel:
-    """PyTorch's own functions, with their own gradients at the kinks."""
-    options = op.options()
-    if isinstance(op, nn.LeakyReluOp):
-        return lambda x: F.leaky_relu(x, options[0])
-    if isinstance(op, nn.EluOp):
-        return lambda x: F.elu(x, options[0])
-    if isinstance(op, nn.HardtanhOp):
-        return lambda x: F.hardtanh(x, *options)
-    return lambda x: torch.clamp(x, *options)
+    function, options = ACTIVATIONS[type(op)], op.options()
+    return lambda x: function(x, *options)
 
 
 @kernel(*UNARY, *BINARY)

@@ -69,8 +69,6 @@ class ActivationOp(GraphOp):
         return attr.value.data
 
     def infer(self) -> TensorType:
-        if "lo" in self.OPTIONS and self.option("lo") > self.option("hi"):
-            raise ShapeError(f"lo={self.option('lo'):g} is greater than hi={self.option('hi'):g}")
         return tensor_type(self.x)
 
 
@@ -83,6 +81,11 @@ class _RangeActivation(ActivationOp):
     OPTIONS: ClassVar[tuple[str, ...]] = ("lo", "hi")
     lo = prop_def(FloatAttr)
     hi = prop_def(FloatAttr)
+
+    def infer(self) -> TensorType:
+        if self.option("lo") > self.option("hi"):
+            raise ShapeError(f"lo={self.option('lo'):g} is greater than hi={self.option('hi'):g}")
+        return super().infer()
 
 
 @irdl_op_definition
