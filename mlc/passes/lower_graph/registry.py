@@ -1,0 +1,32 @@
+"""The table of lowerings: nn op class -> the function that builds its compute ops."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from xdsl.ir import Operation, SSAValue
+
+from mlc.loops.compute_builders import Shape, shape_of
+
+Lowering = Callable[[Any], SSAValue]
+"""Builds the compute ops of one nn op (at the implicit insertion point); returns its value."""
+LOWERINGS: dict[type[Operation], Lowering] = {}
+"""nn op class -> its lowering."""
+
+L = TypeVar("L", bound=Lowering)
+
+
+def lowers(*classes: type[Operation]) -> Callable[[L], L]:
+    """Register the decorated function as the lowering of `classes`."""
+
+    def register(fn: L) -> L:
+        for cls in classes:
+            LOWERINGS[cls] = fn
+        return fn
+
+    return register
+
+
+def out_shape(op: Operation) -> Shape:
+    return shape_of(op.results[0])
