@@ -234,7 +234,7 @@ def asan_driver(step: func.FuncOp, arena_bytes: int) -> str:
         lines.append(f"  {ctype} *{var} = alloc_exact({size});  /* {spec.kind} {spec.name} */")
         if spec.kind == "hyper":
             lines.append(f"  {var}[0] = ({ctype}){HYPER_VALUES[spec.name.removeprefix('hyper.')]!r};")
-        elif spec.kind == "state" or spec.kind == "output":
+        elif spec.kind == "optimizer_state" or spec.kind == "output":
             lines.append(f"  memset({var}, 0, {size});")
         else:
             lines.append(f"  for (size_t i = 0; i < {count}; i++) {var}[i] = ({ctype})((int)(i * 37 % 101) - 50) / 100;")

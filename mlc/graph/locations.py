@@ -13,6 +13,7 @@ from pathlib import Path
 
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, StringAttr
+from xdsl.ir import Operation
 from xdsl.utils.exceptions import PassFailedException
 
 from mlc.errors import CompileError, SourceLocation
@@ -42,6 +43,12 @@ def parse_location(text: str) -> SourceLocation | None:
 
 def model_location(f: func.FuncOp) -> SourceLocation | None:
     attr = f.attributes.get(MODEL_LOC)
+    return parse_location(attr.data) if isinstance(attr, StringAttr) else None
+
+
+def op_location(op: Operation) -> SourceLocation | None:
+    """Where the frontend recorded an op's call (ops with `KEEPS_LOCATION`), else None."""
+    attr = op.attributes.get(MODEL_LOC)
     return parse_location(attr.data) if isinstance(attr, StringAttr) else None
 
 

@@ -4,7 +4,8 @@ The frontend writes it; the runtime and the API read it. It survives every pass 
 a set of function attributes:
 
     mlc.arg_names    = ["x", "y", "w1", ...]     one per function argument, in order
-    mlc.arg_kinds    = ["input", "input", "param", ...]
+    mlc.arg_kinds    = ["input", "input", "param", ...]   input | param | state (the model's),
+                                                 optimizer_state | hyper (a training step's)
     mlc.param_inits  = ["", "", "glorot", ...]   "" for inputs; zeros | ones | glorot |
                                                  normal(STD) | uniform(LO, HI)
     mlc.output_names = ["loss", "logits"]
@@ -20,6 +21,11 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, Float32Type, Float64Type, MemRefType, StringAttr, TensorType
 
 Shape = tuple[int, ...]
+
+IN_PLACE = "mlc.in_place"
+"""On a model or step function: {result name: the argument it may be written into}: a training
+step's updated parameters and optimizer state, a training-mode model's updated states (see
+mlc-lower-loops, which writes them in place where that is safe)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,11 @@ class ModelSignature:
     @property
     def params(self) -> tuple[TensorSpec, ...]:
         return tuple(a for a in self.args if a.kind == "param")
+
+    @property
+    def states(self) -> tuple[TensorSpec, ...]:
+        """The model's non-trainable state (`state` declarations): the caller's, like params."""
+        return tuple(a for a in self.args if a.kind == "state")
 
     @staticmethod
     def of(f: func.FuncOp) -> ModelSignature:

@@ -84,7 +84,7 @@ def differentiate(f: func.FuncOp, loss: str, wrt: str) -> func.FuncOp:
     loss = loss or outputs[0]
     if loss not in outputs:
         raise PassFailedException(f"mlc-autodiff: @{sig.name} has no output '{loss}' (outputs: {', '.join(outputs)})")
-    chosen = [k for k, a in enumerate(sig.args) if wrt == "all" or a.kind == wrt.rstrip("s")]
+    chosen = [k for k, a in enumerate(sig.args) if a.kind == wrt.rstrip("s") or (wrt == "all" and a.kind in ("param", "input"))]
 
     grad = f.clone()
     grad.sym_name = StringAttr(f"{sig.name}_grad")

@@ -47,11 +47,11 @@ from xdsl.utils.exceptions import PassFailedException
 
 from mlc.loops.affine import iteration_ranges, read_in_bounds
 from mlc.dialects import ix
+from mlc.graph.signature import IN_PLACE
 from mlc.loops.builders import emit_index_expr, fill_buffer, float_const, guarded_accumulate, guarded_load, hoisted_constants, loop_nest
 from mlc.loops.nest.driver import Nest
 from mlc.loops.nest.reads import effective_reads, root_readers
 from mlc.passes.autodiff import PHASE
-from mlc.passes.optimizer import IN_PLACE
 from mlc.loops.schedule import ScheduleError, computed_by_readers, schedule_of
 from mlc.loops.target import CpuTarget, host
 

@@ -49,7 +49,7 @@ from mlc.loops import scalars
 from mlc.loops.affine import dims, make_map
 from mlc.dialects import ix
 from mlc.passes.autodiff import PHASE
-from mlc.graph.signature import ModelSignature, TensorSpec
+from mlc.graph.signature import IN_PLACE, ModelSignature, TensorSpec
 
 HYPER = {
     "sgd": ("lr", "momentum", "g_scale", "weight_decay"),
@@ -59,10 +59,6 @@ HYPER = {
 
 STATE = {"sgd": ("buf",), "adam": ("m", "v")}
 """The per-parameter state tensors of each optimizer."""
-
-IN_PLACE = "mlc.in_place"
-"""On a step function: {result name: the argument it may be written into} (see mlc-lower-loops)."""
-
 
 @dataclass(frozen=True)
 class OptimizerPass(ModulePass):
@@ -102,7 +98,7 @@ class OptimizerPass(ModulePass):
         params = [block.args[[a.name for a in sig.args].index(n)] for n in grad_of]
 
         state_specs = [
-            TensorSpec(f"{s}.{n}", by_name[n].shape, by_name[n].dtype, "state") for n in grad_of for s in STATE[self.kind]
+            TensorSpec(f"{s}.{n}", by_name[n].shape, by_name[n].dtype, "optimizer_state") for n in grad_of for s in STATE[self.kind]
         ]
         elt = params[0].type.get_element_type() if params else None  # pyright: ignore[reportAttributeAccessIssue]
         dtype = sig.args[0].dtype
@@ -132,7 +128,9 @@ class OptimizerPass(ModulePass):
             *(TensorSpec(f"new.{s.name}", s.shape, s.dtype, "output") for s in state_specs),
         )
         ModelSignature(step.sym_name.data, (*sig.args, *state_specs, *hyper_specs), outputs).attach(step)
-        step.attributes[IN_PLACE] = DictionaryAttr({f"new.{a}": StringAttr(a) for a in (*grad_of, *(s.name for s in state_specs))})
+        ties = {f"new.{a}": StringAttr(a) for a in (*grad_of, *(s.name for s in state_specs))}
+        model_ties = step.attributes.get(IN_PLACE)  # the model's own state updates (mlc-lower-graph)
+        step.attributes[IN_PLACE] = DictionaryAttr({**(model_ties.data if isinstance(model_ties, DictionaryAttr) else {}), **ties})
         step.attributes["mlc.optimizer"] = StringAttr(self.kind)
         step.attributes["mlc.grad_of"] = ArrayAttr([StringAttr(n) for n in grad_of])
         del step.attributes["mlc.loss"]

@@ -11,6 +11,22 @@ DEFAULT_PIPELINE = f"mlc-lower-graph,{SCHEDULE},{LOWER_TO_C}"
 """Graph-level IR to loop-level IR with planned memory: what `mlc-opt -t c` runs when no `-p` is given."""
 
 
+TRAINING_LOWERING = "mlc-lower-graph{training=true}"
+"""Gradient and training-step programs always run in training mode (PyTorch's `train()`)."""
+
+
+def in_training_mode(pipeline: str) -> str:
+    """`pipeline` with its graph lowering in training mode (ops with running statistics use the
+    batch's and update their states; see mlc-lower-graph)."""
+    if "mlc-lower-graph{" in pipeline:
+        return pipeline.replace("mlc-lower-graph{", "mlc-lower-graph{training=true ", 1)
+    return pipeline.replace("mlc-lower-graph", "mlc-lower-graph{training=true}", 1)
+
+
+def is_training_mode(pipeline: str) -> bool:
+    return "mlc-lower-graph{training=true" in pipeline
+
+
 def checkpoint_pass(budget: str | int | None = None, policy: str | None = None) -> str:
     """`mlc-checkpoint{...}` with a budget (bytes, "64KB", "50%") and/or a policy; "" for neither."""
     options = []
@@ -25,14 +41,14 @@ def gradient_pipeline(wrt: str = "params", loss: str = "", checkpoint: str = "")
     """The model plus `@<model>_grad` (outputs and loss gradients), lowered to loops; `checkpoint`
     is an `mlc-checkpoint{...}` pass (see `checkpoint_pass`) or empty."""
     options = f"wrt={wrt}" + (f" loss={loss}" if loss else "")
-    return f"mlc-lower-graph,mlc-autodiff{{{options}}},mlc-scatter-to-gather,{SCHEDULE},{_then(checkpoint)}{LOWER_TO_C}"
+    return f"{TRAINING_LOWERING},mlc-autodiff{{{options}}},mlc-scatter-to-gather,{SCHEDULE},{_then(checkpoint)}{LOWER_TO_C}"
 
 
 def training_pipeline(optimizer: str = "sgd", nesterov: bool = False, checkpoint: str = "") -> str:
     """The model plus `@<model>_step`: forward, backward and the optimizer update in one function."""
     nesterov_option = " nesterov=true" if nesterov else ""
     return (
-        f"mlc-lower-graph,mlc-autodiff,mlc-scatter-to-gather,mlc-optimizer{{kind={optimizer}{nesterov_option}}},"
+        f"{TRAINING_LOWERING},mlc-autodiff,mlc-scatter-to-gather,mlc-optimizer{{kind={optimizer}{nesterov_option}}},"
         f"{SCHEDULE},{_then(checkpoint)}{LOWER_TO_C}"
     )
 

@@ -213,7 +213,7 @@ def peak_figures(buffers: Sequence[Buffer]) -> dict[str, int]:
     return {"peak_saved": peak_saved, "peak_temporaries": best[0] - peak_saved}
 
 
-_KIND_FIGURE = {"param": "params", "state": "optimizer_state", "input": "inputs", "hyper": "inputs"}
+_KIND_FIGURE = {"param": "params", "state": "params", "optimizer_state": "optimizer_state", "input": "inputs", "hyper": "inputs"}
 
 
 def argument_figures(f: func.FuncOp, args: Sequence[BlockArgument]) -> dict[str, int]:

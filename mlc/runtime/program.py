@@ -127,7 +127,7 @@ def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: st
     if not isinstance(source, ModuleOp):
         text = _read_source(source)
         key = content_key("program", _code_version(), text, model or "", pipeline, entry_suffix)
-        if (program := Program.load_cached(key, source, model)) is not None:
+        if (program := Program.load_cached(key, source, model, pipeline)) is not None:
             return program
     ctx = make_context()
     module = load_module(source, ctx)
@@ -149,7 +149,7 @@ def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: st
         if op is not entry:
             module.body.block.detach_op(op)
     module.verify()
-    program = Program.build(ModelSignature.of(entry), module, source, name)
+    program = Program.build(ModelSignature.of(entry), module, source, name, pipeline)
     if key is not None:
         program.store(key)
     return program
@@ -181,8 +181,9 @@ class Program:
     def __init__(self, signature: ModelSignature, c_source: str, library_path: Path,
                  arg_specs: list[BufferSpec], arena_bytes: int | None, module: ModuleOp | None = None,
                  source: str | Path | ModuleOp | None = None, model: str | None = None,
-                 memory: Mapping[str, int] | None = None) -> None:
+                 memory: Mapping[str, int] | None = None, pipeline: str | None = None) -> None:
         self.signature = signature
+        self._pipeline = pipeline
         self._source = source.clone() if isinstance(source, ModuleOp) else source
         self._model = model
         self._variants: dict[str, Program] = {}
@@ -197,7 +198,7 @@ class Program:
 
     @staticmethod
     def build(signature: ModelSignature, module: ModuleOp, source: str | Path | ModuleOp | None = None,
-              model: str | None = None) -> Program:
+              model: str | None = None, pipeline: str | None = None) -> Program:
         """Emit C for a lowered module, compile and load it."""
         from mlc.backends.c.emitter import emit_c
         from mlc.passes.plan_memory import memory_report
@@ -207,7 +208,7 @@ class Program:
         library = compile_c(c_source)
         fn = CFunction.from_func(load_library(library), lowered)
         return Program(signature, c_source, library, list(fn.args), fn.arena_bytes, module, source, model,
-                       memory_report(lowered))
+                       memory_report(lowered), pipeline)
 
     def store(self, key: str) -> None:
         """Record this program in the cache under `key` (atomically, as every cache entry)."""
@@ -222,7 +223,8 @@ class Program:
         cached_build(key, ".json", lambda path: path.write_text(json.dumps(record)))
 
     @staticmethod
-    def load_cached(key: str, source: str | Path | None = None, model: str | None = None) -> Program | None:
+    def load_cached(key: str, source: str | Path | None = None, model: str | None = None,
+                    pipeline: str | None = None) -> Program | None:
         path = cache_dir() / f"{key}.json"
         if not path.exists():
             return None
@@ -233,7 +235,7 @@ class Program:
         args = [BufferSpec(np.dtype(d), tuple(s), r) for d, s, r in record["args"]]
         signature = _signature_from_json(record["signature"])
         return Program(signature, record["c_source"], library, args, record["arena_bytes"], None, source, model,
-                       record.get("memory"))
+                       record.get("memory"), pipeline)
 
     # -- what the model takes and returns -----------------------------------------------------
     @property
@@ -254,8 +256,28 @@ class Program:
         return {s.name: (s.shape, s.dtype) for s in self.signature.params}
 
     @property
+    def states(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        """The model's non-trainable state (`state` declarations, such as batch-norm running
+        statistics): passed in the same dict as the parameters, updated in place by a
+        training-mode run."""
+        return {s.name: (s.shape, s.dtype) for s in self.signature.states}
+
+    @property
     def outputs(self) -> list[str]:
-        return [s.name for s in self.signature.outputs]
+        return [s.name for s in self.signature.outputs if not _is_state_update(s.name, self.signature)]
+
+    @property
+    def training(self) -> bool:
+        """Whether this program runs in training mode: it updates the model's states (gradient
+        and training-step programs always do). False for a model without states, where both
+        modes are the same program, unless it was compiled in training mode."""
+        from mlc.passes.pipelines import is_training_mode
+
+        written = {s.name for s, buffer in zip(self.signature.args, self._arg_specs) if not buffer.read_only}
+        results = {s.name for s in self.signature.outputs}
+        return any(s.name in written or f"new.{s.name}" in results for s in self.signature.states) or (
+            self._pipeline is not None and is_training_mode(self._pipeline)
+        )
 
     def memory_report(self) -> dict[str, int]:
         """The memory planner's figures for this function, in bytes (see `mlc.passes.plan_memory`).
@@ -273,26 +295,45 @@ class Program:
         return dict(self._memory)
 
     def init_params(self, seed: int = 0) -> dict[str, np.ndarray]:
-        """Fresh parameters drawn from each parameter's initialiser, reproducibly from `seed`."""
+        """Fresh parameters and states drawn from their initialisers, reproducibly from `seed`
+        (one dict, as PyTorch's `state_dict()` holds parameters and buffers together)."""
         rng = np.random.default_rng(seed)
-        return {s.name: init_tensor(s, rng) for s in self.signature.params}
+        return {s.name: init_tensor(s, rng) for s in (*self.signature.params, *self.signature.states)}
 
-    def run(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the model; returns its outputs by name. Arrays are passed without copies (a
-        training step's program updates its parameters and state in place)."""
-        check_names("parameter", params, self.signature.params)
+    def run(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
+            training: bool = False) -> dict[str, np.ndarray]:
+        """Run the model; returns its outputs by name. Arrays are passed without copies.
+
+        `params` holds the parameters and the states. `training` is PyTorch's `train()` mode:
+        ops with running statistics use the batch's and update the states in `params` in
+        place (a gradient or training-step program always runs in training mode).
+        """
+        if training != self.training and self.signature.states:
+            if not training:
+                raise ValueError(f"@{self.name} runs in training mode (a gradient or training-step program)")
+            return self._training_forward().run(params, inputs, training=True)
+        check_names("parameter", params, (*self.signature.params, *self.signature.states))
         check_names("input", inputs, self.signature.inputs)
-        return self._call({**params, **inputs})
+        return self._call({**params, **inputs}, params)
 
-    def _call(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Call the entry point with every argument by name (checked), returning the outputs."""
+    def _call(self, arrays: Mapping[str, np.ndarray], states: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Call the entry point with every argument by name (checked), returning the outputs;
+        states updated by a result `new.<state>` are copied into their arrays in `states`."""
         args = [checked(spec, arrays[spec.name]) for spec in self.signature.args]
         outs = {s.name: np.empty(s.shape, dtype=s.dtype) for s in self.signature.outputs}
         self._fn(*args, *outs.values())
         for spec, arg, buffer in zip(self.signature.args, args, self._arg_specs):
             if not buffer.read_only and arg is not arrays[spec.name]:  # updated in place, in a contiguous copy
                 np.copyto(arrays[spec.name], arg)
+        for name in [n for n in outs if _is_state_update(n, self.signature)]:
+            np.copyto(states[name.removeprefix("new.")], outs.pop(name))
         return outs
+
+    def _training_forward(self) -> Program:
+        """This model's forward program in training mode (compiled on first use)."""
+        from mlc.passes.pipelines import DEFAULT_PIPELINE, in_training_mode
+
+        return self._variant(in_training_mode(self._pipeline or DEFAULT_PIPELINE), "")
 
     # -- gradients and training ---------------------------------------------------------------
     def _variant(self, pipeline: str, suffix: str) -> Program:
@@ -324,7 +365,7 @@ class Program:
         `wrt` is "params", "inputs" or "all"; `budget` and `checkpoint` as in `grad_program`.
         """
         variant = self.grad_program(wrt, budget, checkpoint)
-        outs = variant.run(params, inputs)
+        outs = variant.run(params, inputs, training=True)
         grads = {name.removeprefix("grad."): outs.pop(name) for name in list(outs) if name.startswith("grad.")}
         return outs, grads
 
@@ -343,6 +384,11 @@ class Program:
         nesterov = bool(hyper.get("nesterov", False))
         step = self._variant(training_pipeline(optimizer, nesterov, checkpoint_pass(budget, checkpoint)), "_step")
         return Trainer(step, optimizer, hyper)
+
+
+def _is_state_update(name: str, sig: ModelSignature) -> bool:
+    """Whether the result `name` is a model state's update (not one of the model's outputs)."""
+    return name.startswith("new.") and any(s.name == name.removeprefix("new.") for s in sig.states)
 
 
 def _signature_to_json(sig: ModelSignature) -> dict:

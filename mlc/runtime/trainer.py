@@ -65,13 +65,13 @@ class Trainer:
         self.program = step
         sig = step.signature
         results = {s.name for s in sig.outputs}
-        self.state = {s.name: np.zeros(s.shape, dtype=s.dtype) for s in sig.args if s.kind == "state"}
+        self.state = {s.name: np.zeros(s.shape, dtype=s.dtype) for s in sig.args if s.kind == "optimizer_state"}
         self._next_state = {name: np.zeros_like(v) if f"new.{name}" in results else v for name, v in self.state.items()}
         self._hyper = {s.name: np.zeros(s.shape, dtype=s.dtype) for s in sig.args if s.kind == "hyper"}
         self._new = {s.name: np.empty(s.shape, dtype=s.dtype) for s in sig.outputs
                      if s.name.startswith("new.") and s.name.removeprefix("new.") not in self.state}
-        self._user = [(k, s) for k, s in enumerate(sig.args) if s.kind in ("param", "input")]
-        self._written = {k for k, s in self._user if s.kind == "param" and f"new.{s.name}" not in results}
+        self._user = [(k, s) for k, s in enumerate(sig.args) if s.kind in ("param", "state", "input")]
+        self._written = {k for k, s in self._user if s.kind != "input" and f"new.{s.name}" not in results}
         """The parameters the step updates in place (their slots)."""
         specs = (*sig.args, *sig.outputs)
         self._outputs = [(k, s) for k, s in enumerate(specs) if k >= len(sig.args) and not s.name.startswith("new.")]
@@ -117,9 +117,9 @@ class Trainer:
         held = []  # the arrays whose addresses the call uses (a copy made by `checked` must live)
         copies = []  # (caller's array, contiguous copy) of parameters the call updates in place
         for k, spec in self._user:
-            source = params if spec.kind == "param" else inputs
+            source = inputs if spec.kind == "input" else params
             if spec.name not in source:
-                check_names(spec.kind, source, sig.params if spec.kind == "param" else sig.inputs)
+                check_names(spec.kind, source, sig.inputs if spec.kind == "input" else (*sig.params, *sig.states))
             given = source[spec.name]
             if given is bound.get(k) and given.shape == spec.shape and given.dtype == spec.dtype \
                     and given.flags.c_contiguous and (k not in self._written or given.flags.writeable):
@@ -127,7 +127,7 @@ class Trainer:
             held.append(array := checked(spec, given))
             if k in self._written:
                 if not given.flags.writeable:
-                    raise ValueError(f"param '{spec.name}' is updated in place, but its array is read-only")
+                    raise ValueError(f"{spec.kind} '{spec.name}' is updated in place, but its array is read-only")
                 if array is not given:
                     copies.append((given, array))
             slots[k] = array.ctypes.data
@@ -141,7 +141,7 @@ class Trainer:
             slots[k] = array.ctypes.data
         self._fn.call_slots(slots)
         for _, spec in self._user:
-            if spec.kind == "param" and (new := self._new.get(f"new.{spec.name}")) is not None:
+            if spec.kind != "input" and (new := self._new.get(f"new.{spec.name}")) is not None:
                 np.copyto(params[spec.name], new)
         for given, array in copies:
             np.copyto(given, array)

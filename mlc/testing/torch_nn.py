@@ -340,6 +340,36 @@ def _batchnorm(op: nn.BatchNormOp) -> Kernel:
     return batchnorm
 
 
+@kernel(nn.RunningBatchNormOp)
+def _running_batchnorm(op: nn.RunningBatchNormOp) -> Kernel:
+    """Inference mode: the running statistics (PyTorch's `eval()`)."""
+    eps = op.eps.value.data
+
+    def batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, var: Tensor) -> Tensor:
+        return (x - mean) / torch.sqrt(var + eps) * gamma + beta
+
+    return batchnorm
+
+
+def running_batchnorm_training(op: nn.RunningBatchNormOp) -> Kernel:
+    """Training mode (PyTorch's `train()`): the batch's statistics, and the state tensors updated
+    in place with the momentum and the unbiased variance (what `torch.nn.BatchNorm2d` does)."""
+    normalise, momentum = _batchnorm(op), op.momentum.value.data  # type: ignore[arg-type]
+    leading = tuple(range(len(shape_of(op.x)) - 1))
+
+    def batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, var: Tensor) -> Tensor:
+        with torch.no_grad():
+            mean.copy_(momentum * x.mean(dim=leading) + (1 - momentum) * mean)
+            var.copy_(momentum * x.var(dim=leading, correction=1) + (1 - momentum) * var)
+        return normalise(x, gamma, beta)
+
+    return batchnorm
+
+
+TRAINING_KERNELS: dict[type[Operation], KernelBuilder] = {nn.RunningBatchNormOp: running_batchnorm_training}
+"""nn op class -> builder of its kernel in training mode, where that differs from inference."""
+
+
 @kernel(nn.MSEOp)
 def _mse(op: nn.MSEOp) -> Kernel:
     def mse(pred: Tensor, target: Tensor) -> Tensor:

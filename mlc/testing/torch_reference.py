@@ -33,6 +33,7 @@ from mlc.graph.signature import ModelSignature, TensorSpec
 from mlc.testing.torch_ix import SCALAR_OPS, compute_kernel
 from mlc.testing.torch_nn import (
     NN_KERNELS,
+    TRAINING_KERNELS,
     Kernel,
     SteSign,
     Tensor,
@@ -53,7 +54,9 @@ class TorchModel:
     only the PyTorch work (no IR walking): fair as an eager baseline.
     """
 
-    def __init__(self, func_op: func.FuncOp) -> None:
+    def __init__(self, func_op: func.FuncOp, training: bool = False) -> None:
+        """`training`: PyTorch's `train()` mode (ops with running statistics use the batch's and
+        update the state tensors they are given in place); else `eval()`."""
         self.signature = ModelSignature.of(func_op)
         slots: dict[SSAValue, int] = {arg: k for k, arg in enumerate(func_op.body.block.args)}
         self._steps: list[tuple[Kernel, tuple[int, ...]]] = []
@@ -62,17 +65,17 @@ class TorchModel:
             if isinstance(op, func.ReturnOp):
                 self._outputs = [slots[v] for v in op.arguments]
                 break
-            self._steps.append((kernel_for(op), tuple(slots[v] for v in op.operands)))
+            self._steps.append((kernel_for(op, training), tuple(slots[v] for v in op.operands)))
             slots[op.results[0]] = len(slots)
 
     @staticmethod
-    def from_source(source: str | ModuleOp, model: str | None = None) -> TorchModel:
+    def from_source(source: str | ModuleOp, model: str | None = None, training: bool = False) -> TorchModel:
         """Parse mlc text (or take a parsed module) and wrap the model `model` (or the only one)."""
         from mlc.runtime.program import select_model
         from mlc.frontend import parse_mlc
 
         module = source if isinstance(source, ModuleOp) else parse_mlc(source)
-        return TorchModel(select_model(module, model))
+        return TorchModel(select_model(module, model), training)
 
     def __call__(self, args: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Evaluate with `args` (every input and parameter, by name); outputs by name."""
@@ -97,11 +100,11 @@ class TorchModel:
         return value
 
 
-def kernel_for(op: Operation) -> Kernel:
-    """The kernel of one graph-level op: from the `nn` table, or a compute op's gather plan."""
+def kernel_for(op: Operation, training: bool = False) -> Kernel:
+    """The kernel of one graph-level op: from the `nn` tables, or a compute op's gather plan."""
     if isinstance(op, ix.ComputeOp):
         return compute_kernel(op)
-    builder = NN_KERNELS.get(type(op))
+    builder = (TRAINING_KERNELS.get(type(op)) if training else None) or NN_KERNELS.get(type(op))
     if builder is None:
         raise NotImplementedError(f"torch reference: unsupported op {op.name}")
     return builder(op)

@@ -56,7 +56,9 @@ from mlc.dialects.nn.elementwise import (
 )
 from mlc.dialects.nn.layers import AvgPool2DOp, BinConv2DOp, Conv2DOp, DenseOp, MatmulOp, MaxPool2DOp
 from mlc.dialects.nn.losses import BCELogitsOp, BCEOp, KLNormalOp, LossOp, MSEOp, SoftmaxCrossEntropyOp
-from mlc.dialects.nn.reductions import BatchNormOp, LayerNormOp, LogSoftmaxOp, MaxOp, MeanOp, MinOp, SoftmaxOp, SumOp
+from mlc.dialects.nn.reductions import (
+    BatchNormOp, LayerNormOp, LogSoftmaxOp, MaxOp, MeanOp, MinOp, RunningBatchNormOp, SoftmaxOp, SumOp,
+)
 from mlc.dialects.nn.shape_ops import ConcatOp, PadOp, ReshapeOp, SliceOp, TransposeOp, UpsampleOp
 
 
@@ -66,14 +68,14 @@ NN = Dialect(
         Conv2DOp, BinConv2DOp, DenseOp, MatmulOp, MaxPool2DOp, AvgPool2DOp, ReshapeOp, ConcatOp,
         TransposeOp, SliceOp, PadOp, UpsampleOp,
         *UNARY.values(), *ACTIVATIONS.values(), AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, PowOp, ConstantOp, SumOp, MeanOp,
-        MaxOp, MinOp, SoftmaxOp, LogSoftmaxOp, BatchNormOp, LayerNormOp, MSEOp, BCEOp, BCELogitsOp,
+        MaxOp, MinOp, SoftmaxOp, LogSoftmaxOp, BatchNormOp, RunningBatchNormOp, LayerNormOp, MSEOp, BCEOp, BCELogitsOp,
         SoftmaxCrossEntropyOp, KLNormalOp,
     ],
     [],
 )
 
 __all__ = [
-    "PadOp", "SliceOp", "TransposeOp", "UpsampleOp", "MaximumOp", "MinimumOp", "PowOp", "MaxOp", "MinOp", "LayerNormOp", "BCELogitsOp",
+    "PadOp", "SliceOp", "TransposeOp", "UpsampleOp", "MaximumOp", "MinimumOp", "PowOp", "MaxOp", "MinOp", "LayerNormOp", "RunningBatchNormOp", "BCELogitsOp",
     "ACTIVATIONS", "ActivationOp", "ClampOp", "EluOp", "HardtanhOp", "LeakyReluOp", "SiluOp", "SoftplusOp", "SquareOp",
     "AbsOp", "AddOp", "AvgPool2DOp", "BCEOp", "BINARY", "BatchNormOp", "BinConv2DOp", "BinaryOp", "ConcatOp",
     "ConstantOp", "Conv2DOp", "DenseOp", "DivOp", "ExpOp", "FORMAT_1", "FORMAT_2", "GraphOp", "KLNormalOp", "LogOp",

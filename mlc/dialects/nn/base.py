@@ -4,6 +4,8 @@ arithmetic of windows, padding and broadcasting."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import DenseArrayBase, TensorType, i64
@@ -77,6 +79,9 @@ class GraphOp(IRDLOperation):
 
     irdl_options = (ParsePropInAttrDict(),)
     traits = traits_def(Pure())
+    KEEPS_LOCATION: ClassVar[bool] = False
+    """Whether the frontend records the call's location on the op (`mlc.loc`), for an op that a
+    later pass may reject (a training-mode batch norm on one value per channel)."""
 
     def infer(self) -> TensorType:
         raise NotImplementedError

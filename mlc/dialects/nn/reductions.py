@@ -1,8 +1,9 @@
-"""The reductions and normalisations of `nn`: sum and mean over axes, softmax, batch norm."""
+"""The reductions and normalisations of `nn`: sum and mean over axes, softmax, batch and layer norm."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, IntegerAttr, TensorType, f64, i64
 from xdsl.ir import SSAValue
@@ -82,9 +83,22 @@ class LogSoftmaxOp(_LastAxis):
     name = "nn.log_softmax"
 
 
+def _check_channels(x: TensorType, named: Sequence[tuple[str, SSAValue]], scalar_ok: bool) -> None:
+    """Batch norm's per-channel operands are [C], C the last dim of `x` (gamma/beta also [], the
+    constants 1 and 0 of batch norm without affine parameters)."""
+    if x.get_num_dims() < 2:
+        raise ShapeError(f"batchnorm input needs rank >= 2, got {fmt(x)}")
+    c = x.get_shape()[-1]
+    for what, v in named:
+        shape = tensor_type(v).get_shape()
+        if (shape != (c,) and not (scalar_ok and shape == ())) or tensor_type(v).get_element_type() != x.get_element_type():
+            raise ShapeError(f"{what} must be [{c}] for input {fmt(x)}, got {fmt(tensor_type(v))}")
+
+
 @irdl_op_definition
 class BatchNormOp(GraphOp):
-    """Training-mode batch norm: statistics over all axes but the last, biased variance."""
+    """Batch norm with the batch's statistics in both modes: over all axes but the last, biased
+    variance."""
 
     name = "nn.batchnorm"
     x = operand_def(TensorType)
@@ -100,12 +114,43 @@ class BatchNormOp(GraphOp):
 
     def infer(self) -> TensorType:
         x = tensor_type(self.x)
-        if x.get_num_dims() < 2:
-            raise ShapeError(f"batchnorm input needs rank >= 2, got {fmt(x)}")
-        c = x.get_shape()[-1]
-        for what, v in (("gamma", self.gamma), ("beta", self.beta)):
-            if tensor_type(v).get_shape() != (c,):
-                raise ShapeError(f"{what} must be [{c}] for input {fmt(x)}, got {fmt(tensor_type(v))}")
+        _check_channels(x, (("gamma", self.gamma), ("beta", self.beta)), scalar_ok=True)
+        return x
+
+
+@irdl_op_definition
+class RunningBatchNormOp(GraphOp):
+    """PyTorch's BatchNorm with running statistics `mean` and `var`, two model states of shape [C].
+
+    What it computes depends on the mode mlc-lower-graph lowers it in: inference normalises with
+    the running statistics; training with the batch's (as `nn.batchnorm`), and its lowering also
+    computes the states' updates (momentum, unbiased variance), which become results of the
+    function tied to the states (`mlc.in_place`)."""
+
+    name = "nn.batchnorm_running"
+    KEEPS_LOCATION: ClassVar[bool] = True
+    x = operand_def(TensorType)
+    gamma = operand_def(TensorType)
+    beta = operand_def(TensorType)
+    mean = operand_def(TensorType)
+    var = operand_def(TensorType)
+    out = result_def(TensorType)
+    eps = prop_def(FloatAttr)
+    momentum = prop_def(FloatAttr)
+    assembly_format = "$x `,` $gamma `,` $beta `,` $mean `,` $var attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, x: SSAValue, gamma: SSAValue, beta: SSAValue, mean: SSAValue, var: SSAValue,
+                 eps: float = 1e-5, momentum: float = 0.1):
+        props = {"eps": FloatAttr(eps, f64), "momentum": FloatAttr(momentum, f64)}
+        super().__init__(operands=[x, gamma, beta, mean, var], result_types=[tensor_type(x)], properties=props)
+        self._set_inferred_type()
+
+    def infer(self) -> TensorType:
+        x = tensor_type(self.x)
+        _check_channels(x, (("gamma", self.gamma), ("beta", self.beta)), scalar_ok=True)
+        _check_channels(x, (("mean", self.mean), ("var", self.var)), scalar_ok=False)
+        if not 0.0 <= self.momentum.value.data <= 1.0:
+            raise ShapeError(f"momentum must be between 0 and 1, got {self.momentum.value.data}")
         return x
 
 

@@ -215,6 +215,12 @@ class ParamDecl(Node):
 
 
 @dataclass(frozen=True)
+class StateDecl(ParamDecl):
+    """``state name: type [= init]``: held by the caller like a param, but never trained; the ops
+    that read it say how a training-mode run updates it (``init`` None: zeros)."""
+
+
+@dataclass(frozen=True)
 class Assign(Node):
     """``a = expr`` or ``a, b = call(...)`` (several targets only with a ``Call`` value)."""
 
@@ -229,7 +235,7 @@ class Output(Node):
     names: tuple[Name, ...]
 
 
-Decl = Union[InputDecl, ParamDecl]
+Decl = Union[InputDecl, ParamDecl, StateDecl]
 Stmt = Union[Assign, Output]
 
 
@@ -249,7 +255,11 @@ class Model(Node):
 
     @property
     def params(self) -> tuple[ParamDecl, ...]:
-        return tuple(d for d in self.decls if isinstance(d, ParamDecl))
+        return tuple(d for d in self.decls if type(d) is ParamDecl)
+
+    @property
+    def states(self) -> tuple[StateDecl, ...]:
+        return tuple(d for d in self.decls if isinstance(d, StateDecl))
 
 
 # ---------------------------------------------------------------------------- custom ops

@@ -23,6 +23,8 @@ Resolution rules implemented here:
 * pools: ``stride`` defaults to ``size``.
 * ``concat`` and ``sum``/``mean`` normalise negative axes (``-1`` is the last).
 * ``flatten`` is a reshape to ``[N, prod(rest)]``; ``reshape`` allows one ``-1``.
+* ``batchnorm``: ``gamma``/``beta`` omitted together are the constants 1 and 0; ``mean=``/``var=``
+  (together) name the model's states and make it ``nn.batchnorm_running``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from mlc.frontend.language.options import (
     axes,
     boolean,
     enum,
+    fraction,
     int_choice,
     int_list,
     integer,
@@ -77,20 +80,23 @@ REQUIRED: Any = object()
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter of a built-in: a tensor operand (``parse is None``) or an option."""
+    """One parameter of a built-in: a tensor operand (``parse is None``), an option, or a keyword
+    naming one of the model's states (``state``: batchnorm's ``mean=``; its value is the state's
+    SSA value, resolved by the caller)."""
 
     name: str
     parse: OptionParser | None = None
     default: Any = REQUIRED
+    state: bool = False
 
     @property
     def is_tensor(self) -> bool:
-        return self.parse is None
+        return self.parse is None and not self.state
 
     @property
     def positional(self) -> bool:
         """Tensors and required options may be given positionally; optional options only by keyword."""
-        return self.is_tensor or self.default is REQUIRED
+        return self.is_tensor or (self.default is REQUIRED and not self.state)
 
     @property
     def keyword(self) -> bool:
@@ -256,7 +262,24 @@ def _layernorm(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
 
 
 def _batchnorm(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
-    return nn.BatchNormOp(*args, eps=opts["eps"].value)
+    """Without gamma and beta: the constants 1 and 0 (no affine); with mean= and var=: running
+    statistics (momentum only means something then)."""
+    if len(args) == 2:
+        raise nn.ShapeError("batchnorm: gamma and beta go together (give both, or neither for no affine parameters)")
+    x, *affine = args
+    if not affine:
+        elt = x.type.get_element_type()  # type: ignore[attr-defined]
+        affine = [nn.ConstantOp(1.0, elt).results[0], nn.ConstantOp(0.0, elt).results[0]]
+    mean, var, momentum = opts["mean"], opts["var"], opts["momentum"]
+    if (mean.value is None) != (var.value is None):
+        given = mean if var.value is None else var
+        raise CompileError(given.loc, "batchnorm: mean= and var= go together (the running statistics)")
+    if mean.value is None:
+        if momentum.value is not None:
+            raise CompileError(momentum.loc, "batchnorm: momentum= needs the running statistics it updates (mean= and var=)")
+        return nn.BatchNormOp(x, *affine, eps=opts["eps"].value)
+    rate = 0.1 if momentum.value is None else momentum.value
+    return nn.RunningBatchNormOp(x, *affine, mean.value, var.value, eps=opts["eps"].value, momentum=rate)
 
 
 def _transpose(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
@@ -340,7 +363,9 @@ def _table() -> dict[str, Builtin]:
         Builtin("pow", (Param("a"), Param("b")), _operands(nn.PowOp)),
         Builtin("softmax", (X,), _operands(nn.SoftmaxOp)),
         Builtin("log_softmax", (X,), _operands(nn.LogSoftmaxOp)),
-        Builtin("batchnorm", (X, Param("gamma"), Param("beta"), Param("eps", positive_number, 1e-5)), _batchnorm),
+        Builtin("batchnorm", (X, Param("gamma", None, None), Param("beta", None, None), Param("eps", positive_number, 1e-5),
+                              Param("mean", None, None, state=True), Param("var", None, None, state=True),
+                              Param("momentum", fraction, None)), _batchnorm),
         Builtin("layernorm", (X, Param("gamma"), Param("beta"), Param("eps", positive_number, 1e-5),
                               Param("axes", positive_int, 1)), _layernorm),
         Builtin("bce_logits", (Param("z"), Param("target")), _operands(nn.BCELogitsOp)),

@@ -121,6 +121,10 @@ class _ModelEmitter:
         self.model = model
         self.ops = ops
         self.scope: dict[str, Value] = {}
+        self.states: dict[str, SSAValue] = {}
+        """The model's state arguments by name."""
+        self.state_updates: dict[str, SourceLocation] = {}
+        """Where each state is given to the op that updates it (one op per state)."""
         self.default_type: Attribute = ELEMENT_TYPES[model.decls[0].type.dtype if model.decls else "f32"]
 
     # -- the function -----------------------------------------------------------------------
@@ -135,6 +139,8 @@ class _ModelEmitter:
                 if isinstance(item, (ast.InputDecl, ast.ParamDecl)):
                     args[item.name].name_hint = item.name
                     self.scope[item.name] = args[item.name]
+                    if isinstance(item, ast.StateDecl):
+                        self.states[item.name] = args[item.name]
                 elif isinstance(item, ast.Assign):
                     self._assign(item)
                 else:
@@ -152,7 +158,7 @@ class _ModelEmitter:
         return f
 
     def _check_declarations(self) -> None:
-        seen: dict[str, ast.InputDecl | ast.ParamDecl] = {}
+        seen: dict[str, ast.Decl] = {}
         for d in self.model.decls:
             if d.name in seen:
                 raise CompileError(d.name_loc, f"'{d.name}' is already declared at line {seen[d.name].name_loc.line}")
@@ -257,6 +263,8 @@ class _ModelEmitter:
         try:
             op = b.build(values, options)
             op.infer()  # type: ignore[attr-defined]
+            if isinstance(op, nn.GraphOp) and op.KEEPS_LOCATION:
+                op.attributes[MODEL_LOC] = StringAttr(location_text(call.loc))
         except nn.ShapeError as err:
             message = str(err) if str(err).startswith((f"{b.name} ", f"{b.name}:")) else f"{b.name}: {err}"
             raise CompileError(call.loc, message) from None
@@ -272,12 +280,28 @@ class _ModelEmitter:
                 raise CompileError(kw.loc, f"{b.name} has no keyword '{kw.name}' ({expected})")
             if kw.name in options:
                 raise CompileError(kw.loc, f"{b.name} got '{kw.name}' twice (positionally and by keyword)")
-            options[kw.name] = Opt(param.parse(kw.value, kw.name), kw.value.loc)  # type: ignore[misc]
+            if param.state:
+                options[kw.name] = Opt(self._state_arg(kw.value, b.name, kw.name), kw.value.loc)
+            else:
+                options[kw.name] = Opt(param.parse(kw.value, kw.name), kw.value.loc)  # type: ignore[misc]
         for p in b.keywords:
             if p.name not in options:
                 if p.default is REQUIRED:
                     raise CompileError(call.loc, f"{b.name} needs the argument '{p.name}'")
                 options[p.name] = Opt(p.default, call.loc)
+
+    def _state_arg(self, value: ast.Expr, callee: str, keyword: str) -> SSAValue:
+        """A keyword naming a state of the model (batchnorm's ``mean=``): the state itself, not a
+        value computed from it, and given to one op only (that op updates it in training mode)."""
+        name = value.name if isinstance(value, ast.Name) else None
+        if name is None or name not in self.states:
+            raise CompileError(value.loc, f"{callee}: {keyword}= must name a state of the model (declared 'state NAME: TYPE')")
+        if self.scope.get(name) is not self.states[name]:
+            raise CompileError(value.loc, f"{callee}: '{name}' is re-bound here, so it is no longer the state '{name}'")
+        if name in self.state_updates:
+            raise CompileError(value.loc, f"state '{name}' is already updated by the op at line {self.state_updates[name].line}")
+        self.state_updates[name] = value.loc
+        return self.states[name]
 
     def _tensor_arg(self, arg: ast.Expr, callee: str, param: str) -> Value:
         if isinstance(arg, ast.TupleExpr):
@@ -334,16 +358,17 @@ def _check_static_type(t: ast.TensorTypeExpr) -> None:
         raise CompileError(t.loc, f"{t.dtype}[...] has more than {MAX_ELEMENTS} elements")
 
 
-def _kind(d: ast.InputDecl | ast.ParamDecl) -> str:
-    return "input" if isinstance(d, ast.InputDecl) else "param"
+def _kind(d: ast.Decl) -> str:
+    return "input" if isinstance(d, ast.InputDecl) else "state" if isinstance(d, ast.StateDecl) else "param"
 
 
-def _init_text(d: ast.InputDecl | ast.ParamDecl) -> str:
-    """The initialiser as recorded in the signature ("" for inputs; the rank-based default)."""
+def _init_text(d: ast.Decl) -> str:
+    """The initialiser as recorded in the signature ("" for inputs; the default: zeros for states,
+    by rank for params)."""
     if isinstance(d, ast.InputDecl):
         return ""
     if d.init is None:
-        return "glorot" if d.type.rank >= 2 else "zeros"
+        return "glorot" if d.type.rank >= 2 and not isinstance(d, ast.StateDecl) else "zeros"
     if not d.init.args:
         return d.init.kind
     return f"{d.init.kind}({', '.join(repr(a.value) for a in d.init.args)})"

@@ -147,6 +147,12 @@ def positive_number(e: ast.Expr, name: str) -> float:
     raise bad_option(e, name, "a positive number")
 
 
+def fraction(e: ast.Expr, name: str) -> float:
+    if isinstance(e, ast.Number) and 0 <= e.value <= 1:
+        return float(e.value)
+    raise bad_option(e, name, "a number between 0 and 1")
+
+
 def shape(e: ast.Expr, name: str) -> tuple[int, ...]:
     """A tuple of positive ints with at most one ``-1`` (an int alone is a 1-tuple)."""
     v = int_literal(e)

@@ -101,7 +101,7 @@ def _describe_expected(expected: set[str]) -> list[str]:
         exp -= {"NAME", "INT", "FLOAT", "LPAR"}
     if {"INPUT", "PARAM", "OUTPUT"} <= exp:
         groups.append("a statement")
-        exp -= {"INPUT", "PARAM", "OUTPUT", "NAME"}
+        exp -= {"INPUT", "PARAM", "STATE", "OUTPUT", "NAME"}
     if exp - _CONTINUATIONS or groups:
         exp -= _CONTINUATIONS
     if exp & {"RPAR", "RSQB", "RBRACE"}:
@@ -314,6 +314,10 @@ class _ToAst(Transformer_NonRecursive, _ContextRules):
     def param_decl(self, meta: Any, children: list) -> ast.ParamDecl:
         name, type_, init = children
         return ast.ParamDecl(name.value, type_, init, self._tok_loc(name), loc=self._meta_loc(meta))
+
+    def state_decl(self, meta: Any, children: list) -> ast.StateDecl:
+        name, type_, init = children
+        return ast.StateDecl(name.value, type_, init, self._tok_loc(name), loc=self._meta_loc(meta))
 
     def init(self, meta: Any, children: list) -> ast.Init:
         kind_tok, *rest = children

@@ -9,7 +9,8 @@ from xdsl.ir import SSAValue
 from mlc.dialects import nn
 from mlc.loops.compute_builders import int_tuple, pointwise, reduce, shape_of
 from mlc.loops.scalars import add, div, exp, log, mul, neg, sqrt, sub
-from mlc.passes.lower_graph.registry import lowers, out_shape
+from mlc.graph.locations import fail, op_location
+from mlc.passes.lower_graph.registry import StateUpdate, lowers, lowers_in_training, out_shape
 
 
 @lowers(nn.SumOp)
@@ -75,6 +76,11 @@ def lower_batchnorm(op: nn.BatchNormOp) -> SSAValue:
         σ²[c]     = Σ_{r..} xc[r.., c]² * (1/M)                     biased
         y[.., c]  = xc[.., c] / sqrt(σ²[c] + eps) * γ[c] + β[c]
     """
+    return batch_normalised(op)[0]
+
+
+def batch_normalised(op: nn.BatchNormOp | nn.RunningBatchNormOp) -> tuple[SSAValue, SSAValue, SSAValue]:
+    """y, μ and σ² (biased) of `lower_batchnorm`."""
     shape = shape_of(op.x)
     leading = range(len(shape) - 1)
     inv_m = 1.0 / prod(shape[:-1])
@@ -82,11 +88,44 @@ def lower_batchnorm(op: nn.BatchNormOp) -> SSAValue:
     mu = reduce([op.x], leading, lambda v: v, scale=inv_m)
     xc = pointwise(shape, [op.x, mu], sub)
     var = reduce([xc], leading, lambda v: mul(v, v), scale=inv_m)
-    return pointwise(
+    y = pointwise(
         shape,
         [xc, var, op.gamma, op.beta],
         lambda xv, vv, g, b: add(mul(div(xv, sqrt(add(vv, eps))), g), b),
     )
+    return y, mu, var
+
+
+@lowers(nn.RunningBatchNormOp)
+def lower_running_batchnorm(op: nn.RunningBatchNormOp) -> SSAValue:
+    """Inference mode, with the running statistics M and V (one elementwise op):
+        y[.., c] = (x[.., c] - M[c]) / sqrt(V[c] + eps) * γ[c] + β[c]
+    """
+    eps = op.eps.value.data
+    return pointwise(
+        shape_of(op.x),
+        [op.x, op.mean, op.var, op.gamma, op.beta],
+        lambda xv, m, v, g, b: add(mul(div(sub(xv, m), sqrt(add(v, eps))), g), b),
+    )
+
+
+@lowers_in_training(nn.RunningBatchNormOp)
+def lower_running_batchnorm_training(op: nn.RunningBatchNormOp) -> tuple[SSAValue, list[StateUpdate]]:
+    """Training mode: y, μ and σ² as `lower_batchnorm` (M elements per channel), and the states'
+    updates in PyTorch's order of operations:
+        M'[c] = momentum * μ[c] + (1 - momentum) * M[c]
+        V'[c] = momentum * (σ²[c] * (M / (M - 1))) + (1 - momentum) * V[c]      unbiased variance
+    """
+    count = prod(shape_of(op.x)[:-1])
+    if count < 2:
+        fail(op_location(op), f"batchnorm: training mode needs more than 1 value per channel, got input {nn.fmt(op.x.type)}")
+    y, mu, var = batch_normalised(op)
+    rate, keep, unbias = op.momentum.value.data, 1.0 - op.momentum.value.data, count / (count - 1)
+    new_mean = pointwise((shape_of(op.x)[-1],), [mu, op.mean], lambda b, m: add(mul(b, rate), mul(m, keep)))
+    new_var = pointwise(
+        (shape_of(op.x)[-1],), [var, op.var], lambda b, v: add(mul(mul(b, unbias), rate), mul(v, keep))
+    )
+    return y, [(op.mean, new_mean), (op.var, new_var)]
 
 
 @lowers(nn.LayerNormOp)

@@ -28,5 +28,24 @@ def lowers(*classes: type[Operation]) -> Callable[[L], L]:
     return register
 
 
+StateUpdate = tuple[SSAValue, SSAValue]
+"""(a state argument of the function, its value after a training-mode run)."""
+TrainingLowering = Callable[[Any], tuple[SSAValue, list[StateUpdate]]]
+"""The training-mode lowering of an op that owns state: its value and its states' updates."""
+TRAINING_LOWERINGS: dict[type[Operation], TrainingLowering] = {}
+"""nn op class -> its lowering in training mode, where that differs from inference mode."""
+
+
+def lowers_in_training(*classes: type[Operation]) -> Callable[[TrainingLowering], TrainingLowering]:
+    """Register the decorated function as the training-mode lowering of `classes`."""
+
+    def register(fn: TrainingLowering) -> TrainingLowering:
+        for cls in classes:
+            TRAINING_LOWERINGS[cls] = fn
+        return fn
+
+    return register
+
+
 def out_shape(op: Operation) -> Shape:
     return shape_of(op.results[0])
