@@ -8,6 +8,7 @@ every backend prints. A Python number becomes a constant of its partner operand'
 
 from __future__ import annotations
 
+import math as pymath
 from collections.abc import Callable
 
 from xdsl.dialects import arith, math
@@ -54,6 +55,7 @@ add, sub, mul, div, maximum = map(_binary, (arith.AddfOp, arith.SubfOp, arith.Mu
 addi, subi, muli, maxsi, minsi = map(_binary, (arith.AddiOp, arith.SubiOp, arith.MuliOp, arith.MaxSIOp, arith.MinSIOp))
 powf = _binary(math.PowFOp)
 neg, exp, log, sqrt, absf, tanh = map(_unary, (arith.NegfOp, math.ExpOp, math.LogOp, math.SqrtOp, math.AbsFOp, math.TanhOp))
+erf = _unary(math.ErfOp)
 
 
 def cmpf(predicate: str, a: Scalar, b: Scalar) -> SSAValue:
@@ -280,6 +282,15 @@ def _abs_rule(op: Operation, x: list[SSAValue], t: list[Tangent]) -> Tangent:
     return select(cmpf("ogt", v, 0.0), tv, select(cmpf("olt", v, 0.0), neg(tv), 0.0))
 
 
+TWO_OVER_SQRT_PI = 2.0 / pymath.sqrt(pymath.pi)
+
+
+def _erf_rule(op: Operation, x: list[SSAValue], t: list[Tangent]) -> Tangent:
+    """erf'(v) = 2 / sqrt(pi) exp(-v^2) (0 once exp(-v^2) underflows)."""
+    (v,), (tv,) = x, t
+    return _times(tv, mul(TWO_OVER_SQRT_PI, exp(neg(mul(v, v)))))
+
+
 def _pow_rule(op: Operation, x: list[SSAValue], t: list[Tangent]) -> Tangent:
     """d a^b = b a^(b-1) da + log(a) a^b db (torch.pow's: the second term NaN for a < 0, and
     only there when b varies; a^(b-1) is recomputed, not a^b / a, which fails at a = 0)."""
@@ -305,6 +316,7 @@ TANGENT_RULES: dict[type[Operation], TangentRule] = {
     math.AbsFOp: _abs_rule,
     math.TanhOp: lambda op, x, t: _times(t[0], sub(1.0, mul(op.results[0], op.results[0]))),
     math.PowFOp: _pow_rule,
+    math.ErfOp: _erf_rule,
 }
 """Ops absent here (constants, comparisons, index arithmetic, casts) have zero tangent."""
 
