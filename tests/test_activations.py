@@ -1,7 +1,8 @@
-"""The activations with PyTorch's definitions (LANGUAGE.md): square, silu, softplus, leaky_relu,
-elu, hardtanh and clamp, forward against PyTorch's own functions (f64 1e-10, f32 1e-5 of the
-magnitude) and gradients against autograd, at their kinks too (0, lo, hi exactly, softplus's
-threshold and an input whose exp overflows)."""
+"""The activations with PyTorch's definitions (LANGUAGE.md): square, silu, softplus, erf, gelu
+(both forms), leaky_relu, elu, hardtanh and clamp, forward against
+PyTorch's own functions (f64 1e-10, f32 1e-5 of the magnitude) and gradients against autograd,
+at their kinks too (0, lo, hi exactly, softplus's threshold and an input whose exp overflows),
+and erf and gelu over a wide range."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from oracle import assert_close, model, rand, run
+from oracle import assert_close, compile_error, model, rand, run
 from test_gradients import check_against_torch
 
 import mlc
@@ -20,6 +21,10 @@ CALLS = {  # mlc call -> the PyTorch function it must equal
     "square(x)": torch.square,
     "silu(x)": F.silu,
     "softplus(x)": F.softplus,
+    "erf(x)": torch.erf,
+    "gelu(x)": F.gelu,
+    "gelu(x, approximate=tanh)": lambda t: F.gelu(t, approximate="tanh"),
+    "gelu(x, approximate=none)": F.gelu,
     "leaky_relu(x)": F.leaky_relu,
     "leaky_relu(x, alpha=0.3)": lambda t: F.leaky_relu(t, 0.3),
     "leaky_relu(x, alpha=-2)": lambda t: F.leaky_relu(t, -2.0),
@@ -80,3 +85,40 @@ def test_pow_against_pytorch(dtype):
     assert_close(out["z"], torch.pow(torch.from_numpy(s), 3) + torch.pow(torch.from_numpy(s), 2))
     check_against_torch("  y = pow(a, b) * 2", "y", a=a, b=b)
     check_against_torch("  y = pow(s, 3) - pow(s, 2)", "y", s=s)
+
+
+def wide(dtype, count: int = 400) -> np.ndarray:
+    """erf/gelu inputs: uniform on [-10, 10] (erf is ±1 to f64 precision beyond 6), magnitudes from
+    1e-30 to 30 of either sign, ±0, the pieces' ends of mlc's f32 erf (0.75, 1.5, 4)."""
+    rng = np.random.default_rng(22)
+    magnitudes = np.exp(rng.uniform(np.log(1e-30), np.log(30.0), count)) * rng.choice([-1.0, 1.0], count)
+    special = [0.0, -0.0, 0.75, -0.75, 1.5, -1.5, 4.0, -4.0, 6.5, -6.5, 3.9, -27.0, 1e-30, -1e-30]
+    return np.concatenate([rng.uniform(-10, 10, count), magnitudes, special]).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_erf_and_gelu_over_a_wide_range(dtype):
+    x = wide(dtype)
+    out = run(model("  a = erf(x)\n  b = gelu(x)\n  c = gelu(x, approximate=tanh)\n  output a, b, c", x=x), x=x)
+    t = torch.from_numpy(x)
+    for name, expected in (("a", torch.erf(t)), ("b", F.gelu(t)), ("c", F.gelu(t, approximate="tanh"))):
+        assert_close(out[name], expected)
+    tiny = np.abs(x) < 1e-20  # erf(v) = 2 v / sqrt(pi) there: relative, not only of the magnitude
+    np.testing.assert_allclose(out["a"][tiny], torch.erf(t).numpy()[tiny], rtol=TOL_OF[dtype])
+    assert np.array_equal(np.signbit(out["a"]), np.signbit(x))  # odd, with erf(-0) = -0
+
+
+TOL_OF = {np.float64: 1e-10, np.float32: 1e-5}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("call", ["erf(x)", "gelu(x)", "gelu(x, approximate=tanh)"])
+def test_erf_and_gelu_gradients_over_a_wide_range(dtype, call):
+    """erf' = 2/sqrt(pi) exp(-v^2), 0 once that underflows; gelu's through it (or tanh)."""
+    check_against_torch(f"  y = {call} * 3", "y", x=wide(dtype, 60).reshape(2, -1))
+
+
+def test_gelu_approximation_is_checked() -> None:
+    text = compile_error("model m {\n  input x: f32[2]\n  y = gelu(x, approximate=sigmoid)\n  output y\n}\n")
+    assert text.startswith("<input>:3:") and "approximate must be none or tanh, got 'sigmoid'" in text, text
+

@@ -166,10 +166,28 @@ def clamp(x: SSAValue, lo: float, hi: float) -> SSAValue:
     return select(cmpf("olt", x, lo), const(lo, x.type), select(cmpf("ogt", x, hi), const(hi, x.type), x))
 
 
+def gelu(x: SSAValue) -> SSAValue:
+    """gelu(x) = x (1 + erf(x / sqrt 2)) / 2, in the order of PyTorch's CPU kernel:
+    x * 0.5 * (1 + erf(x * (1 / sqrt 2)))."""
+    return mul(mul(x, 0.5), add(1.0, erf(mul(x, pymath.sqrt(0.5)))))
+
+
+GELU_KAPPA = 0.044715
+"""The cubic coefficient of gelu's tanh form (Hendrycks and Gimpel; PyTorch's `kKappa`)."""
+
+
+def gelu_tanh(x: SSAValue) -> SSAValue:
+    """gelu(x, approximate=tanh) = x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2, in the order of
+    PyTorch's CPU kernel: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * (x * x * x))))."""
+    inner = mul(pymath.sqrt(2.0 / pymath.pi), add(x, mul(GELU_KAPPA, mul(mul(x, x), x))))
+    return mul(mul(0.5, x), add(1.0, tanh(inner)))
+
+
 FUNCTIONS: dict[str, Callable[..., SSAValue]] = {
     "relu": relu,
     "sigmoid": sigmoid,
     "tanh": tanh,
+    "erf": erf,
     "exp": exp,
     "log": log,
     "sqrt": sqrt,

@@ -30,6 +30,8 @@ from mlc.dialects.nn.elementwise import (
     ActivationOp,
     ClampOp,
     EluOp,
+    ErfOp,
+    GeluOp,
     HardtanhOp,
     LeakyReluOp,
     MaximumOp,
@@ -65,7 +67,7 @@ NN = Dialect(
     [
         Conv2DOp, BinConv2DOp, DenseOp, MatmulOp, MaxPool2DOp, AvgPool2DOp, ReshapeOp, ConcatOp,
         TransposeOp, SliceOp, PadOp, UpsampleOp,
-        *UNARY.values(), *ACTIVATIONS.values(), AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, PowOp, ConstantOp, SumOp, MeanOp,
+        *UNARY.values(), GeluOp, *ACTIVATIONS.values(), AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, PowOp, ConstantOp, SumOp, MeanOp,
         MaxOp, MinOp, SoftmaxOp, LogSoftmaxOp, BatchNormOp, LayerNormOp, MSEOp, BCEOp, BCELogitsOp,
         SoftmaxCrossEntropyOp, KLNormalOp,
     ],
@@ -74,7 +76,7 @@ NN = Dialect(
 
 __all__ = [
     "PadOp", "SliceOp", "TransposeOp", "UpsampleOp", "MaximumOp", "MinimumOp", "PowOp", "MaxOp", "MinOp", "LayerNormOp", "BCELogitsOp",
-    "ACTIVATIONS", "ActivationOp", "ClampOp", "EluOp", "HardtanhOp", "LeakyReluOp", "SiluOp", "SoftplusOp", "SquareOp",
+    "ACTIVATIONS", "ActivationOp", "ClampOp", "EluOp", "ErfOp", "GeluOp", "HardtanhOp", "LeakyReluOp", "SiluOp", "SoftplusOp", "SquareOp",
     "AbsOp", "AddOp", "AvgPool2DOp", "BCEOp", "BINARY", "BatchNormOp", "BinConv2DOp", "BinaryOp", "ConcatOp",
     "ConstantOp", "Conv2DOp", "DenseOp", "DivOp", "ExpOp", "FORMAT_1", "FORMAT_2", "GraphOp", "KLNormalOp", "LogOp",
     "LogSoftmaxOp", "LossOp", "MSEOp", "MatmulOp", "MaxPool2DOp", "MeanOp", "MulOp", "NN", "NegOp", "ReluOp",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from xdsl.dialects.builtin import FloatAttr, TensorType, f64
+from xdsl.dialects.builtin import FloatAttr, StringAttr, TensorType, f64
 from xdsl.ir import Attribute, SSAValue
-from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def
+from xdsl.irdl import irdl_op_definition, operand_def, opt_prop_def, prop_def, result_def
 
 from mlc.dialects.nn.base import FORMAT_1, FORMAT_2, GraphOp, ShapeError, broadcast_shapes, tensor_type
 
@@ -41,10 +41,34 @@ NegOp = _unary("neg", "-x.")
 SquareOp = _unary("square", "x * x.")
 SiluOp = _unary("silu", "x * sigmoid(x).")
 SoftplusOp = _unary("softplus", "log(1 + exp(x)), and x above 20 (PyTorch's threshold).")
+ErfOp = _unary("erf", "The error function 2/sqrt(pi) ∫_0^x exp(-t^2) dt.")
 UNARY: dict[str, type[UnaryOp]] = {
     c.name.split(".")[1]: c
-    for c in (ReluOp, SigmoidOp, TanhOp, ExpOp, LogOp, SqrtOp, AbsOp, SignOp, NegOp, SquareOp, SiluOp, SoftplusOp)
+    for c in (ReluOp, SigmoidOp, TanhOp, ExpOp, LogOp, SqrtOp, AbsOp, SignOp, NegOp, SquareOp, SiluOp, SoftplusOp, ErfOp)
 }
+
+
+@irdl_op_definition
+class GeluOp(UnaryOp):
+    """x (1 + erf(x / sqrt 2)) / 2, or with `approximate = "tanh"` PyTorch's tanh form
+    x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2. The property is absent for the exact form."""
+
+    name = "nn.gelu"
+    APPROXIMATIONS: ClassVar[tuple[str, ...]] = ("none", "tanh")
+    approximate = opt_prop_def(StringAttr)
+
+    def __init__(self, x: SSAValue, approximate: str = "none"):
+        super().__init__(x)
+        if approximate != "none":
+            self.properties["approximate"] = StringAttr(approximate)
+
+    def approximation(self) -> str:
+        return "none" if self.approximate is None else self.approximate.data
+
+    def infer(self) -> TensorType:
+        if self.approximation() not in self.APPROXIMATIONS:
+            raise ShapeError(f"approximate must be none or tanh, got {self.approximation()}")
+        return super().infer()
 
 
 class ActivationOp(GraphOp):

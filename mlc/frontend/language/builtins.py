@@ -284,6 +284,10 @@ def _upsample(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
     return nn.UpsampleOp(args[0], opts["scale"].value)
 
 
+def _gelu(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    return nn.GeluOp(args[0], opts["approximate"].value)
+
+
 def _pad(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
     return nn.PadOp(args[0], opts["pads"].value, opts["value"].value)
 
@@ -360,6 +364,7 @@ def _table() -> dict[str, Builtin]:
         Builtin("elu", (X, Param("alpha", number, 1.0)), _activation(nn.EluOp)),
         Builtin("hardtanh", (X, Param("lo", number, -1.0), Param("hi", number, 1.0)), _activation(nn.HardtanhOp)),
         Builtin("clamp", (X, Param("lo", number), Param("hi", number)), _activation(nn.ClampOp)),
+        Builtin("gelu", (X, Param("approximate", enum("none", "tanh"), "none")), _gelu),
     ]
     return {b.name: b for b in entries}
 

@@ -21,3 +21,12 @@ func.func @leaky(%x: tensor<4xf32>) -> tensor<3xf32> {
   func.return %y : tensor<3xf32>
 }
 // CHECK: Operation does not verify: nn.leaky_relu: result type f32[3] is wrong (dimension 0), expected f32[4]
+
+// -----
+
+func.func @gelu(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = nn.gelu %x {approximate = "sigmoid"} : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+// CHECK: Operation does not verify: nn.gelu: approximate must be none or tanh, got sigmoid
+
