@@ -1,8 +1,8 @@
 """The activations with PyTorch's definitions (LANGUAGE.md): square, silu, softplus, erf, gelu
-(both forms), leaky_relu, elu, hardtanh and clamp, forward against
+(both forms), leaky_relu, elu, hardtanh and clamp (number and tensor bounds), forward against
 PyTorch's own functions (f64 1e-10, f32 1e-5 of the magnitude) and gradients against autograd,
 at their kinks too (0, lo, hi exactly, softplus's threshold and an input whose exp overflows),
-and erf and gelu over a wide range."""
+erf and gelu over a wide range, clamp at ties of x with its bounds and of the bounds."""
 
 from __future__ import annotations
 
@@ -122,3 +122,45 @@ def test_gelu_approximation_is_checked() -> None:
     text = compile_error("model m {\n  input x: f32[2]\n  y = gelu(x, approximate=sigmoid)\n  output y\n}\n")
     assert text.startswith("<input>:3:") and "approximate must be none or tanh, got 'sigmoid'" in text, text
 
+
+def clamp_inputs(dtype) -> dict[str, np.ndarray]:
+    """x [3, 4, 5] between bounds lo [4, 1] and hi [5] that broadcast, with every tie: x on lo, on
+    hi, below, on and above lo == hi, and bounds with lo > hi."""
+    rng = np.random.default_rng(24)
+    x, lo, hi = rand(rng, (3, 4, 5), dtype, -2, 2), rand(rng, (4, 1), dtype, -1, 0), rand(rng, (5,), dtype, 0, 1)
+    hi[0] = lo[0, 0]  # lo == hi at [., 0, 0]
+    lo[3, 0] = 1.5  # lo > hi on row 3
+    x[:, 0, 0] = lo[0, 0] - 0.5, lo[0, 0], lo[0, 0] + 0.3
+    x[0, 1, 1], x[1, 1, 2], x[2, 3, 4] = lo[1, 0], hi[2], hi[4]
+    return {"x": x, "lo": lo, "hi": hi}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_clamp_with_tensor_bounds(dtype):
+    """torch.clamp with tensor bounds: all three broadcast; with a number for one bound too."""
+    a = clamp_inputs(dtype)
+    body = "  y = clamp(x, lo, hi)\n  u = clamp(x, -0.5, hi)\n  v = clamp(x, lo=lo, hi=0.25)\n  w = clamp(hi, lo, 0.5)"
+    out = run(model(body + "\n  output y, u, v, w", **a), **a)
+    x, lo, hi = (torch.from_numpy(a[k]) for k in ("x", "lo", "hi"))
+    half = torch.tensor(0.5, dtype=x.dtype)
+    expected = {"y": torch.clamp(x, lo, hi), "u": torch.clamp(x, torch.tensor(-0.5, dtype=x.dtype), hi),
+                "v": torch.clamp(x, lo, torch.tensor(0.25, dtype=x.dtype)), "w": torch.clamp(hi, lo, half)}
+    for name, ref in expected.items():
+        assert out[name].shape == tuple(ref.shape), name
+        np.testing.assert_array_equal(out[name], ref.numpy(), err_msg=name)  # a choice of elements: exact
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("call", ["clamp(x, lo, hi)", "clamp(x, -0.5, hi)", "clamp(x, lo=lo, hi=0.25)"])
+def test_clamp_with_tensor_bounds_gradients(dtype, call):
+    """At the ties torch.clamp's autograd: x on [lo, hi] with its edges, lo below it when lo < hi,
+    hi above it or when hi < lo, and nobody below lo == hi."""
+    check_against_torch(f"  y = {call} * 3", "y", **clamp_inputs(dtype))
+
+
+def test_clamp_bound_errors() -> None:
+    source = "model m {{\n  input x: f32[2, 3]\n  input t: f32[4]\n  input d: f64[3]\n  y = {}\n  output y\n}}\n"
+    assert "<input>:5:7: error: clamp: x f32[2, 3], lo f32[4] and hi f32[] do not broadcast" in compile_error(source.format("clamp(x, t, 1)"))
+    assert "different element types" in compile_error(source.format("clamp(x, 0, d)"))
+    assert "clamp got 'lo' twice" in compile_error(source.format("clamp(x, t, lo=t)"))
+    assert "clamp needs the argument 'hi'" in compile_error(source.format("clamp(x, lo=t)"))

@@ -183,6 +183,30 @@ def gelu_tanh(x: SSAValue) -> SSAValue:
     return mul(mul(0.5, x), add(1.0, tanh(inner)))
 
 
+DETACHED = "mlc.detached"
+"""Marks an op whose result passes no derivative: its tangent is 0 whatever its operands' are."""
+
+
+def detached(v: SSAValue) -> SSAValue:
+    """The value of `v` (as `max(v, v)`) with a zero derivative."""
+    result = maximum(v, v)
+    result.owner.attributes[DETACHED] = UnitAttr()
+    return result
+
+
+def clamp_between(x: SSAValue, lo: SSAValue, hi: SSAValue) -> SSAValue:
+    """min(max(x, lo), hi) with bounds that are values (tensors), written so that the select
+    rule gives torch.clamp's gradients with tensor bounds (its `clamp_backward` and
+    `clamp_backward_min_max`): x gets it on lo <= x <= hi; lo where x < lo < hi; hi where
+    x > hi or hi < lo; nobody where x < lo == hi (PyTorch's rule, hence `detached`).
+
+        x < lo ? (lo < hi ? lo : lo > hi ? hi : detached(lo)) : x > hi ? hi : x
+
+    A NaN x fails both comparisons and comes out NaN, as in PyTorch."""
+    below = select(cmpf("olt", lo, hi), lo, select(cmpf("ogt", lo, hi), hi, detached(lo)))
+    return select(cmpf("olt", x, lo), below, select(cmpf("ogt", x, hi), hi, x))
+
+
 FUNCTIONS: dict[str, Callable[..., SSAValue]] = {
     "relu": relu,
     "sigmoid": sigmoid,
@@ -347,6 +371,8 @@ ZERO_TANGENT: tuple[type[Operation], ...] = (
 def tangent(op: Operation, operands: list[SSAValue], tangents: list[Tangent],
             tangents_of: Callable[[SSAValue], Tangent]) -> Tangent:
     """The tangent of `op`'s (single) result, building the ops that compute it."""
+    if DETACHED in op.attributes:
+        return None
     if isinstance(op, arith.SelectOp) and STRAIGHT_THROUGH in op.attributes:
         return _straight_through(op, tangents_of)
     if SIGMOID in op.attributes and _sigmoid_input(op) is not None:

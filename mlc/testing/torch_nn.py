@@ -252,6 +252,12 @@ def _gelu(op: nn.GeluOp) -> Kernel:
     return lambda x: F.gelu(x, approximate=approximate)
 
 
+@kernel(nn.ClampTensorOp)
+def _clamp_tensor(op: nn.ClampTensorOp) -> Kernel:
+    """torch.clamp with tensor bounds, its own gradients (a number bound is a 0-d constant here)."""
+    return torch.clamp
+
+
 @kernel(nn.PadOp)
 def _pad(op: nn.PadOp) -> Kernel:
     """`F.pad` takes its pairs from the last dim backwards."""

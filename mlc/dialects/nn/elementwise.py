@@ -8,7 +8,7 @@ from xdsl.dialects.builtin import FloatAttr, StringAttr, TensorType, f64
 from xdsl.ir import Attribute, SSAValue
 from xdsl.irdl import irdl_op_definition, operand_def, opt_prop_def, prop_def, result_def
 
-from mlc.dialects.nn.base import FORMAT_1, FORMAT_2, GraphOp, ShapeError, broadcast_shapes, tensor_type
+from mlc.dialects.nn.base import FORMAT_1, FORMAT_2, GraphOp, ShapeError, broadcast_shapes, fmt, tensor_type
 
 
 # -- elementwise ------------------------------------------------------------------------------
@@ -141,6 +141,30 @@ class ClampOp(_RangeActivation):
 
 
 ACTIVATIONS: dict[str, type[ActivationOp]] = {c.name.split(".")[1]: c for c in (LeakyReluOp, EluOp, HardtanhOp, ClampOp)}
+
+
+@irdl_op_definition
+class ClampTensorOp(GraphOp):
+    """min(max(x, lo), hi) with tensor bounds, the three broadcast together (torch.clamp with
+    tensors: hi where lo > hi), with torch's gradients (`mlc.loops.scalars.clamp_between`)."""
+
+    name = "nn.clamp_tensor"
+    x = operand_def(TensorType)
+    lo = operand_def(TensorType)
+    hi = operand_def(TensorType)
+    out = result_def(TensorType)
+    assembly_format = "$x `,` $lo `,` $hi attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, x: SSAValue, lo: SSAValue, hi: SSAValue):
+        super().__init__(operands=[x, lo, hi], result_types=[tensor_type(x)])
+        self._set_inferred_type()
+
+    def infer(self) -> TensorType:
+        x, lo, hi = (tensor_type(v) for v in (self.x, self.lo, self.hi))
+        try:
+            return self.tensor(broadcast_shapes(broadcast_shapes(x.get_shape(), lo.get_shape()), hi.get_shape()))
+        except ShapeError:
+            raise ShapeError(f"x {fmt(x)}, lo {fmt(lo)} and hi {fmt(hi)} do not broadcast") from None
 
 
 class BinaryOp(GraphOp):

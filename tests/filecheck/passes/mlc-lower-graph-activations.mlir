@@ -111,3 +111,23 @@ func.func @gelu_tanh(%x: tensor<4xf32>) -> tensor<4xf32> {
 // CHECK-NEXT:    %[[B:.*]] = arith.constant 0.797884583 : f32
 // CHECK-NEXT:    %[[IN:.*]] = arith.mulf %[[B]], %[[SUM]] : f32
 // CHECK:         %[[T:.*]] = math.tanh %[[IN]] : f32
+
+// clamp with tensor bounds: the three operands broadcast; below lo the bound that wins (and,
+// at lo == hi, a detached value: torch.clamp gives no gradient there).
+func.func @clamp_tensor(%x: tensor<2x3xf32>, %lo: tensor<3xf32>, %hi: tensor<f32>) -> tensor<2x3xf32> {
+  %y = nn.clamp_tensor %x, %lo, %hi : (tensor<2x3xf32>, tensor<3xf32>, tensor<f32>) -> tensor<2x3xf32>
+  func.return %y : tensor<2x3xf32>
+}
+// CHECK-LABEL: func.func @clamp_tensor
+// CHECK-NEXT:    %y = ix.compute (%x[d0, d1], %lo[d1], %hi[]) : (tensor<2x3xf32>, tensor<3xf32>, tensor<f32>) -> tensor<2x3xf32> {
+// CHECK-NEXT:    ^bb0(%[[X:.*]]: f32, %[[LO:.*]]: f32, %[[HI:.*]]: f32):
+// CHECK-NEXT:      %[[LT:.*]] = arith.cmpf olt, %[[LO]], %[[HI]] : f32
+// CHECK-NEXT:      %[[GT:.*]] = arith.cmpf ogt, %[[LO]], %[[HI]] : f32
+// CHECK-NEXT:      %[[TIE:.*]] = arith.maximumf %[[LO]], %[[LO]] {mlc.detached} : f32
+// CHECK-NEXT:      %[[B1:.*]] = arith.select %[[GT]], %[[HI]], %[[TIE]] : f32
+// CHECK-NEXT:      %[[BELOW:.*]] = arith.select %[[LT]], %[[LO]], %[[B1]] : f32
+// CHECK-NEXT:      %[[UNDER:.*]] = arith.cmpf olt, %[[X]], %[[LO]] : f32
+// CHECK-NEXT:      %[[OVER:.*]] = arith.cmpf ogt, %[[X]], %[[HI]] : f32
+// CHECK-NEXT:      %[[IN:.*]] = arith.select %[[OVER]], %[[HI]], %[[X]] : f32
+// CHECK-NEXT:      %[[Y:.*]] = arith.select %[[UNDER]], %[[BELOW]], %[[IN]] : f32
+// CHECK-NEXT:      ix.yield %[[Y]] : f32
