@@ -53,6 +53,7 @@ def _unary(op_cls: type[Operation]) -> Callable[[SSAValue], SSAValue]:
 
 add, sub, mul, div, maximum = map(_binary, (arith.AddfOp, arith.SubfOp, arith.MulfOp, arith.DivfOp, arith.MaximumfOp))
 addi, subi, muli, maxsi, minsi = map(_binary, (arith.AddiOp, arith.SubiOp, arith.MuliOp, arith.MaxSIOp, arith.MinSIOp))
+remsi = _binary(arith.RemSIOp)
 powf = _binary(math.PowFOp)
 neg, exp, log, sqrt, absf, tanh = map(_unary, (arith.NegfOp, math.ExpOp, math.LogOp, math.SqrtOp, math.AbsFOp, math.TanhOp))
 erf = _unary(math.ErfOp)

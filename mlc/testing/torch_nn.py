@@ -242,8 +242,11 @@ def _slice(op: nn.SliceOp) -> Kernel:
 
 @kernel(nn.UpsampleOp)
 def _upsample(op: nn.UpsampleOp) -> Kernel:
-    scale = [int(v) for v in op.scale.get_values()]
-    return lambda x: nhwc(F.interpolate(nchw(x), scale_factor=tuple(float(s) for s in scale), mode="nearest"))
+    """`interpolate` with the op's mode (bilinear with `align_corners=False`, PyTorch's default)."""
+    scale = tuple(float(v) for v in op.scale.get_values())
+    if op.interpolation() == "bilinear":
+        return lambda x: nhwc(F.interpolate(nchw(x), scale_factor=scale, mode="bilinear", align_corners=False))
+    return lambda x: nhwc(F.interpolate(nchw(x), scale_factor=scale, mode="nearest"))
 
 
 @kernel(nn.GeluOp)

@@ -284,9 +284,7 @@ def _slice(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
 
 
 def _upsample(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
-    if opts["mode"].value != "nearest":
-        raise CompileError(opts["mode"].loc, "upsample2d: mode=bilinear is not implemented yet (mode=nearest is)")
-    return nn.UpsampleOp(args[0], opts["scale"].value)
+    return nn.UpsampleOp(args[0], opts["scale"].value, opts["mode"].value)
 
 
 def _gelu(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:

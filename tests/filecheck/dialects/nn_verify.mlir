@@ -46,3 +46,10 @@ func.func @gelu(%x: tensor<4xf32>) -> tensor<4xf32> {
 }
 // CHECK: Operation does not verify: nn.gelu: approximate must be none or tanh, got sigmoid
 
+// -----
+
+func.func @upsample(%x: tensor<1x2x2x1xf32>) -> tensor<1x4x4x1xf32> {
+  %y = nn.upsample2d %x {scale = array<i64: 2, 2>, mode = "bicubic"} : (tensor<1x2x2x1xf32>) -> tensor<1x4x4x1xf32>
+  func.return %y : tensor<1x4x4x1xf32>
+}
+// CHECK: Operation does not verify: nn.upsample2d: mode must be nearest or bilinear, got bicubic
