@@ -5,8 +5,8 @@
 
 Each model is a chain of 1..6 random steps from one input (an NHWC image, a matrix or a small
 rank-1/3 tensor), mixing every built-in (convolutions with random stride/dilation/padding,
-binary convolutions, pools, dense/matmul, reshapes, concatenations, every unary op, broadcasting
-binary ops with tensors and literals, reductions, softmaxes, batchnorm) and small custom `op`s in
+binary convolutions, pools, upsampling, dense/matmul, reshapes, concatenations, every unary op,
+clamps with tensor bounds, broadcasting binary ops with tensors and literals, reductions, softmaxes, batchnorm) and small custom `op`s in
 index notation. The first output is a scalar `loss` (a reduction or a loss op); some
 intermediate values are extra outputs.
 
@@ -241,7 +241,13 @@ class _Builder:
     def unary(self, v: Value) -> Value:
         r, t = self.rng, _strip(v.text)
         name = r.choice(["relu", "sigmoid", "tanh", "abs", "sign", "neg", "minus", "exp", "log", "sqrt", "square", "silu",
-                         "softplus", "leaky_relu", "elu", "hardtanh", "clamp"])
+                         "softplus", "leaky_relu", "elu", "hardtanh", "clamp", "clamp_tensor", "erf", "gelu"])
+        if name == "clamp_tensor":
+            if v.rank:
+                return self.clamp_between(v)
+            name = "clamp"  # a scalar gets number bounds
+        if name == "gelu":
+            return Value(f"gelu({t}{r.choice(['', '', ', approximate=tanh', ', approximate=none'])})", v.shape, v.scale)
         if name == "square":
             return Value(f"square({t})", v.shape, v.scale * v.scale) if v.scale <= 2 else Value(f"square(tanh({t}))", v.shape, 1.0)
         if name in ("leaky_relu", "elu", "hardtanh", "clamp"):
@@ -259,8 +265,27 @@ class _Builder:
             return Value(f"sqrt({arg})", v.shape, math.sqrt(v.scale) + 0.5)
         if name == "minus":
             return Value(f"(-{v.text})", v.shape, v.scale)
-        scale = {"sigmoid": 0.5, "tanh": min(v.scale, 1.0), "sign": 1.0, "softplus": v.scale + 0.7}.get(name, v.scale)
+        scale = {"sigmoid": 0.5, "tanh": min(v.scale, 1.0), "sign": 1.0, "softplus": v.scale + 0.7, "erf": 1.0}.get(name, v.scale)
         return Value(f"{name}({t})", v.shape, scale)
+
+    def clamp_between(self, v: Value) -> Value:
+        """`clamp` with a tensor bound or two (inputs or parameters of shapes that broadcast to
+        v's; sometimes lo > hi), the other maybe a number: positionally, the tensors shifted to
+        centre on -0.5 and 0.5, or by keyword (whose values are names or numbers) as they are."""
+        r = self.rng
+        kinds = r.choice([("tensor", "tensor"), ("number", "tensor"), ("tensor", "number")])
+        by_keyword = r.random() < 0.3
+        bounds = []
+        for kind, centre in zip(kinds, (-0.5, 0.5)):
+            if kind == "number":
+                bounds.append(str(centre))
+                continue
+            shape = list(v.shape[r.randint(0, v.rank - 1):]) if r.random() < 0.5 else list(v.shape)
+            shape = [1 if r.random() < 0.4 else d for d in shape]
+            source = self.param(tuple(shape), "vector") if r.random() < 0.5 else self.input(tuple(shape))
+            bounds.append(source.text if by_keyword else f"{source.text} {'-' if centre < 0 else '+'} 0.5")
+        args = f"lo={bounds[0]}, hi={bounds[1]}" if by_keyword else ", ".join(bounds)
+        return Value(f"clamp({_strip(v.text)}, {args})", v.shape, min(v.scale, 1.6))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,6 +438,16 @@ def _reshape(b: _Builder, v: Value) -> Value | None:
         written[r.randrange(len(written))] = -1
     text = f"({written[0]},)" if len(written) == 1 else f"({', '.join(map(str, written))})"
     return Value(f"reshape({_strip(v.text)}, {text})", tuple(dims), v.scale)
+
+
+@step("upsample2d", 2, _is_image)
+def _upsample2d(b: _Builder, v: Value) -> Value | None:
+    r = b.rng
+    scale = r.choice([2, 2, 3, (1, 2), (2, 1), (3, 2), (1, 3)])
+    sh, sw = (scale, scale) if isinstance(scale, int) else scale
+    mode = r.choice(["", ", mode=nearest", ", mode=bilinear", ", mode=bilinear"])
+    n, h, w, c = v.shape
+    return Value(f"upsample2d({_strip(v.text)}, {scale}{mode})", (n, h * sh, w * sw, c), v.scale)
 
 
 @step("transpose", 1, lambda v: v.rank >= 2)

@@ -222,7 +222,7 @@ def test_other_builtins() -> None:
         "  a = matmul(x, w)\n  b = dense(x, w)\n  c = batchnorm(x, g, g, eps=0.001)\n  d = softmax(x) + log_softmax(x)\n"
         "  e = mse(x, x) + bce(x, x) + softmax_cross_entropy(x, x) + kl_normal(x, x)\n"
         "  h = relu(x) + sigmoid(x) + tanh(x) + exp(x) + log(x) + sqrt(x) + abs(x) + sign(x) + neg(x) - -x\n"
-        "  h = h + square(x) + silu(x) + softplus(x)\n"
+        "  h = h + square(x) + silu(x) + softplus(x) + erf(x) + gelu(x, approximate=tanh)\n"
         "  output e, a, b, c, d, h\n}\n"
     )
     f = model(src)
@@ -231,6 +231,8 @@ def test_other_builtins() -> None:
     (dense,) = ops_of(f, nn.DenseOp)
     assert dense.b is None and shape(dense.out) == (4, 5)
     assert {type(op) for op in f.body.block.ops} >= {*nn.UNARY.values(), nn.MSEOp, nn.BCEOp, nn.KLNormalOp}
+    (gelu,) = ops_of(f, nn.GeluOp)
+    assert gelu.approximation() == "tanh"
 
 
 def test_literals_take_the_other_operand_type_and_fold() -> None:

@@ -1,16 +1,16 @@
-"""transpose, slice and pad (LANGUAGE.md): forward against NumPy's and PyTorch's, gradients
-against autograd, on awkward cases (negative and clamped bounds, negative and long steps,
-padding a dim on one side only, padding with a value), and their located errors."""
+"""transpose, slice, pad and upsample2d (LANGUAGE.md): forward against NumPy's and PyTorch's,
+gradients against autograd, on awkward cases (negative and clamped bounds, negative and long
+steps, padding a dim on one side only, padding with a value, bilinear upsampling at the edges,
+of one-cell images and with a scale of 1 on one axis), and their located errors."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch.nn.functional as F
-from oracle import compile_error, model, nchw, nhwc, rand, run
+from oracle import assert_close, compile_error, model, nchw, nhwc, rand, run
 from test_gradients import check_against_torch
 
-import mlc
 
 DTYPES = [np.float64, np.float32]
 SHAPE = (2, 3, 5)
@@ -101,7 +101,24 @@ def test_upsample2d_nearest(dtype, scale):
     check_against_torch(f"  y = square(upsample2d(x, {scale}, mode=nearest))", "y", x=x)
 
 
-def test_upsample2d_bilinear_is_reported():
-    source = "model m {\n  input x: f32[1, 2, 2, 1]\n  y = upsample2d(x, 2, mode=bilinear)\n  output y\n}\n"
-    with pytest.raises(mlc.CompileError, match="<input>:3:.*mode=bilinear is not implemented yet"):
-        mlc.compile(source)
+BILINEAR = [  # (x shape, scale): batch 1, odd sizes, one-cell axes, a scale of 1 on either axis
+    ((2, 3, 5, 2), 2), ((1, 4, 3, 1), (1, 3)), ((2, 5, 4, 3), (3, 2)), ((1, 1, 1, 2), 3), ((1, 7, 3, 1), 4),
+    ((3, 2, 2, 1), (2, 1)), ((1, 1, 5, 2), (5, 2)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,scale", BILINEAR)
+def test_upsample2d_bilinear(dtype, shape, scale):
+    """Against PyTorch's `interpolate(mode="bilinear", align_corners=False)` (its weights at the
+    clamped edges included), gradients against autograd."""
+    x = rand(np.random.default_rng(35), shape, dtype)
+    pair = (scale, scale) if isinstance(scale, int) else scale
+    out = run(model(f"  y = upsample2d(x, {scale}, mode=bilinear)\n  output y", x=x), x=x)
+    assert_close(out["y"], nhwc(F.interpolate(nchw(x), scale_factor=tuple(map(float, pair)), mode="bilinear", align_corners=False)))
+    check_against_torch(f"  y = square(upsample2d(x, {scale}, mode=bilinear))", "y", x=x)
+
+
+def test_upsample2d_mode_is_checked():
+    text = compile_error("model m {\n  input x: f32[1, 2, 2, 1]\n  y = upsample2d(x, 2, mode=bicubic)\n  output y\n}\n")
+    assert text.startswith("<input>:3:") and "mode must be nearest or bilinear, got 'bicubic'" in text, text

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from scipy.special import erf
 from xdsl.dialects import arith, func, math
 from xdsl.dialects.builtin import Float32Type, Float64Type, FloatAttr, IntegerAttr, TensorType
 from xdsl.ir import Attribute, Operation, SSAValue
@@ -152,6 +153,7 @@ SCALAR_OPS: dict[type[Operation], Callable[..., Array]] = {
     arith.FloorDivSIOp: np.floor_divide, arith.RemSIOp: np.fmod, arith.MaxSIOp: np.maximum, arith.MinSIOp: np.minimum,
     arith.SelectOp: np.where,
     math.ExpOp: np.exp, math.LogOp: np.log, math.SqrtOp: np.sqrt, math.AbsFOp: np.abs, math.TanhOp: np.tanh, math.PowFOp: np.power,
+    math.ErfOp: erf,
 }
 
 

@@ -8,6 +8,7 @@ every backend prints. A Python number becomes a constant of its partner operand'
 
 from __future__ import annotations
 
+import math as pymath
 from collections.abc import Callable
 
 from xdsl.dialects import arith, math
@@ -52,8 +53,10 @@ def _unary(op_cls: type[Operation]) -> Callable[[SSAValue], SSAValue]:
 
 add, sub, mul, div, maximum = map(_binary, (arith.AddfOp, arith.SubfOp, arith.MulfOp, arith.DivfOp, arith.MaximumfOp))
 addi, subi, muli, maxsi, minsi = map(_binary, (arith.AddiOp, arith.SubiOp, arith.MuliOp, arith.MaxSIOp, arith.MinSIOp))
+remsi = _binary(arith.RemSIOp)
 powf = _binary(math.PowFOp)
 neg, exp, log, sqrt, absf, tanh = map(_unary, (arith.NegfOp, math.ExpOp, math.LogOp, math.SqrtOp, math.AbsFOp, math.TanhOp))
+erf = _unary(math.ErfOp)
 
 
 def cmpf(predicate: str, a: Scalar, b: Scalar) -> SSAValue:
@@ -164,10 +167,52 @@ def clamp(x: SSAValue, lo: float, hi: float) -> SSAValue:
     return select(cmpf("olt", x, lo), const(lo, x.type), select(cmpf("ogt", x, hi), const(hi, x.type), x))
 
 
+def gelu(x: SSAValue) -> SSAValue:
+    """gelu(x) = x (1 + erf(x / sqrt 2)) / 2, in the order of PyTorch's CPU kernel:
+    x * 0.5 * (1 + erf(x * (1 / sqrt 2)))."""
+    return mul(mul(x, 0.5), add(1.0, erf(mul(x, pymath.sqrt(0.5)))))
+
+
+GELU_KAPPA = 0.044715
+"""The cubic coefficient of gelu's tanh form (Hendrycks and Gimpel; PyTorch's `kKappa`)."""
+
+
+def gelu_tanh(x: SSAValue) -> SSAValue:
+    """gelu(x, approximate=tanh) = x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2, in the order of
+    PyTorch's CPU kernel: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * (x * x * x))))."""
+    inner = mul(pymath.sqrt(2.0 / pymath.pi), add(x, mul(GELU_KAPPA, mul(mul(x, x), x))))
+    return mul(mul(0.5, x), add(1.0, tanh(inner)))
+
+
+DETACHED = "mlc.detached"
+"""Marks an op whose result passes no derivative: its tangent is 0 whatever its operands' are."""
+
+
+def detached(v: SSAValue) -> SSAValue:
+    """The value of `v` (as `max(v, v)`) with a zero derivative."""
+    result = maximum(v, v)
+    result.owner.attributes[DETACHED] = UnitAttr()
+    return result
+
+
+def clamp_between(x: SSAValue, lo: SSAValue, hi: SSAValue) -> SSAValue:
+    """min(max(x, lo), hi) with bounds that are values (tensors), written so that the select
+    rule gives torch.clamp's gradients with tensor bounds (its `clamp_backward` and
+    `clamp_backward_min_max`): x gets it on lo <= x <= hi; lo where x < lo < hi; hi where
+    x > hi or hi < lo; nobody where x < lo == hi (PyTorch's rule, hence `detached`).
+
+        x < lo ? (lo < hi ? lo : lo > hi ? hi : detached(lo)) : x > hi ? hi : x
+
+    A NaN x fails both comparisons and comes out NaN, as in PyTorch."""
+    below = select(cmpf("olt", lo, hi), lo, select(cmpf("ogt", lo, hi), hi, detached(lo)))
+    return select(cmpf("olt", x, lo), below, select(cmpf("ogt", x, hi), hi, x))
+
+
 FUNCTIONS: dict[str, Callable[..., SSAValue]] = {
     "relu": relu,
     "sigmoid": sigmoid,
     "tanh": tanh,
+    "erf": erf,
     "exp": exp,
     "log": log,
     "sqrt": sqrt,
@@ -280,6 +325,15 @@ def _abs_rule(op: Operation, x: list[SSAValue], t: list[Tangent]) -> Tangent:
     return select(cmpf("ogt", v, 0.0), tv, select(cmpf("olt", v, 0.0), neg(tv), 0.0))
 
 
+TWO_OVER_SQRT_PI = 2.0 / pymath.sqrt(pymath.pi)
+
+
+def _erf_rule(op: Operation, x: list[SSAValue], t: list[Tangent]) -> Tangent:
+    """erf'(v) = 2 / sqrt(pi) exp(-v^2) (0 once exp(-v^2) underflows)."""
+    (v,), (tv,) = x, t
+    return _times(tv, mul(TWO_OVER_SQRT_PI, exp(neg(mul(v, v)))))
+
+
 def _pow_rule(op: Operation, x: list[SSAValue], t: list[Tangent]) -> Tangent:
     """d a^b = b a^(b-1) da + log(a) a^b db (torch.pow's: the second term NaN for a < 0, and
     only there when b varies; a^(b-1) is recomputed, not a^b / a, which fails at a = 0)."""
@@ -305,6 +359,7 @@ TANGENT_RULES: dict[type[Operation], TangentRule] = {
     math.AbsFOp: _abs_rule,
     math.TanhOp: lambda op, x, t: _times(t[0], sub(1.0, mul(op.results[0], op.results[0]))),
     math.PowFOp: _pow_rule,
+    math.ErfOp: _erf_rule,
 }
 """Ops absent here (constants, comparisons, index arithmetic, casts) have zero tangent."""
 
@@ -317,6 +372,8 @@ ZERO_TANGENT: tuple[type[Operation], ...] = (
 def tangent(op: Operation, operands: list[SSAValue], tangents: list[Tangent],
             tangents_of: Callable[[SSAValue], Tangent]) -> Tangent:
     """The tangent of `op`'s (single) result, building the ops that compute it."""
+    if DETACHED in op.attributes:
+        return None
     if isinstance(op, arith.SelectOp) and STRAIGHT_THROUGH in op.attributes:
         return _straight_through(op, tangents_of)
     if SIGMOID in op.attributes and _sigmoid_input(op) is not None:

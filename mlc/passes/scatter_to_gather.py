@@ -28,7 +28,7 @@ check. "Vanishes" is decided structurally and soundly for IEEE arithmetic, assum
 data are finite: `a` itself, the constant 0, `x * y` with one side vanishing and the other finite
 (no `0 * inf`), `x / c` for a finite non-zero constant `c`, `-x`, `x ± y` and `select(c, x, y)` with
 both sides vanishing. Finite: reads whose fill is finite, finite constants, and `+ - * neg max min
-select tanh abs sitofp` of finite values (`/`, `exp`, `log`, `sqrt` can overflow or divide by 0 at
+select tanh erf abs sitofp` of finite values (`/`, `exp`, `log`, `sqrt` can overflow or divide by 0 at
 points the forward never evaluated, so they keep the check).
 
 The scatter's discardable `mlc.*` attributes (such as `mlc.phase`) are copied onto every compute
@@ -298,7 +298,7 @@ def vanishing_dims(op: ix.IndexNotationOp) -> set[int]:
 
 _FINITE_OPS = (
     arith.AddfOp, arith.SubfOp, arith.MulfOp, arith.NegfOp, arith.MaximumfOp, arith.MinimumfOp,
-    mathd.TanhOp, mathd.AbsFOp,
+    mathd.TanhOp, mathd.AbsFOp, mathd.ErfOp,
 )
 """Ops whose result is finite when their float operands are (overflow aside)."""
 

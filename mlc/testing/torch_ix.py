@@ -170,7 +170,7 @@ SCALAR_OPS: dict[type[Operation], Kernel] = {
     arith.MaxSIOp: torch.maximum, arith.MinSIOp: torch.minimum,
     arith.IndexCastOp: lambda i: i,  # indices are int64 tensors throughout
     math.ExpOp: torch.exp, math.LogOp: torch.log, math.SqrtOp: torch.sqrt, math.AbsFOp: torch.abs,
-    math.TanhOp: torch.tanh, math.PowFOp: torch.pow,
+    math.TanhOp: torch.tanh, math.PowFOp: torch.pow, math.ErfOp: torch.erf,
 }  # fmt: skip
 """Scalar ops whose kernel needs nothing from the op but its operands."""
 

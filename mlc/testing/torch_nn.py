@@ -215,7 +215,7 @@ def _concat(op: nn.ConcatOp) -> Kernel:
 UNARY: dict[type[Operation], Kernel] = {
     nn.ReluOp: torch.relu, nn.SigmoidOp: torch.sigmoid, nn.TanhOp: torch.tanh, nn.ExpOp: torch.exp,
     nn.LogOp: torch.log, nn.SqrtOp: torch.sqrt, nn.AbsOp: torch.abs, nn.SignOp: ste_sign, nn.NegOp: torch.neg,
-    nn.SquareOp: torch.square, nn.SiluOp: F.silu, nn.SoftplusOp: F.softplus,
+    nn.SquareOp: torch.square, nn.SiluOp: F.silu, nn.SoftplusOp: F.softplus, nn.ErfOp: torch.erf,
 }  # fmt: skip
 BINARY: dict[type[Operation], Kernel] = {
     nn.AddOp: torch.add, nn.SubOp: torch.sub, nn.MulOp: torch.mul, nn.DivOp: torch.div,
@@ -242,8 +242,23 @@ def _slice(op: nn.SliceOp) -> Kernel:
 
 @kernel(nn.UpsampleOp)
 def _upsample(op: nn.UpsampleOp) -> Kernel:
-    scale = [int(v) for v in op.scale.get_values()]
-    return lambda x: nhwc(F.interpolate(nchw(x), scale_factor=tuple(float(s) for s in scale), mode="nearest"))
+    """`interpolate` with the op's mode (bilinear with `align_corners=False`, PyTorch's default)."""
+    scale = tuple(float(v) for v in op.scale.get_values())
+    if op.interpolation() == "bilinear":
+        return lambda x: nhwc(F.interpolate(nchw(x), scale_factor=scale, mode="bilinear", align_corners=False))
+    return lambda x: nhwc(F.interpolate(nchw(x), scale_factor=scale, mode="nearest"))
+
+
+@kernel(nn.GeluOp)
+def _gelu(op: nn.GeluOp) -> Kernel:
+    approximate = op.approximation()
+    return lambda x: F.gelu(x, approximate=approximate)
+
+
+@kernel(nn.ClampTensorOp)
+def _clamp_tensor(op: nn.ClampTensorOp) -> Kernel:
+    """torch.clamp with tensor bounds, its own gradients (a number bound is a 0-d constant here)."""
+    return torch.clamp
 
 
 @kernel(nn.PadOp)

@@ -11,7 +11,7 @@ reuses, replacing only the framing, thread indexing and memory spaces:
 * `cstyle.vector`, `cstyle.arithmetic`, `cstyle.printer`: the handlers of vector, `arith`/`math`
   and `memref`/`scf` ops, layered up to `CStylePrinter`;
 * `cstyle.analyses`: read-only arguments, the arena's size, views that may be `restrict`;
-* `cstyle.mathlib`: mlc's own f32 `exp`, `log` and `tanh` as C text.
+* `cstyle.mathlib`: mlc's own f32 `exp`, `log`, `tanh` and `erf` as C text.
 
 This module is C's framing: `CPrinter(CStylePrinter)` adds `print_module`, `print_prologue`
 (includes, index helpers, vector typedefs, helper functions), `print_function`,

@@ -69,6 +69,7 @@ MATH_FUNCS: dict[type[Operation], str] = {
     math.Log1pOp: "log1p",
     math.ExpM1Op: "expm1",
     math.PowFOp: "pow",
+    math.ErfOp: "erf",
 }
 
 # Comparison predicates with a C operator on vectors (ordered: false on NaN, as C's operators).

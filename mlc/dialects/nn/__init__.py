@@ -29,7 +29,10 @@ from mlc.dialects.nn.elementwise import (
     AbsOp,
     ActivationOp,
     ClampOp,
+    ClampTensorOp,
     EluOp,
+    ErfOp,
+    GeluOp,
     HardtanhOp,
     LeakyReluOp,
     MaximumOp,
@@ -67,7 +70,7 @@ NN = Dialect(
     [
         Conv2DOp, BinConv2DOp, DenseOp, MatmulOp, MaxPool2DOp, AvgPool2DOp, ReshapeOp, ConcatOp,
         TransposeOp, SliceOp, PadOp, UpsampleOp,
-        *UNARY.values(), *ACTIVATIONS.values(), AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, PowOp, ConstantOp, SumOp, MeanOp,
+        *UNARY.values(), GeluOp, *ACTIVATIONS.values(), ClampTensorOp, AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, PowOp, ConstantOp, SumOp, MeanOp,
         MaxOp, MinOp, SoftmaxOp, LogSoftmaxOp, BatchNormOp, RunningBatchNormOp, LayerNormOp, MSEOp, BCEOp, BCELogitsOp,
         SoftmaxCrossEntropyOp, KLNormalOp,
     ],
@@ -76,7 +79,7 @@ NN = Dialect(
 
 __all__ = [
     "PadOp", "SliceOp", "TransposeOp", "UpsampleOp", "MaximumOp", "MinimumOp", "PowOp", "MaxOp", "MinOp", "LayerNormOp", "RunningBatchNormOp", "BCELogitsOp",
-    "ACTIVATIONS", "ActivationOp", "ClampOp", "EluOp", "HardtanhOp", "LeakyReluOp", "SiluOp", "SoftplusOp", "SquareOp",
+    "ACTIVATIONS", "ActivationOp", "ClampOp", "ClampTensorOp", "EluOp", "ErfOp", "GeluOp", "HardtanhOp", "LeakyReluOp", "SiluOp", "SoftplusOp", "SquareOp",
     "AbsOp", "AddOp", "AvgPool2DOp", "BCEOp", "BINARY", "BatchNormOp", "BinConv2DOp", "BinaryOp", "ConcatOp",
     "ConstantOp", "Conv2DOp", "DenseOp", "DivOp", "ExpOp", "FORMAT_1", "FORMAT_2", "GraphOp", "KLNormalOp", "LogOp",
     "LogSoftmaxOp", "LossOp", "MSEOp", "MatmulOp", "MaxPool2DOp", "MeanOp", "MulOp", "NN", "NegOp", "ReluOp",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from xdsl.dialects.builtin import FloatAttr, TensorType, f64
+from xdsl.dialects.builtin import FloatAttr, StringAttr, TensorType, f64
 from xdsl.ir import Attribute, SSAValue
-from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def
+from xdsl.irdl import irdl_op_definition, operand_def, opt_prop_def, prop_def, result_def
 
-from mlc.dialects.nn.base import FORMAT_1, FORMAT_2, GraphOp, ShapeError, broadcast_shapes, tensor_type
+from mlc.dialects.nn.base import FORMAT_1, FORMAT_2, GraphOp, ShapeError, broadcast_shapes, fmt, tensor_type
 
 
 # -- elementwise ------------------------------------------------------------------------------
@@ -41,10 +41,34 @@ NegOp = _unary("neg", "-x.")
 SquareOp = _unary("square", "x * x.")
 SiluOp = _unary("silu", "x * sigmoid(x).")
 SoftplusOp = _unary("softplus", "log(1 + exp(x)), and x above 20 (PyTorch's threshold).")
+ErfOp = _unary("erf", "The error function 2/sqrt(pi) ∫_0^x exp(-t^2) dt.")
 UNARY: dict[str, type[UnaryOp]] = {
     c.name.split(".")[1]: c
-    for c in (ReluOp, SigmoidOp, TanhOp, ExpOp, LogOp, SqrtOp, AbsOp, SignOp, NegOp, SquareOp, SiluOp, SoftplusOp)
+    for c in (ReluOp, SigmoidOp, TanhOp, ExpOp, LogOp, SqrtOp, AbsOp, SignOp, NegOp, SquareOp, SiluOp, SoftplusOp, ErfOp)
 }
+
+
+@irdl_op_definition
+class GeluOp(UnaryOp):
+    """x (1 + erf(x / sqrt 2)) / 2, or with `approximate = "tanh"` PyTorch's tanh form
+    x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2. The property is absent for the exact form."""
+
+    name = "nn.gelu"
+    APPROXIMATIONS: ClassVar[tuple[str, ...]] = ("none", "tanh")
+    approximate = opt_prop_def(StringAttr)
+
+    def __init__(self, x: SSAValue, approximate: str = "none"):
+        super().__init__(x)
+        if approximate != "none":
+            self.properties["approximate"] = StringAttr(approximate)
+
+    def approximation(self) -> str:
+        return "none" if self.approximate is None else self.approximate.data
+
+    def infer(self) -> TensorType:
+        if self.approximation() not in self.APPROXIMATIONS:
+            raise ShapeError(f"approximate must be none or tanh, got {self.approximation()}")
+        return super().infer()
 
 
 class ActivationOp(GraphOp):
@@ -117,6 +141,30 @@ class ClampOp(_RangeActivation):
 
 
 ACTIVATIONS: dict[str, type[ActivationOp]] = {c.name.split(".")[1]: c for c in (LeakyReluOp, EluOp, HardtanhOp, ClampOp)}
+
+
+@irdl_op_definition
+class ClampTensorOp(GraphOp):
+    """min(max(x, lo), hi) with tensor bounds, the three broadcast together (torch.clamp with
+    tensors: hi where lo > hi), with torch's gradients (`mlc.loops.scalars.clamp_between`)."""
+
+    name = "nn.clamp_tensor"
+    x = operand_def(TensorType)
+    lo = operand_def(TensorType)
+    hi = operand_def(TensorType)
+    out = result_def(TensorType)
+    assembly_format = "$x `,` $lo `,` $hi attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, x: SSAValue, lo: SSAValue, hi: SSAValue):
+        super().__init__(operands=[x, lo, hi], result_types=[tensor_type(x)])
+        self._set_inferred_type()
+
+    def infer(self) -> TensorType:
+        x, lo, hi = (tensor_type(v) for v in (self.x, self.lo, self.hi))
+        try:
+            return self.tensor(broadcast_shapes(broadcast_shapes(x.get_shape(), lo.get_shape()), hi.get_shape()))
+        except ShapeError:
+            raise ShapeError(f"x {fmt(x)}, lo {fmt(lo)} and hi {fmt(hi)} do not broadcast") from None
 
 
 class BinaryOp(GraphOp):

@@ -1,13 +1,14 @@
 """The shape ops of `nn`: reshape, concatenation, transposition, slicing, constant padding and
-nearest-neighbour upsampling."""
+upsampling (nearest-neighbour and bilinear)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
-from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, IntegerAttr, TensorType, f64, i64
-from xdsl.ir import SSAValue
-from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def, var_operand_def
+from xdsl.dialects.builtin import DenseArrayBase, FloatAttr, IntegerAttr, StringAttr, TensorType, f64, i64
+from xdsl.ir import Attribute, SSAValue
+from xdsl.irdl import irdl_op_definition, operand_def, opt_prop_def, prop_def, result_def, var_operand_def
 
 from mlc.dialects.nn.base import FORMAT_1, GraphOp, ShapeError, fmt, i64_array, int_tuple, tensor_type
 
@@ -159,20 +160,32 @@ class PadOp(GraphOp):
 
 @irdl_op_definition
 class UpsampleOp(GraphOp):
-    """Nearest-neighbour upsampling of NHWC images: `y[n, i, j, c] = x[n, i / sh, j / sw, c]`."""
+    """Upsampling of NHWC images by integer factors: nearest-neighbour, `y[n, i, j, c] = x[n, i / sh,
+    j / sw, c]`, or with `mode = "bilinear"` PyTorch's bilinear interpolation with
+    `align_corners=False`. `mode` is absent for nearest."""
 
     name = "nn.upsample2d"
+    MODES: ClassVar[tuple[str, ...]] = ("nearest", "bilinear")
     x = operand_def(TensorType)
     out = result_def(TensorType)
     scale = prop_def(DenseArrayBase)
+    mode = opt_prop_def(StringAttr)
     assembly_format = FORMAT_1
 
-    def __init__(self, x: SSAValue, scale: Sequence[int]):
-        super().__init__(operands=[x], result_types=[tensor_type(x)], properties={"scale": i64_array(scale)})
+    def __init__(self, x: SSAValue, scale: Sequence[int], mode: str = "nearest"):
+        props: dict[str, Attribute] = {"scale": i64_array(scale)}
+        if mode != "nearest":
+            props["mode"] = StringAttr(mode)
+        super().__init__(operands=[x], result_types=[tensor_type(x)], properties=props)
         self._set_inferred_type()
+
+    def interpolation(self) -> str:
+        return "nearest" if self.mode is None else self.mode.data
 
     def infer(self) -> TensorType:
         x, (sh, sw) = tensor_type(self.x), int_tuple(self.scale)
+        if self.interpolation() not in self.MODES:
+            raise ShapeError(f"mode must be nearest or bilinear, got {self.interpolation()}")
         if x.get_num_dims() != 4:
             raise ShapeError(f"upsample2d input must have rank 4 (NHWC), got {fmt(x)}")
         if min(sh, sw) < 1:

@@ -82,11 +82,16 @@ REQUIRED: Any = object()
 class Param:
     """One parameter of a built-in: a tensor operand (``parse is None``), an option, or a keyword
     naming one of the model's states (``state``: batchnorm's ``mean=``; its value is the state's
-    SSA value, resolved by the caller)."""
+    SSA value, resolved by the caller).
+
+    A tensor operand with ``numbers`` may also be a number (``clamp``'s bounds): a value that
+    folds to a number reaches the builder as an option of the parameter's name, a tensor as an
+    operand; either may be given by keyword."""
 
     name: str
     parse: OptionParser | None = None
     default: Any = REQUIRED
+    numbers: bool = False
     state: bool = False
 
     @property
@@ -100,7 +105,7 @@ class Param:
 
     @property
     def keyword(self) -> bool:
-        return not self.is_tensor
+        return not self.is_tensor or self.numbers
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,7 @@ class Builtin:
         if self.variadic:
             return 1, None
         pos = self.positional
-        return sum(p.is_tensor and p.default is REQUIRED for p in pos), len(pos)
+        return sum(not p.keyword and p.default is REQUIRED for p in pos), len(pos)
 
 
 # ---------------------------------------------------------------------------- builders
@@ -302,9 +307,23 @@ def _slice(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
 
 
 def _upsample(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
-    if opts["mode"].value != "nearest":
-        raise CompileError(opts["mode"].loc, "upsample2d: mode=bilinear is not implemented yet (mode=nearest is)")
-    return nn.UpsampleOp(args[0], opts["scale"].value)
+    return nn.UpsampleOp(args[0], opts["scale"].value, opts["mode"].value)
+
+
+def _gelu(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    return nn.GeluOp(args[0], opts["approximate"].value)
+
+
+def _clamp(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    """Number bounds make `nn.clamp` (lo <= hi checked); a tensor bound makes `nn.clamp_tensor`,
+    the other bound, if a number, a scalar constant of x's element type."""
+    x, *tensors = args
+    if "lo" in opts and "hi" in opts:
+        return nn.ClampOp(x, lo=opts["lo"].value, hi=opts["hi"].value)
+    assert isinstance(x.type, TensorType)
+    elt = x.type.get_element_type()
+    lo, hi = (nn.ConstantOp(opts[k].value, elt).results[0] if k in opts else tensors.pop(0) for k in ("lo", "hi"))
+    return nn.ClampTensorOp(x, lo, hi)
 
 
 def _pad(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
@@ -384,7 +403,8 @@ def _table() -> dict[str, Builtin]:
         Builtin("leaky_relu", (X, Param("alpha", number, 0.01)), _activation(nn.LeakyReluOp)),
         Builtin("elu", (X, Param("alpha", number, 1.0)), _activation(nn.EluOp)),
         Builtin("hardtanh", (X, Param("lo", number, -1.0), Param("hi", number, 1.0)), _activation(nn.HardtanhOp)),
-        Builtin("clamp", (X, Param("lo", number), Param("hi", number)), _activation(nn.ClampOp)),
+        Builtin("clamp", (X, Param("lo", numbers=True), Param("hi", numbers=True)), _clamp),
+        Builtin("gelu", (X, Param("approximate", enum("none", "tanh"), "none")), _gelu),
     ]
     return {b.name: b for b in entries}
 

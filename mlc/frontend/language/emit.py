@@ -250,16 +250,14 @@ class _ModelEmitter:
 
     def _builtin(self, b: Builtin, call: ast.Call) -> SSAValue:
         _check_arity(b, call)
-        tensors: list[Value] = []
+        tensors: list[tuple[int, Value]] = []
         options: dict[str, Opt] = {}
         positional = [_VARIADIC] * len(call.args) if b.variadic else b.positional
         for param, arg in zip(positional, call.args):
-            if param.is_tensor:
-                tensors.append(self._tensor_arg(arg, b.name, param.name))
-            else:
-                options[param.name] = Opt(param.parse(arg, param.name), arg.loc)  # type: ignore[misc]
-        self._keywords(b, call, options)
-        values = self._same_type(tensors, f"operands of {b.name}", call.loc)
+            self._argument(b, param, arg, tensors, options)
+        self._keywords(b, call, tensors, options, {p.name for p in positional[: len(call.args)]})
+        tensors.sort(key=lambda t: t[0])  # parameter order (stable: a variadic call's in call order)
+        values = self._same_type([v for _, v in tensors], f"operands of {b.name}", call.loc)
         try:
             op = b.build(values, options)
             op.infer()  # type: ignore[attr-defined]
@@ -270,22 +268,39 @@ class _ModelEmitter:
             raise CompileError(call.loc, message) from None
         return op.results[0]
 
-    def _keywords(self, b: Builtin, call: ast.Call, options: dict[str, Opt]) -> None:
-        """Parse the keyword arguments into ``options`` and fill in defaults."""
+    def _argument(self, b: Builtin, param: Param, arg: ast.Expr, tensors: list[tuple[int, Value]],
+                  options: dict[str, Opt]) -> None:
+        """One argument: an option (parsed), a tensor operand (evaluated, with its parameter's
+        position), a state (``mean=``), or for a parameter that takes ``numbers`` either, by what
+        it evaluates to."""
+        if param.state:
+            options[param.name] = Opt(self._state_arg(arg, b.name, param.name), arg.loc)
+            return
+        if not param.is_tensor:
+            options[param.name] = Opt(param.parse(arg, param.name), arg.loc)  # type: ignore[misc]
+            return
+        value = self._tensor_arg(arg, b.name, param.name)
+        if param.numbers and isinstance(value, float):
+            options[param.name] = Opt(value, arg.loc)
+        else:
+            tensors.append((b.params.index(param) if param in b.params else 0, value))
+
+    def _keywords(self, b: Builtin, call: ast.Call, tensors: list[tuple[int, Value]], options: dict[str, Opt],
+                  given: set[str]) -> None:
+        """Take the keyword arguments (``given`` names the parameters given positionally) and fill
+        in defaults."""
         by_name = {p.name: p for p in b.keywords}
         for kw in call.kwargs:
             param = by_name.get(kw.name)
             if param is None:
                 expected = f"expected {', '.join(by_name)}" if by_name else "it takes none"
                 raise CompileError(kw.loc, f"{b.name} has no keyword '{kw.name}' ({expected})")
-            if kw.name in options:
+            if kw.name in given:
                 raise CompileError(kw.loc, f"{b.name} got '{kw.name}' twice (positionally and by keyword)")
-            if param.state:
-                options[kw.name] = Opt(self._state_arg(kw.value, b.name, kw.name), kw.value.loc)
-            else:
-                options[kw.name] = Opt(param.parse(kw.value, kw.name), kw.value.loc)  # type: ignore[misc]
+            given.add(kw.name)
+            self._argument(b, param, kw.value, tensors, options)
         for p in b.keywords:
-            if p.name not in options:
+            if p.name not in given:
                 if p.default is REQUIRED:
                     raise CompileError(call.loc, f"{b.name} needs the argument '{p.name}'")
                 options[p.name] = Opt(p.default, call.loc)

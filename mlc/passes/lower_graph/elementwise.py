@@ -8,7 +8,7 @@ from xdsl.ir import Operation, SSAValue
 
 from mlc.dialects import nn
 from mlc.loops.compute_builders import compute, pointwise
-from mlc.loops.scalars import FUNCTIONS, add, const, div, maximum, minimum, mul, powf, sub
+from mlc.loops.scalars import FUNCTIONS, add, clamp_between, const, div, gelu, gelu_tanh, maximum, minimum, mul, powf, sub
 from mlc.passes.lower_graph.registry import lowers, out_shape
 
 
@@ -32,6 +32,19 @@ BINARY_BODIES: dict[type[Operation], Callable[[SSAValue, SSAValue], SSAValue]] =
 def lower_unary(op: nn.UnaryOp) -> SSAValue:
     """y[i] = f(x[i])"""
     return pointwise(out_shape(op), [op.x], UNARY_BODIES[type(op)])
+
+
+@lowers(nn.GeluOp)
+def lower_gelu(op: nn.GeluOp) -> SSAValue:
+    """y[i] = x[i] (1 + erf(x[i] / sqrt 2)) / 2, or its tanh form (`mlc.loops.scalars.gelu*`)"""
+    return pointwise(out_shape(op), [op.x], gelu_tanh if op.approximation() == "tanh" else gelu)
+
+
+@lowers(nn.ClampTensorOp)
+def lower_clamp_tensor(op: nn.ClampTensorOp) -> SSAValue:
+    """y[i] = min(max(x[bcast_x(i)], lo[bcast_lo(i)]), hi[bcast_hi(i)]), with torch.clamp's
+    gradients (`mlc.loops.scalars.clamp_between`)"""
+    return pointwise(out_shape(op), [op.x, op.lo, op.hi], clamp_between)
 
 
 @lowers(*nn.ACTIVATIONS.values())

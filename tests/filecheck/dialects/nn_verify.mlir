@@ -21,3 +21,35 @@ func.func @leaky(%x: tensor<4xf32>) -> tensor<3xf32> {
   func.return %y : tensor<3xf32>
 }
 // CHECK: Operation does not verify: nn.leaky_relu: result type f32[3] is wrong (dimension 0), expected f32[4]
+
+// -----
+
+func.func @clamp_tensor(%x: tensor<2x3xf32>, %lo: tensor<4xf32>, %hi: tensor<f32>) -> tensor<2x3xf32> {
+  %y = nn.clamp_tensor %x, %lo, %hi : (tensor<2x3xf32>, tensor<4xf32>, tensor<f32>) -> tensor<2x3xf32>
+  func.return %y : tensor<2x3xf32>
+}
+// CHECK: Operation does not verify: nn.clamp_tensor: x f32[2, 3], lo f32[4] and hi f32[] do not broadcast
+
+// -----
+
+func.func @clamp_tensor_shape(%x: tensor<3xf32>, %lo: tensor<2x1xf32>, %hi: tensor<f32>) -> tensor<3xf32> {
+  %y = nn.clamp_tensor %x, %lo, %hi : (tensor<3xf32>, tensor<2x1xf32>, tensor<f32>) -> tensor<3xf32>
+  func.return %y : tensor<3xf32>
+}
+// CHECK: Operation does not verify: nn.clamp_tensor: result type f32[3] is wrong, expected f32[2, 3]
+
+// -----
+
+func.func @gelu(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = nn.gelu %x {approximate = "sigmoid"} : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+// CHECK: Operation does not verify: nn.gelu: approximate must be none or tanh, got sigmoid
+
+// -----
+
+func.func @upsample(%x: tensor<1x2x2x1xf32>) -> tensor<1x4x4x1xf32> {
+  %y = nn.upsample2d %x {scale = array<i64: 2, 2>, mode = "bicubic"} : (tensor<1x2x2x1xf32>) -> tensor<1x4x4x1xf32>
+  func.return %y : tensor<1x4x4x1xf32>
+}
+// CHECK: Operation does not verify: nn.upsample2d: mode must be nearest or bilinear, got bicubic

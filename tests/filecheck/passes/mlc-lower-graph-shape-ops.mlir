@@ -31,3 +31,28 @@ func.func @upsample(%x: tensor<1x3x2x2xf32>) -> tensor<1x6x6x2xf32> {
 }
 // CHECK-LABEL: func.func @upsample
 // CHECK-NEXT:    %y = ix.compute (%x[d0, d1 floordiv 2, d2 floordiv 3, d3]) : (tensor<1x3x2x2xf32>) -> tensor<1x6x6x2xf32> {
+
+// upsample2d (bilinear): rows i read i0 = (i - 1) floordiv 2 and i0 + 1 with weights 1 - λ and λ,
+// λ = 1/4 or 3/4 by the phase (i + 1) mod 2, all the weight on row 0 above it (i < 1) and on
+// row 2 below it (i >= 5); the columns (scale 1) are read as they are.
+func.func @bilinear(%x: tensor<1x3x5x2xf32>) -> tensor<1x6x5x2xf32> {
+  %y = nn.upsample2d %x {scale = array<i64: 2, 1>, mode = "bilinear"} : (tensor<1x3x5x2xf32>) -> tensor<1x6x5x2xf32>
+  func.return %y : tensor<1x6x5x2xf32>
+}
+// CHECK-LABEL: func.func @bilinear
+// CHECK-NEXT:    %y = ix.compute (%x[d0, (d1 - 1) floordiv 2, d2, d3], %x[d0, (d1 + 1) floordiv 2, d2, d3]) : (tensor<1x3x5x2xf32>, tensor<1x3x5x2xf32>) -> tensor<1x6x5x2xf32> {
+// CHECK-NEXT:    ^bb0(%[[X0:.*]]: f32, %[[X1:.*]]: f32):
+// CHECK-NEXT:      %[[I:.*]] = ix.index 1
+// CHECK:           %[[PHASE:.*]] = arith.remsi %{{.*}}, %{{.*}} : index
+// CHECK-NEXT:      %[[ODD:.*]] = arith.constant 7.500000e-01 : f32
+// CHECK:           %[[EVEN:.*]] = arith.constant 2.500000e-01 : f32
+// CHECK-NEXT:      %[[L:.*]] = arith.select %{{.*}}, %[[EVEN]], %[[ODD]] : f32
+// CHECK:           %[[TOP:.*]] = arith.cmpi slt, %[[I]], %{{.*}} : index
+// CHECK:           %[[L1:.*]] = arith.select %[[TOP]], %{{.*}}, %[[L]] : f32
+// CHECK:           %[[BOTTOM:.*]] = arith.cmpi sge, %[[I]], %{{.*}} : index
+// CHECK:           %[[L2:.*]] = arith.select %[[BOTTOM]], %{{.*}}, %[[L1]] : f32
+// CHECK:           %[[W0:.*]] = arith.subf %{{.*}}, %[[L2]] : f32
+// CHECK-NEXT:      %[[A:.*]] = arith.mulf %[[W0]], %[[X0]] : f32
+// CHECK-NEXT:      %[[B:.*]] = arith.mulf %[[L2]], %[[X1]] : f32
+// CHECK-NEXT:      %[[Y:.*]] = arith.addf %[[A]], %[[B]] : f32
+// CHECK-NEXT:      ix.yield %[[Y]] : f32
