@@ -316,9 +316,12 @@ class Program:
         check_names("input", inputs, self.signature.inputs)
         return self._call({**params, **inputs}, params)
 
-    def _call(self, arrays: Mapping[str, np.ndarray], states: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _call(self, arrays: Mapping[str, np.ndarray],
+              states: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Call the entry point with every argument by name (checked), returning the outputs;
-        states updated by a result `new.<state>` are copied into their arrays in `states`."""
+        states updated by a result `new.<state>` are copied into their arrays in `states`
+        (default: `arrays`)."""
+        states = arrays if states is None else states
         args = [checked(spec, arrays[spec.name]) for spec in self.signature.args]
         outs = {s.name: np.empty(s.shape, dtype=s.dtype) for s in self.signature.outputs}
         self._fn(*args, *outs.values())
