@@ -153,7 +153,7 @@ def test_states_are_caller_owned_like_params() -> None:
         prog.run({k: a for k, a in params.items() if k != "v"}, inputs)
     params["m"].flags.writeable = False
     prog.run(params, inputs)  # inference mode only reads the states
-    with pytest.raises(ValueError, match="read-only|writeable|writable"):
+    with pytest.raises(ValueError, match="the function writes this array but it is read-only"):
         prog.run(params, inputs, training=True)
 
 
@@ -220,4 +220,4 @@ def test_training_mode_needs_more_than_one_value_per_channel(tmp_path) -> None:
 
 
 def test_state_is_a_keyword() -> None:
-    assert "error" in compile_error("model k {\n  input state: f32[2]\n  output state\n}\n")
+    assert "2:9: error: expected a name but found 'state'" in compile_error("model k {\n  input state: f32[2]\n  output state\n}\n")

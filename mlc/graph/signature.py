@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, Float32Type, Float64Type, MemRefType, StringAttr, TensorType
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, Float32Type, Float64Type, MemRefType, StringAttr, TensorType
 
 Shape = tuple[int, ...]
 
@@ -80,6 +80,13 @@ class ModelSignature:
         f.attributes["mlc.arg_kinds"] = _array([a.kind for a in self.args])
         f.attributes["mlc.param_inits"] = _array([a.init for a in self.args])
         f.attributes["mlc.output_names"] = _array([o.name for o in self.outputs])
+
+
+def tie_results(f: func.FuncOp, ties: dict[str, str]) -> None:
+    """Record {result name: argument name} in `f`'s `mlc.in_place`, keeping the ties already there."""
+    known = f.attributes.get(IN_PLACE)
+    merged = {**(known.data if isinstance(known, DictionaryAttr) else {}), **{r: StringAttr(a) for r, a in ties.items()}}
+    f.attributes[IN_PLACE] = DictionaryAttr(merged)
 
 
 def is_model(f: func.FuncOp) -> bool:

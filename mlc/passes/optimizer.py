@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Block, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
@@ -49,7 +49,7 @@ from mlc.loops import scalars
 from mlc.loops.affine import dims, make_map
 from mlc.dialects import ix
 from mlc.passes.autodiff import PHASE
-from mlc.graph.signature import IN_PLACE, ModelSignature, TensorSpec
+from mlc.graph.signature import ModelSignature, TensorSpec, tie_results
 
 HYPER = {
     "sgd": ("lr", "momentum", "g_scale", "weight_decay"),
@@ -128,9 +128,7 @@ class OptimizerPass(ModulePass):
             *(TensorSpec(f"new.{s.name}", s.shape, s.dtype, "output") for s in state_specs),
         )
         ModelSignature(step.sym_name.data, (*sig.args, *state_specs, *hyper_specs), outputs).attach(step)
-        ties = {f"new.{a}": StringAttr(a) for a in (*grad_of, *(s.name for s in state_specs))}
-        model_ties = step.attributes.get(IN_PLACE)  # the model's own state updates (mlc-lower-graph)
-        step.attributes[IN_PLACE] = DictionaryAttr({**(model_ties.data if isinstance(model_ties, DictionaryAttr) else {}), **ties})
+        tie_results(step, {f"new.{a}": a for a in (*grad_of, *(s.name for s in state_specs))})  # beside the model's own
         step.attributes["mlc.optimizer"] = StringAttr(self.kind)
         step.attributes["mlc.grad_of"] = ArrayAttr([StringAttr(n) for n in grad_of])
         del step.attributes["mlc.loss"]

@@ -268,16 +268,11 @@ class Program:
 
     @property
     def training(self) -> bool:
-        """Whether this program runs in training mode: it updates the model's states (gradient
-        and training-step programs always do). False for a model without states, where both
-        modes are the same program, unless it was compiled in training mode."""
+        """Whether this program was compiled in training mode (gradient and training-step programs
+        always are): it uses the batch's statistics and updates the model's states."""
         from mlc.passes.pipelines import is_training_mode
 
-        written = {s.name for s, buffer in zip(self.signature.args, self._arg_specs) if not buffer.read_only}
-        results = {s.name for s in self.signature.outputs}
-        return any(s.name in written or f"new.{s.name}" in results for s in self.signature.states) or (
-            self._pipeline is not None and is_training_mode(self._pipeline)
-        )
+        return self._pipeline is not None and is_training_mode(self._pipeline)
 
     def memory_report(self) -> dict[str, int]:
         """The memory planner's figures for this function, in bytes (see `mlc.passes.plan_memory`).

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from xdsl.builder import Builder, ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DictionaryAttr, ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import BlockArgument
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
@@ -26,7 +26,7 @@ from xdsl.utils.exceptions import PassFailedException
 
 from mlc.dialects import nn
 from mlc.passes.lower_graph import elementwise, layers, losses, reductions, shape_ops  # noqa: F401 - they register
-from mlc.graph.signature import IN_PLACE, ModelSignature, TensorSpec, is_model
+from mlc.graph.signature import ModelSignature, TensorSpec, is_model, tie_results
 from mlc.passes.lower_graph.registry import LOWERINGS, TRAINING_LOWERINGS, StateUpdate, lowers
 
 __all__ = ["LOWERINGS", "LowerGraphPass", "lowers"]
@@ -82,6 +82,4 @@ def return_updated_states(f: func.FuncOp, updates: list[StateUpdate]) -> None:
     Rewriter.replace_op(ret, func.ReturnOp(*values))
     f.function_type = func.FunctionType.from_lists(list(f.function_type.inputs), [v.type for v in values])
     ModelSignature(sig.name, sig.args, (*sig.outputs, *new_specs)).attach(f)
-    ties = f.attributes.get(IN_PLACE)
-    known = ties.data if isinstance(ties, DictionaryAttr) else {}
-    f.attributes[IN_PLACE] = DictionaryAttr({**known, **{s.name: StringAttr(s.name.removeprefix("new.")) for s in new_specs}})
+    tie_results(f, {s.name: s.name.removeprefix("new.") for s in new_specs})

@@ -1,4 +1,4 @@
-"""The table of lowerings: nn op class -> the function that builds its compute ops."""
+"""The tables of lowerings: nn op class -> the function that builds its compute ops."""
 
 from __future__ import annotations
 
@@ -14,20 +14,6 @@ Lowering = Callable[[Any], SSAValue]
 LOWERINGS: dict[type[Operation], Lowering] = {}
 """nn op class -> its lowering."""
 
-L = TypeVar("L", bound=Lowering)
-
-
-def lowers(*classes: type[Operation]) -> Callable[[L], L]:
-    """Register the decorated function as the lowering of `classes`."""
-
-    def register(fn: L) -> L:
-        for cls in classes:
-            LOWERINGS[cls] = fn
-        return fn
-
-    return register
-
-
 StateUpdate = tuple[SSAValue, SSAValue]
 """(a state argument of the function, its value after a training-mode run)."""
 TrainingLowering = Callable[[Any], tuple[SSAValue, list[StateUpdate]]]
@@ -35,16 +21,25 @@ TrainingLowering = Callable[[Any], tuple[SSAValue, list[StateUpdate]]]
 TRAINING_LOWERINGS: dict[type[Operation], TrainingLowering] = {}
 """nn op class -> its lowering in training mode, where that differs from inference mode."""
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def lowers_in_training(*classes: type[Operation]) -> Callable[[TrainingLowering], TrainingLowering]:
-    """Register the decorated function as the training-mode lowering of `classes`."""
 
-    def register(fn: TrainingLowering) -> TrainingLowering:
-        for cls in classes:
-            TRAINING_LOWERINGS[cls] = fn
-        return fn
+def _registers_in(table: dict[type[Operation], Any]) -> Callable[..., Callable[[F], F]]:
+    def registers(*classes: type[Operation]) -> Callable[[F], F]:
+        def register(fn: F) -> F:
+            for cls in classes:
+                table[cls] = fn
+            return fn
 
-    return register
+        return register
+
+    return registers
+
+
+lowers = _registers_in(LOWERINGS)
+"""`@lowers(nn.XOp, ...)`: register the decorated function as the lowering of those ops."""
+lowers_in_training = _registers_in(TRAINING_LOWERINGS)
+"""`@lowers_in_training(nn.XOp)`: register the decorated function as their training-mode lowering."""
 
 
 def out_shape(op: Operation) -> Shape:
