@@ -356,6 +356,23 @@ def test_diagonal_is_a_condition() -> None:
     assert "arith.cmpi eq" in str(module)
 
 
+def test_a_pinned_result_dim_reduces_only_its_slice() -> None:
+    """y[n, f] = Σ_c x[n, c] * w[1, c, f] (one tap of a filter [3, C, F], as a transposed conv's
+    phase reads it): dw[u0, u1, u2] is non-zero only at u0 = 1. The reduction over n runs for that
+    slice alone (a piece [1, C, F]), placed by the interleave, not for all three taps with a
+    predicate discarding two of them."""
+    rng = np.random.default_rng(55)
+    x, w, dy = rand(rng, 6, 4), rand(rng, 3, 4, 5), rand(rng, 6, 5)
+    reads = [(0, lambda n, f, c: [n, c], 0.0), (1, lambda n, f, c: [1, c, f], 0.0)]
+    _, f = gathers(adjoint([x, w, dy], (6, 5), (4,), reads, 1, lambda r: mul(r[2], r[0])))
+    piece, placed = computes(f)
+    assert piece.result_type.get_shape() == (1, 4, 5) and piece.reduction_extents == (6,)
+    assert placed.reduction.data == "none" and placed.result_type.get_shape() == (3, 4, 5)
+    expected = np.zeros_like(w)
+    expected[1] = x.T @ dy
+    np.testing.assert_allclose(evaluate(f, [x, w, dy])[0], expected, rtol=RTOL)
+
+
 def test_upsampling_gathers_two_preimages() -> None:
     """y[i, j] = x[i floordiv 2, j floordiv 2]: dx[u] = Σ_{t0, t1 < 2} dy[2 u0 + t0, 2 u1 + t1]."""
     rng = np.random.default_rng(6)

@@ -18,7 +18,12 @@ Strides: with moduli `M_r > 1` there is one piece per phase `p` (over the lattic
 
     out[u] = piece_{(u_r mod M_r)_r}[(u_r floordiv M_r)_r]      (a select tree on u_r mod M_r)
 
-with a phase no point of the scatter writes to reading as 0.
+with a phase no point of the scatter writes to reading as 0. A result index that the write map
+pins to one value `k` under a reduction (a weight gradient's constant tap) is a phase of modulus
+`U_r` whose only piece has extent 1 there: the interleave places it at `u_r = k`.
+
+The rewrite of one scatter (`scatter_to_gather`) may also run inside a lowering, which builds a
+scatter's natural form and uses the gathers that replace it.
 
 Which range checks are unnecessary. If `v_j` leaves `[0, E_j)` then a read `a[..., v_j, ...]`
 (an index that is exactly `v_j`) along a dimension of size `<= E_j` is out of bounds and returns
@@ -45,6 +50,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from xdsl.builder import Builder, ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import arith, func
 from xdsl.dialects import math as mathd
@@ -79,26 +85,27 @@ class ScatterToGatherPass(ModulePass):
             scatter_to_gather(scatter, self.phase_limit)
 
 
-def scatter_to_gather(op: ix.ScatterOp, phase_limit: int = 64) -> bool:
-    """Replace `op` by gathers; False (and a remark) when its write map cannot be solved."""
+def scatter_to_gather(op: ix.ScatterOp, phase_limit: int = 64) -> SSAValue | None:
+    """Replace `op` by gathers and return the value that replaces it; None (and a remark) when its
+    write map cannot be solved."""
     shape = op.result_type.get_shape()
     try:
         solution = solve(op.write_map, op.iteration_extents, shape, vanishing_dims(op), phase_limit)
     except NotInvertible as err:
         remark(f"kept a scatter for {describe(op)}: {err}")
-        return False
+        return None
     if solution.divisibility_guard:
         remark(f"{describe(op)}: strided gather uses a divisibility guard")
-    new_ops = build_gathers(op, solution)
+    with ImplicitBuilder(Builder(InsertPoint.before(op))):  # also inside a lowering's own builder
+        new_ops = build_gathers(op, solution)
     carried = {k: v for k, v in op.attributes.items() if k.startswith("mlc.")}
     for new_op in new_ops:
         new_op.attributes.update(carried)
-    Rewriter.insert_op(new_ops, InsertPoint.before(op))
     final = new_ops[-1].results[0]
     final.name_hint = op.result.name_hint
     op.result.replace_all_uses_with(final)
     Rewriter.erase_op(op)
-    return True
+    return final
 
 
 def remark(message: str) -> None:
