@@ -20,6 +20,7 @@ from mlc.dialects.nn.base import (
     broadcast_shapes,
     fmt,
     same_padding,
+    transposed_out,
     window_out,
 )
 from mlc.dialects.nn.elementwise import (
@@ -54,7 +55,7 @@ from mlc.dialects.nn.elementwise import (
     TanhOp,
     UnaryOp,
 )
-from mlc.dialects.nn.layers import AvgPool2DOp, BinConv2DOp, Conv2DOp, DenseOp, MatmulOp, MaxPool2DOp
+from mlc.dialects.nn.layers import AvgPool2DOp, BinConv2DOp, Conv2DOp, Conv2DTransposeOp, DenseOp, MatmulOp, MaxPool2DOp
 from mlc.dialects.nn.losses import BCELogitsOp, BCEOp, KLNormalOp, LossOp, MSEOp, SoftmaxCrossEntropyOp
 from mlc.dialects.nn.reductions import BatchNormOp, LayerNormOp, LogSoftmaxOp, MaxOp, MeanOp, MinOp, SoftmaxOp, SumOp
 from mlc.dialects.nn.shape_ops import ConcatOp, PadOp, ReshapeOp, SliceOp, TransposeOp, UpsampleOp
@@ -63,7 +64,7 @@ from mlc.dialects.nn.shape_ops import ConcatOp, PadOp, ReshapeOp, SliceOp, Trans
 NN = Dialect(
     "nn",
     [
-        Conv2DOp, BinConv2DOp, DenseOp, MatmulOp, MaxPool2DOp, AvgPool2DOp, ReshapeOp, ConcatOp,
+        Conv2DOp, BinConv2DOp, Conv2DTransposeOp, DenseOp, MatmulOp, MaxPool2DOp, AvgPool2DOp, ReshapeOp, ConcatOp,
         TransposeOp, SliceOp, PadOp, UpsampleOp,
         *UNARY.values(), *ACTIVATIONS.values(), AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, PowOp, ConstantOp, SumOp, MeanOp,
         MaxOp, MinOp, SoftmaxOp, LogSoftmaxOp, BatchNormOp, LayerNormOp, MSEOp, BCEOp, BCELogitsOp,
@@ -76,8 +77,8 @@ __all__ = [
     "PadOp", "SliceOp", "TransposeOp", "UpsampleOp", "MaximumOp", "MinimumOp", "PowOp", "MaxOp", "MinOp", "LayerNormOp", "BCELogitsOp",
     "ACTIVATIONS", "ActivationOp", "ClampOp", "EluOp", "HardtanhOp", "LeakyReluOp", "SiluOp", "SoftplusOp", "SquareOp",
     "AbsOp", "AddOp", "AvgPool2DOp", "BCEOp", "BINARY", "BatchNormOp", "BinConv2DOp", "BinaryOp", "ConcatOp",
-    "ConstantOp", "Conv2DOp", "DenseOp", "DivOp", "ExpOp", "FORMAT_1", "FORMAT_2", "GraphOp", "KLNormalOp", "LogOp",
+    "ConstantOp", "Conv2DOp", "Conv2DTransposeOp", "DenseOp", "DivOp", "ExpOp", "FORMAT_1", "FORMAT_2", "GraphOp", "KLNormalOp", "LogOp",
     "LogSoftmaxOp", "LossOp", "MSEOp", "MatmulOp", "MaxPool2DOp", "MeanOp", "MulOp", "NN", "NegOp", "ReluOp",
     "ReshapeOp", "Shape", "ShapeError", "SigmoidOp", "SignOp", "SoftmaxCrossEntropyOp", "SoftmaxOp", "SqrtOp",
-    "SubOp", "SumOp", "TanhOp", "UNARY", "UnaryOp", "broadcast_shapes", "fmt", "same_padding", "window_out",
+    "SubOp", "SumOp", "TanhOp", "UNARY", "UnaryOp", "broadcast_shapes", "fmt", "same_padding", "transposed_out", "window_out",
 ]  # fmt: skip
