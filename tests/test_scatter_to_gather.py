@@ -625,3 +625,27 @@ def test_random_write_maps(seed: int) -> None:
     case = Case([dy, other], shape, box, write, [(0, identity, 0.0), (1, other_map, fill)], body)
     gathers(case)
     gathers(case, phase_limit=1)
+
+
+def _residue_guarded(dy: SSAValue, modulus: int, residue: int, negated: bool) -> SSAValue:
+    """`dy` where `ix.index 0 mod modulus == residue` and 0 elsewhere (written as the select of
+    the negated condition with the sides swapped when `negated`)."""
+    rem = arith.RemSIOp(ix.IndexOp(0).result, _index(modulus)).result
+    cond = arith.CmpiOp(rem, _index(residue), "ne" if negated else "eq").result
+    return arith.SelectOp(cond, const(0.0), dy).result if negated else arith.SelectOp(cond, dy, const(0.0)).result
+
+
+@pytest.mark.parametrize("negated", [False, True])
+def test_interleave_adjoint_is_a_copy(negated: bool) -> None:
+    """The adjoint of interleaving two pieces, `y[u] = piece_{u mod 2}[u floordiv 2]`, into piece 1:
+    `dy[u] * [u mod 2 == 1]` written to `u floordiv 2`. The guard restricts the box to `u = 2z + 1`
+    before solving, so the gather is the copy `dy[2q + 1]`: no reduction and no residue test left
+    (only the range check of piece 1's last row, which has no pre-image)."""
+    rng = np.random.default_rng(31)
+    piece, dy = rand(rng, 5), rand(rng, 9)  # 9 rows: piece 1 has 4 pre-images, its last row none
+    case = Case([piece, dy], (5,), (9,), map_from(1, lambda u: [u // 2]), [(1, map_from(1, lambda u: [u]), 0.0)],
+                lambda r: _residue_guarded(r[0], 2, 1, negated))
+    _, f = gathers(case)
+    (op,) = computes(f)
+    assert op.reduction_extents == () and not any(isinstance(o, arith.RemSIOp) for o in op.body.block.ops)
+    np.testing.assert_allclose(evaluate(f, case.arrays)[0], [*dy[1::2], 0.0], rtol=RTOL)
