@@ -1,4 +1,4 @@
-"""conv2d and dense, forward and both gradients: mlc's scheduled C against PyTorch (oneDNN/MKL).
+"""conv2d, conv2d_transpose and dense, forward and both gradients: mlc's scheduled C against PyTorch (oneDNN/MKL).
 
     python benchmarks/kernels.py [--repeats 10] [--threads 2] [--quick]
 
@@ -8,7 +8,10 @@ Each kernel is compiled on its own, as it appears in a training step: the forwar
 PyTorch runs `F.conv2d`, `torch.nn.grad.conv2d_input` / `conv2d_weight` (channels-last, its
 fastest layout for these shapes) and `F.linear` with its gradients, in the same process, on the
 same number of threads. Shapes: 3x3 `same` convolutions with C = F from 16 to 256 channels at
-batch 1, 8 and 32, and dense layers. Columns: GFLOP/s (2 flops per multiply-add), medians of
+batch 1, 8 and 32; the transposed 3x3 stride-2 convolutions that upsample those inputs to twice
+their size (padding 1, output padding 1), whose forward is a chain of gathers (one per stride
+phase and their interleave) differentiated through the chain, against PyTorch's
+`conv_transpose2d` and its backward (`aten.convolution_backward`); and dense layers. Columns: GFLOP/s (2 flops per multiply-add), medians of
 `--repeats` timings after a warm-up, and mlc / PyTorch throughput (above 1: mlc is faster). mlc's
 results are checked against PyTorch's before timing.
 """
@@ -30,6 +33,8 @@ import mlc
 from mlc.runtime.program import make_context, run_pipeline
 from mlc.backends.c.runtime import compile_module
 from mlc.dialects import ix, nn
+from mlc.loops.compute_builders import pointwise, shape_of
+from mlc.loops.scalars import add
 from mlc.passes.autodiff import adjoint_of_read
 from mlc.passes.pipelines import LOWER_TO_C, SCHEDULE
 
@@ -64,6 +69,55 @@ def kernel_functions(forward: func.FuncOp, op: type) -> list[func.FuncOp]:
         g.function_type = func.FunctionType.from_lists(types, [grad.type])
         found.append(g)
     return found
+
+
+def chain_gradients(forward: func.FuncOp) -> list[func.FuncOp]:
+    """Like `kernel_functions` for a forward that is a chain of compute ops (a transposed conv's
+    phase gathers and their interleave): the adjoints propagated from the result back through
+    every op, the contributions of several reads summed."""
+    found = [forward]
+    for operand, name in ((0, "dx"), (1, "dw")):
+        types = [*forward.function_type.inputs, *forward.function_type.outputs]
+        g = func.FuncOp(name, (types, []))
+        args = g.body.block.args
+        mapping = dict(zip(forward.body.block.args, args))
+        ops = []
+        for original in forward.body.block.ops:
+            if isinstance(original, ix.ComputeOp):
+                ops.append(original.clone(value_mapper=mapping))
+                mapping[original.result] = ops[-1].result
+                g.body.block.add_op(ops[-1])
+        with ImplicitBuilder(g.body):
+            adjoints = {ops[-1].result: [args[-1]]}
+            for o in reversed(ops):
+                dy = total(adjoints.get(o.result, []))
+                for k, read in enumerate(o.reads):
+                    if dy is not None and (read.value is args[operand] or read.value.owner in ops):
+                        adjoints.setdefault(read.value, []).append(adjoint_of_read(o, k, dy, None))
+            grad = total(adjoints[args[operand]])
+            assert grad is not None
+            func.ReturnOp(grad)
+        for o in reversed(ops):  # the adjoints of linear gathers need their operands, not their values
+            if not o.result.uses:
+                o.detach()
+                o.erase()
+        g.function_type = func.FunctionType.from_lists(types, [grad.type])
+        found.append(g)
+    return found
+
+
+def total(parts: list) -> object:
+    """The sum of an adjoint's contributions (None when there are none)."""
+    if len(parts) <= 1:
+        return parts[0] if parts else None
+    return pointwise(shape_of(parts[0]), parts, lambda *xs: reduce_add(xs))
+
+
+def reduce_add(xs):
+    acc = xs[0]
+    for x in xs[1:]:
+        acc = add(acc, x)
+    return acc
 
 
 def compiled(functions: list[func.FuncOp]) -> dict:
@@ -115,6 +169,37 @@ def bench_conv(n: int, h: int, c: int, repeats: int, rng: np.random.Generator) -
     return row(f"conv 3x3 {c}->{c}, {h}x{h}, batch {n}", 2.0 * n * h * h * c * c * 9, ours, theirs)
 
 
+def bench_conv_transpose(n: int, h: int, c: int, repeats: int, rng: np.random.Generator) -> str:
+    """conv2d_transpose 3x3, stride 2, padding 1, output padding 1: [n, h, h, c] -> [n, 2h, 2h, c]."""
+    types = [TensorType(f32, [n, h, h, c]), TensorType(f32, [3, 3, c, c])]
+    forward = graph_function("forward", types, lambda x, w: nn.Conv2DTransposeOp(
+        x, w, stride=(2, 2), padding=(1, 1, 1, 1), output_padding=(1, 1)).out)
+    fns = compiled(chain_gradients(forward))
+    x = rng.standard_normal((n, h, h, c)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, c, c)) / np.sqrt(9 * c)).astype(np.float32)
+    dy = rng.standard_normal((n, 2 * h, 2 * h, c)).astype(np.float32)
+    y, dx, dw = np.empty_like(dy), np.empty_like(x), np.empty_like(w)
+    ours = [median_seconds(lambda: fns["forward"](x, w, y), repeats),
+            median_seconds(lambda: fns["dx"](x, w, dy, dx), repeats),
+            median_seconds(lambda: fns["dw"](x, w, dy, dw), repeats)]
+    tx = torch.from_numpy(x).permute(0, 3, 1, 2)  # channels-last memory, NCHW view
+    tw = torch.from_numpy(w).permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)  # [C, F, KH, KW]
+    tdy = torch.from_numpy(dy).permute(0, 3, 1, 2)
+    options = dict(stride=2, padding=1, output_padding=1)
+
+    def backward(mask: list[bool]):
+        return torch.ops.aten.convolution_backward(tdy, tx, tw, None, [2, 2], [1, 1], [1, 1], True, [1, 1], 1, mask)
+
+    with torch.no_grad():
+        ref = [F.conv_transpose2d(tx, tw, **options), backward([True, False, False])[0], backward([False, True, False])[1]]
+        for mine, theirs, perm in ((y, ref[0], (0, 2, 3, 1)), (dx, ref[1], (0, 2, 3, 1)), (dw, ref[2], (2, 3, 1, 0))):
+            assert np.allclose(mine, theirs.permute(*perm).numpy(), rtol=1e-3, atol=1e-3 * max(1.0, float(theirs.abs().max())))
+        theirs = [median_seconds(lambda: F.conv_transpose2d(tx, tw, **options), repeats),
+                  median_seconds(lambda: backward([True, False, False]), repeats),
+                  median_seconds(lambda: backward([False, True, False]), repeats)]
+    return row(f"conv_transpose 3x3/2 {c}->{c}, {h}x{h}->{2 * h}x{2 * h}, batch {n}", 2.0 * n * h * h * c * c * 9, ours, theirs)
+
+
 def bench_dense(n: int, i: int, o: int, repeats: int, rng: np.random.Generator) -> str:
     types = [TensorType(f32, [n, i]), TensorType(f32, [i, o])]
     forward = graph_function("forward", types, lambda x, w: nn.MatmulOp(x, w).out)
@@ -150,6 +235,8 @@ def main() -> None:
     convs = CONVS[1::3] if args.quick else CONVS
     for shape in convs:
         print(bench_conv(*shape, args.repeats, rng), flush=True)
+    for shape in convs:
+        print(bench_conv_transpose(*shape, args.repeats, rng), flush=True)
     for shape in (DENSES[1:3] if args.quick else DENSES):
         print(bench_dense(*shape, args.repeats, rng), flush=True)
 

@@ -382,6 +382,54 @@ def _conv2d(b: _Builder, v: Value) -> Value | None:
     return y
 
 
+def transposed_out(size: int, k: int, stride: int, dilation: int, lo: int, hi: int, extra: int) -> int:
+    """LANGUAGE.md: (H-1)*s - pt - pb + d*(K-1) + 1 + output_padding."""
+    return (size - 1) * stride - lo - hi + dilation * (k - 1) + 1 + extra
+
+
+@step("conv2d_transpose", 3, _is_image)
+def _conv2d_transpose(b: _Builder, v: Value) -> Value | None:
+    """Output padding below max(stride, dilation) per dim; `same` is H * s (no output padding)."""
+    r = b.rng
+    n, h, w, c = v.shape
+    k = (r.randint(1, 3), r.randint(1, 3))
+    stride = r.choice([(1, 1), (2, 2), (2, 2), (1, 2), (2, 1), (3, 3)])
+    dil = r.choice([(1, 1), (1, 1), (2, 2), (1, 2)])
+    kws = [f"stride={_pair_text(stride)}"] if stride != (1, 1) or r.random() < 0.2 else []
+    kind = r.choice(["valid", "default", "same", "same", "int", "tuple"])
+    extra = (0, 0)
+    if kind == "same":
+        kws.append("padding=same")
+        out = (h * stride[0], w * stride[1])
+    else:
+        pads: tuple[int, ...] = (0, 0, 0, 0)
+        if kind == "valid":
+            kws.append("padding=valid")
+        elif kind == "int":
+            pads = (r.randint(0, 2),) * 4
+            kws.append(f"padding={pads[0]}")
+        elif kind == "tuple":
+            pads = tuple(r.randint(0, 2) for _ in range(4))
+            kws.append(f"padding={pads}")
+        if r.random() < 0.4:
+            extra = (r.randrange(max(stride[0], dil[0])), r.randrange(max(stride[1], dil[1])))
+            kws.append(f"output_padding={_pair_text(extra)}")
+        out = (transposed_out(h, k[0], stride[0], dil[0], pads[0], pads[1], extra[0]),
+               transposed_out(w, k[1], stride[1], dil[1], pads[2], pads[3], extra[1]))
+    if min(out) < 1:
+        return None
+    if dil != (1, 1):
+        kws.append(f"dilation={_pair_text(dil)}")
+    groups = r.choice([g for g in range(2, c + 1) if c % g == 0] or [1]) if r.random() < 0.3 else 1
+    per_group = r.randint(1, 2) if groups > 1 else r.randint(1, 3)
+    if groups > 1:
+        kws.append(f"groups={groups}")
+    wt = b.param((*k, per_group, c))
+    taps = max(1, k[0] * k[1] // (stride[0] * stride[1]))
+    return Value(f"conv2d_transpose({', '.join([_strip(v.text), wt.text, *kws])})", (n, *out, groups * per_group),
+                 v.scale * wt.scale * math.sqrt(taps * c))
+
+
 @step("binconv2d", 7, _is_image)
 def _binconv2d(b: _Builder, v: Value) -> Value | None:
     r = b.rng

@@ -179,7 +179,7 @@ def test_generator_is_deterministic_and_covers_the_language() -> None:
         "sign(", "neg(", "sum(", "mean(", "softmax(", "log_softmax(", "batchnorm(", "mse(", "bce(",
         "softmax_cross_entropy(", "kl_normal(", "padding=same", "padding=(", "padding=1", "dilation=", "stride=(",
         "axis=(", "axis=-", "op op", "max(k:", "sum(k:", "i / ", "i % ", "select(", "x[i, i]", "f32[", "= glorot", "= normal(",
-        "= uniform(", "transpose(", "slice(", "step=-", "pad(", "value=", "layernorm(", "bce_logits(", "ceil_mode=true", "count_pad=true", "groups=", "max(t", "min(", "square(", "silu(", "softplus(", "leaky_relu(", "elu(", "hardtanh(", "clamp(", ", lo=", "erf(", "gelu(", "approximate=tanh", "upsample2d(", "mode=bilinear",
+        "= uniform(", "transpose(", "slice(", "step=-", "pad(", "value=", "layernorm(", "bce_logits(", "ceil_mode=true", "count_pad=true", "groups=", "conv2d_transpose(", "output_padding=", "max(t", "min(", "square(", "silu(", "softplus(", "leaky_relu(", "elu(", "hardtanh(", "clamp(", ", lo=", "erf(", "gelu(", "approximate=tanh", "upsample2d(", "mode=bilinear",
     ]  # fmt: skip
     missing = [f for f in features if f not in texts]
     assert not missing, f"no generated model uses {missing}"

@@ -356,6 +356,23 @@ def test_diagonal_is_a_condition() -> None:
     assert "arith.cmpi eq" in str(module)
 
 
+def test_a_pinned_result_dim_reduces_only_its_slice() -> None:
+    """y[n, f] = Σ_c x[n, c] * w[1, c, f] (one tap of a filter [3, C, F], as a transposed conv's
+    phase reads it): dw[u0, u1, u2] is non-zero only at u0 = 1. The reduction over n runs for that
+    slice alone (a piece [1, C, F]), placed by the interleave, not for all three taps with a
+    predicate discarding two of them."""
+    rng = np.random.default_rng(55)
+    x, w, dy = rand(rng, 6, 4), rand(rng, 3, 4, 5), rand(rng, 6, 5)
+    reads = [(0, lambda n, f, c: [n, c], 0.0), (1, lambda n, f, c: [1, c, f], 0.0)]
+    _, f = gathers(adjoint([x, w, dy], (6, 5), (4,), reads, 1, lambda r: mul(r[2], r[0])))
+    piece, placed = computes(f)
+    assert piece.result_type.get_shape() == (1, 4, 5) and piece.reduction_extents == (6,)
+    assert placed.reduction.data == "none" and placed.result_type.get_shape() == (3, 4, 5)
+    expected = np.zeros_like(w)
+    expected[1] = x.T @ dy
+    np.testing.assert_allclose(evaluate(f, [x, w, dy])[0], expected, rtol=RTOL)
+
+
 def test_upsampling_gathers_two_preimages() -> None:
     """y[i, j] = x[i floordiv 2, j floordiv 2]: dx[u] = Σ_{t0, t1 < 2} dy[2 u0 + t0, 2 u1 + t1]."""
     rng = np.random.default_rng(6)
@@ -608,3 +625,27 @@ def test_random_write_maps(seed: int) -> None:
     case = Case([dy, other], shape, box, write, [(0, identity, 0.0), (1, other_map, fill)], body)
     gathers(case)
     gathers(case, phase_limit=1)
+
+
+def _residue_guarded(dy: SSAValue, modulus: int, residue: int, negated: bool) -> SSAValue:
+    """`dy` where `ix.index 0 mod modulus == residue` and 0 elsewhere (written as the select of
+    the negated condition with the sides swapped when `negated`)."""
+    rem = arith.RemSIOp(ix.IndexOp(0).result, _index(modulus)).result
+    cond = arith.CmpiOp(rem, _index(residue), "ne" if negated else "eq").result
+    return arith.SelectOp(cond, const(0.0), dy).result if negated else arith.SelectOp(cond, dy, const(0.0)).result
+
+
+@pytest.mark.parametrize("negated", [False, True])
+def test_interleave_adjoint_is_a_copy(negated: bool) -> None:
+    """The adjoint of interleaving two pieces, `y[u] = piece_{u mod 2}[u floordiv 2]`, into piece 1:
+    `dy[u] * [u mod 2 == 1]` written to `u floordiv 2`. The guard restricts the box to `u = 2z + 1`
+    before solving, so the gather is the copy `dy[2q + 1]`: no reduction and no residue test left
+    (only the range check of piece 1's last row, which has no pre-image)."""
+    rng = np.random.default_rng(31)
+    piece, dy = rand(rng, 5), rand(rng, 9)  # 9 rows: piece 1 has 4 pre-images, its last row none
+    case = Case([piece, dy], (5,), (9,), map_from(1, lambda u: [u // 2]), [(1, map_from(1, lambda u: [u]), 0.0)],
+                lambda r: _residue_guarded(r[0], 2, 1, negated))
+    _, f = gathers(case)
+    (op,) = computes(f)
+    assert op.reduction_extents == () and not any(isinstance(o, arith.RemSIOp) for o in op.body.block.ops)
+    np.testing.assert_allclose(evaluate(f, case.arrays)[0], [*dy[1::2], 0.0], rtol=RTOL)

@@ -7,7 +7,9 @@ the implicit insertion point (inside an `ImplicitBuilder`), in program order:
   - `pointwise` `y[i] = f(a[i'], b[i''], ...)` with NumPy broadcasting of each operand to `y`;
   - `reduce`    `y[kept] = Σ_{axes} term(x[...]) * scale` (or `max`) for same-shaped operands;
   - `window`    `y[n,i,j,c] = Σ/max_{a,b} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c]`;
-  - `conv`      that window's taps times HWIO weights, summed.
+  - `conv`      that window's taps times HWIO weights, summed;
+  - `scatter`   one `ix.scatter`, writes given as a Python index function like the reads;
+  - `conv_transpose_scatter`  conv's adjoint: each input pixel times the taps, added where they land.
 """
 
 from __future__ import annotations
@@ -127,8 +129,9 @@ class Window:
         return i * sh + a * dh - pt, j * sw + b * dw - pl
 
     @staticmethod
-    def of(op: nn.Conv2DOp | nn.BinConv2DOp | nn.MaxPool2DOp | nn.AvgPool2DOp) -> Window:
-        dilation = int_tuple(op.dilation) if isinstance(op, nn.Conv2DOp | nn.BinConv2DOp) else op.window_dilation()
+    def of(op: nn.Conv2DOp | nn.BinConv2DOp | nn.Conv2DTransposeOp | nn.MaxPool2DOp | nn.AvgPool2DOp) -> Window:
+        convolution = isinstance(op, nn.Conv2DOp | nn.BinConv2DOp | nn.Conv2DTransposeOp)
+        dilation = int_tuple(op.dilation) if convolution else op.window_dilation()
         return Window(int_tuple(op.stride), dilation, int_tuple(op.padding))
 
 
@@ -175,6 +178,53 @@ def conv(x: SSAValue, w: SSAValue, win: Window, out_shape: Sequence[int], *, fil
         mul,
         reduction="sum",
         extents=(kh, kw, channels),
+    )
+
+
+def scatter(
+    shape: Sequence[int],
+    extents: Sequence[int],
+    write: Index,
+    reads: Sequence[Access],
+    body: Callable[..., SSAValue],
+) -> SSAValue:
+    """One `ix.scatter`: `y = 0; y[write(v)] += body(reads at v)` for `v` in the box `extents`,
+    writes outside `y` dropped. Reads and writes are index functions of all the box's variables."""
+    num_dims = len(extents)
+    ix_reads = [ix.Read(r.value, r.map(num_dims), r.fill) for r in reads]
+    result_type = TensorType(element_type_of(reads[0].value), list(shape))
+    op = ix.ScatterOp.build(result_type, extents, map_from(num_dims, write), ix_reads, lambda args: body(*args))
+    return op.result
+
+
+def conv_transpose_scatter(x: SSAValue, w: SSAValue, win: Window, out_shape: Sequence[int], *, groups: int = 1) -> SSAValue:
+    """y[n, i*sh + a*dh - pt, j*sw + b*dw - pl, o] += x[n, i, j, g*Cg + c] * w[a, b, o mod Fg, g*Cg + c]
+    over the box (n, i, j, a, b, o, c), with g = o floordiv Fg the group of output channel o,
+    Fg = w's third dim and Cg = C / groups (conv's read turned into the write). The box names the
+    output channel o rather than (g, f), so that the write needs no division and solving it for a
+    gather keeps o an output index; with one group the channel is c, and with one output per
+    group (Fg = 1) it is o * Cg + c, without a division."""
+    n, h, wd, _ = shape_of(x)
+    kh, kw, per_group, channels = shape_of(w)
+    in_group = channels // groups
+
+    def channel(o: AffineExpr, c: AffineExpr) -> AffineExpr:
+        if groups == 1:
+            return c
+        return (o if per_group == 1 else o // per_group) * in_group + c
+
+    def filter_index(o: AffineExpr) -> AffineExpr | int:
+        return o if groups == 1 else (0 if per_group == 1 else o % per_group)
+
+    return scatter(
+        out_shape,
+        (n, h, wd, kh, kw, out_shape[3], in_group),
+        lambda n, i, j, a, b, o, c: [n, *win.at(i, j, a, b), o],
+        [
+            Access(x, lambda n, i, j, a, b, o, c: [n, i, j, channel(o, c)]),
+            Access(w, lambda n, i, j, a, b, o, c: [a, b, filter_index(o), channel(o, c)]),
+        ],
+        mul,
     )
 
 

@@ -18,9 +18,19 @@ Strides: with moduli `M_r > 1` there is one piece per phase `p` (over the lattic
 
     out[u] = piece_{(u_r mod M_r)_r}[(u_r floordiv M_r)_r]      (a select tree on u_r mod M_r)
 
-with a phase no point of the scatter writes to reading as 0.
+with a phase no point of the scatter writes to reading as 0. A result index that the write map
+pins to one value `k` under a reduction (a weight gradient's constant tap) is a phase of modulus
+`U_r` whose only piece has extent 1 there: the interleave places it at `u_r = k`.
 
-Which range checks are unnecessary. If `v_j` leaves `[0, E_j)` then a read `a[..., v_j, ...]`
+The rewrite of one scatter (`scatter_to_gather`) may also run inside a lowering, which builds a
+scatter's natural form and uses the gathers that replace it.
+
+Guards (`scatter_bodies.restrict_by_guards`). Before solving, the box shrinks to the points a
+body's guards let through: a body that is 0 unless `v_j mod M == p` (or `v_j == p`) iterates
+`v_j = M z + p` only, and the guards it decides fold away. The adjoint of an interleave,
+`dy[u] * [u mod M == p]` into `piece_p[u floordiv M]`, becomes the copy `dy[M q + p]`.
+
+Which range checks are unnecessary (`scatter_bodies.vanishing_dims`). If `v_j` leaves `[0, E_j)` then a read `a[..., v_j, ...]`
 (an index that is exactly `v_j`) along a dimension of size `<= E_j` is out of bounds and returns
 its fill. When that fill is 0 and the body vanishes whenever that read is 0 (the body is linear
 in it: an adjoint's `dy * ∂body/∂a_k`), such points contribute exactly 0 and `v_j` needs no
@@ -28,7 +38,7 @@ check. "Vanishes" is decided structurally and soundly for IEEE arithmetic, assum
 data are finite: `a` itself, the constant 0, `x * y` with one side vanishing and the other finite
 (no `0 * inf`), `x / c` for a finite non-zero constant `c`, `-x`, `x ± y` and `select(c, x, y)` with
 both sides vanishing. Finite: reads whose fill is finite, finite constants, and `+ - * neg max min
-select tanh erf abs sitofp` of finite values (`/`, `exp`, `log`, `sqrt` can overflow or divide by 0 at
+select tanh abs sitofp` of finite values (`/`, `exp`, `log`, `sqrt` can overflow or divide by 0 at
 points the forward never evaluated, so they keep the check).
 
 The scatter's discardable `mlc.*` attributes (such as `mlc.phase`) are copied onto every compute
@@ -40,17 +50,16 @@ deterministic) with a remark on stderr, as does a strided solve that needs a div
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from xdsl.builder import Builder, ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import arith, func
-from xdsl.dialects import math as mathd
 from xdsl.dialects.builtin import FloatAttr, ModuleOp, TensorType
-from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
-from xdsl.ir.affine import AffineDimExpr, AffineExpr, AffineMap
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir.affine import AffineExpr, AffineMap
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
@@ -61,6 +70,7 @@ from mlc.loops.index_solve.linearise import NotInvertible
 from mlc.loops.index_solve.maps import compose
 from mlc.loops.index_solve.phases import solve
 from mlc.loops.index_solve.pieces import Condition, Divisible, Equal, InRange, Piece, Quasi, Solution
+from mlc.passes.scatter_bodies import restrict_by_guards, vanishing_dims
 
 REMARK = "remark: mlc-scatter-to-gather"
 
@@ -79,26 +89,28 @@ class ScatterToGatherPass(ModulePass):
             scatter_to_gather(scatter, self.phase_limit)
 
 
-def scatter_to_gather(op: ix.ScatterOp, phase_limit: int = 64) -> bool:
-    """Replace `op` by gathers; False (and a remark) when its write map cannot be solved."""
+def scatter_to_gather(op: ix.ScatterOp, phase_limit: int = 64) -> SSAValue | None:
+    """Replace `op` by gathers and return the value that replaces it; None (and a remark) when its
+    write map cannot be solved (the scatter then stays, its box restricted by its guards)."""
+    op = restrict_by_guards(op)
     shape = op.result_type.get_shape()
     try:
         solution = solve(op.write_map, op.iteration_extents, shape, vanishing_dims(op), phase_limit)
     except NotInvertible as err:
         remark(f"kept a scatter for {describe(op)}: {err}")
-        return False
+        return None
     if solution.divisibility_guard:
         remark(f"{describe(op)}: strided gather uses a divisibility guard")
-    new_ops = build_gathers(op, solution)
+    with ImplicitBuilder(Builder(InsertPoint.before(op))):  # also inside a lowering's own builder
+        new_ops = build_gathers(op, solution)
     carried = {k: v for k, v in op.attributes.items() if k.startswith("mlc.")}
     for new_op in new_ops:
         new_op.attributes.update(carried)
-    Rewriter.insert_op(new_ops, InsertPoint.before(op))
     final = new_ops[-1].results[0]
     final.name_hint = op.result.name_hint
     op.result.replace_all_uses_with(final)
     Rewriter.erase_op(op)
-    return True
+    return final
 
 
 def remark(message: str) -> None:
@@ -271,82 +283,3 @@ class IndexEmitter:
                     checks.append(arith.CmpiOp(e, self.const(hi + 1), "slt").result)
                 return checks
         raise AssertionError(cond)
-
-
-# ---------------------------------------------------------------------------------------------
-# Which iteration variables need no range check
-# ---------------------------------------------------------------------------------------------
-def vanishing_dims(op: ix.IndexNotationOp) -> set[int]:
-    """Iteration variables `j` such that a point with `v_j` outside `[0, E_j)` contributes exactly
-    0: some read indexes a dimension of size `<= E_j` by `v_j` itself, fills with 0, and the
-    body vanishes whenever that read is 0 (see the module docstring)."""
-    block = op.body.block
-    reads = op.reads
-    finite_args = {arg for arg, r in zip(block.args, reads) if math.isfinite(r.fill)}
-    extents = op.iteration_extents
-    dims: set[int] = set()
-    for arg, read in zip(block.args, reads):
-        if read.fill != 0.0 or not _vanishes(op.yield_op.value, arg, finite_args):
-            continue
-        tensor = read.value.type
-        assert isinstance(tensor, TensorType)
-        for expr, size in zip(read.map.results, tensor.get_shape()):
-            if isinstance(expr, AffineDimExpr) and size <= extents[expr.position]:
-                dims.add(expr.position)
-    return dims
-
-
-_FINITE_OPS = (
-    arith.AddfOp, arith.SubfOp, arith.MulfOp, arith.NegfOp, arith.MaximumfOp, arith.MinimumfOp,
-    mathd.TanhOp, mathd.AbsFOp, mathd.ErfOp,
-)
-"""Ops whose result is finite when their float operands are (overflow aside)."""
-
-
-def _is_finite(value: SSAValue, finite_args: set[BlockArgument]) -> bool:
-    if isinstance(value, BlockArgument):
-        return value in finite_args
-    owner = value.owner
-    if isinstance(owner, arith.ConstantOp):
-        v = owner.value
-        return not isinstance(v, FloatAttr) or math.isfinite(v.value.data)
-    if isinstance(owner, arith.SIToFPOp):  # an integer converted: finite
-        return True
-    if isinstance(owner, arith.SelectOp):
-        return _is_finite(owner.lhs, finite_args) and _is_finite(owner.rhs, finite_args)
-    if isinstance(owner, _FINITE_OPS):
-        return all(_is_finite(o, finite_args) for o in owner.operands)
-    return False
-
-
-def _vanishes(value: SSAValue, arg: BlockArgument, finite_args: set[BlockArgument]) -> bool:
-    """Whether `value` is ±0 at every point where the read `arg` is 0."""
-    if value is arg:
-        return True
-    if isinstance(value, BlockArgument):
-        return False
-    owner = value.owner
-    if isinstance(owner, arith.ConstantOp):
-        return isinstance(owner.value, FloatAttr) and owner.value.value.data == 0.0
-    if isinstance(owner, arith.MulfOp):
-        a, b = owner.lhs, owner.rhs
-        return (_vanishes(a, arg, finite_args) and _is_finite(b, finite_args)) or (
-            _vanishes(b, arg, finite_args) and _is_finite(a, finite_args)
-        )
-    if isinstance(owner, arith.DivfOp):
-        divisor = owner.rhs.owner
-        return (
-            _vanishes(owner.lhs, arg, finite_args)
-            and isinstance(divisor, arith.ConstantOp)
-            and isinstance(divisor.value, FloatAttr)
-            and math.isfinite(divisor.value.value.data)
-            and divisor.value.value.data != 0.0
-        )
-    if isinstance(owner, arith.NegfOp):
-        return _vanishes(owner.operand, arg, finite_args)
-    if isinstance(owner, arith.AddfOp | arith.SubfOp):
-        return _vanishes(owner.lhs, arg, finite_args) and _vanishes(owner.rhs, arg, finite_args)
-    if isinstance(owner, arith.SelectOp):
-        return _vanishes(owner.lhs, arg, finite_args) and _vanishes(owner.rhs, arg, finite_args)
-    return False
-

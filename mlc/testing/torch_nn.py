@@ -85,6 +85,19 @@ def conv2d_nhwc(x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[int]
     return nhwc(y)
 
 
+def conv2d_transpose_nhwc(x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[int], dilation: Sequence[int],
+                          output_padding: Sequence[int], groups: int = 1) -> Tensor:
+    """y[n, i*sh + a*dh - pt, j*sw + b*dw - pl, g*Fg + f] += x[n,i,j,c] * w[a,b,f,c], writes outside
+    y dropped: PyTorch's unpadded conv_transpose2d (its [C, Fg, KH, KW] filter is w permuted),
+    cropped by [pt, pb, pl, pr] (F.pad with negative pads) and extended by the output padding
+    at the bottom and right, where no tap lands after the cropped bottom padding (zeros)."""
+    cfhw = w.permute(3, 2, 0, 1).contiguous()
+    full = F.conv_transpose2d(nchw(x), cfhw, stride=tuple(stride), dilation=tuple(dilation), groups=groups)
+    pt, pb, pl, pr = pads
+    oph, opw = output_padding
+    return nhwc(F.pad(full, (-pl, opw - pr, -pt, oph - pb)))
+
+
 def binconv2d_nhwc(
     x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[int], dilation: Sequence[int], mode: str, pad_value: int,
     groups: int = 1,
@@ -136,6 +149,13 @@ def _conv2d(op: nn.Conv2DOp) -> Kernel:
     stride, pads, dilation = _ints(op.stride), _ints(op.padding), _ints(op.dilation)
     groups = op.group_count()
     return lambda x, w: conv2d_nhwc(x, w, stride, pads, dilation, groups=groups)
+
+
+@kernel(nn.Conv2DTransposeOp)
+def _conv2d_transpose(op: nn.Conv2DTransposeOp) -> Kernel:
+    stride, pads, dilation, extra = _ints(op.stride), _ints(op.padding), _ints(op.dilation), op.extra_size()
+    groups = op.group_count()
+    return lambda x, w: conv2d_transpose_nhwc(x, w, stride, pads, dilation, extra, groups=groups)
 
 
 @kernel(nn.BinConv2DOp)

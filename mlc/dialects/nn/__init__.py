@@ -20,6 +20,7 @@ from mlc.dialects.nn.base import (
     broadcast_shapes,
     fmt,
     same_padding,
+    transposed_out,
     window_out,
 )
 from mlc.dialects.nn.elementwise import (
@@ -57,7 +58,7 @@ from mlc.dialects.nn.elementwise import (
     TanhOp,
     UnaryOp,
 )
-from mlc.dialects.nn.layers import AvgPool2DOp, BinConv2DOp, Conv2DOp, DenseOp, MatmulOp, MaxPool2DOp
+from mlc.dialects.nn.layers import AvgPool2DOp, BinConv2DOp, Conv2DOp, Conv2DTransposeOp, DenseOp, MatmulOp, MaxPool2DOp
 from mlc.dialects.nn.losses import BCELogitsOp, BCEOp, KLNormalOp, LossOp, MSEOp, SoftmaxCrossEntropyOp
 from mlc.dialects.nn.reductions import (
     BatchNormOp, LayerNormOp, LogSoftmaxOp, MaxOp, MeanOp, MinOp, RunningBatchNormOp, SoftmaxOp, SumOp,
@@ -68,7 +69,7 @@ from mlc.dialects.nn.shape_ops import ConcatOp, PadOp, ReshapeOp, SliceOp, Trans
 NN = Dialect(
     "nn",
     [
-        Conv2DOp, BinConv2DOp, DenseOp, MatmulOp, MaxPool2DOp, AvgPool2DOp, ReshapeOp, ConcatOp,
+        Conv2DOp, BinConv2DOp, Conv2DTransposeOp, DenseOp, MatmulOp, MaxPool2DOp, AvgPool2DOp, ReshapeOp, ConcatOp,
         TransposeOp, SliceOp, PadOp, UpsampleOp,
         *UNARY.values(), GeluOp, *ACTIVATIONS.values(), ClampTensorOp, AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, PowOp, ConstantOp, SumOp, MeanOp,
         MaxOp, MinOp, SoftmaxOp, LogSoftmaxOp, BatchNormOp, RunningBatchNormOp, LayerNormOp, MSEOp, BCEOp, BCELogitsOp,
@@ -81,8 +82,8 @@ __all__ = [
     "PadOp", "SliceOp", "TransposeOp", "UpsampleOp", "MaximumOp", "MinimumOp", "PowOp", "MaxOp", "MinOp", "LayerNormOp", "RunningBatchNormOp", "BCELogitsOp",
     "ACTIVATIONS", "ActivationOp", "ClampOp", "ClampTensorOp", "EluOp", "ErfOp", "GeluOp", "HardtanhOp", "LeakyReluOp", "SiluOp", "SoftplusOp", "SquareOp",
     "AbsOp", "AddOp", "AvgPool2DOp", "BCEOp", "BINARY", "BatchNormOp", "BinConv2DOp", "BinaryOp", "ConcatOp",
-    "ConstantOp", "Conv2DOp", "DenseOp", "DivOp", "ExpOp", "FORMAT_1", "FORMAT_2", "GraphOp", "KLNormalOp", "LogOp",
+    "ConstantOp", "Conv2DOp", "Conv2DTransposeOp", "DenseOp", "DivOp", "ExpOp", "FORMAT_1", "FORMAT_2", "GraphOp", "KLNormalOp", "LogOp",
     "LogSoftmaxOp", "LossOp", "MSEOp", "MatmulOp", "MaxPool2DOp", "MeanOp", "MulOp", "NN", "NegOp", "ReluOp",
     "ReshapeOp", "Shape", "ShapeError", "SigmoidOp", "SignOp", "SoftmaxCrossEntropyOp", "SoftmaxOp", "SqrtOp",
-    "SubOp", "SumOp", "TanhOp", "UNARY", "UnaryOp", "broadcast_shapes", "fmt", "same_padding", "window_out",
+    "SubOp", "SumOp", "TanhOp", "UNARY", "UnaryOp", "broadcast_shapes", "fmt", "same_padding", "transposed_out", "window_out",
 ]  # fmt: skip

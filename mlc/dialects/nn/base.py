@@ -54,6 +54,12 @@ def window_out(size: int, k: int, stride: int, dilation: int, pad_lo: int, pad_h
     return out - 1 if (out - 1) * stride >= size + pad_lo else out
 
 
+def transposed_out(size: int, k: int, stride: int, dilation: int, pad_lo: int, pad_hi: int, extra: int) -> int:
+    """Output length of a transposed convolution: (H-1)*s - pads + d*(K-1) + 1 + output_padding, the
+    shortest input that conv2d with these parameters maps to H, `extra` cells longer."""
+    return (size - 1) * stride - pad_lo - pad_hi + dilation * (k - 1) + 1 + extra
+
+
 def same_padding(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
     """TensorFlow `same`: Ho = ceil(H / s); total pad split with the extra cell at the end."""
     out = -(-size // stride)

@@ -19,6 +19,7 @@ from mlc.dialects.nn.base import (
     require_rank,
     tensor_type,
     fmt,
+    transposed_out,
     window_out,
 )
 
@@ -39,19 +40,33 @@ class _WindowConv(GraphOp):
     def group_count(self) -> int:
         return 1 if self.groups is None else self.groups.value.data
 
-    def infer(self) -> TensorType:
-        x, w = tensor_type(self.x), tensor_type(self.w)
-        require_rank(f"{self.name.split('.')[1]} input", x, 4)
-        require_rank(f"{self.name.split('.')[1]} filter", w, 4)
-        (sh, sw), (dh, dw) = int_tuple(self.stride), int_tuple(self.dilation)
-        pt, pb, pl, pr = int_tuple(self.padding)
-        n, h, wd, c = x.get_shape()
-        kh, kw, wc, f = w.get_shape()
+    def kind(self) -> str:
+        """The op's name without the dialect, as messages start."""
+        return self.name.split(".")[1]
+
+    def checked_window(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """(stride, dilation, padding), after checking that they are positive and non-negative."""
+        stride, dilation, padding = int_tuple(self.stride), int_tuple(self.dilation), int_tuple(self.padding)
+        if min(*stride, *dilation) < 1 or min(padding) < 0:
+            raise ShapeError("stride and dilation must be positive and padding non-negative")
+        return stride, dilation, padding
+
+    def checked_groups(self, channels: int) -> int:
+        """The group count, after checking that it is positive and divides the input's channels."""
         g = self.group_count()
         if g < 1:
             raise ShapeError(f"groups must be positive, got {g}")
-        if c % g:
-            raise ShapeError(f"{c} input channels are not divisible by groups={g}")
+        if channels % g:
+            raise ShapeError(f"{channels} input channels are not divisible by groups={g}")
+        return g
+
+    def infer(self) -> TensorType:
+        x, w = tensor_type(self.x), tensor_type(self.w)
+        require_rank(f"{self.kind()} input", x, 4)
+        require_rank(f"{self.kind()} filter", w, 4)
+        n, h, wd, c = x.get_shape()
+        kh, kw, wc, f = w.get_shape()
+        g = self.checked_groups(c)
         if f % g:
             raise ShapeError(f"{f} filters are not divisible by groups={g}")
         if g == 1 and c != wc:
@@ -59,8 +74,7 @@ class _WindowConv(GraphOp):
         if c // g != wc:
             raise ShapeError(f"groups={g} gives {c // g} input channels per group but the filter expects {wc} "
                              f"(input {fmt(x)}, filter {fmt(w)})")
-        if min(sh, sw, dh, dw) < 1 or min(pt, pb, pl, pr) < 0:
-            raise ShapeError("stride and dilation must be positive and padding non-negative")
+        (sh, sw), (dh, dw), (pt, pb, pl, pr) = self.checked_window()
         ho, wo = window_out(h, kh, sh, dh, pt, pb), window_out(wd, kw, sw, dw, pl, pr)
         if ho < 1 or wo < 1:
             raise ShapeError(f"filter {fmt(w)} does not fit the padded input {fmt(x)}")
@@ -108,6 +122,51 @@ class BinConv2DOp(_WindowConv):
         if self.pad_value.value.data not in (0, 1, -1):
             raise VerifyException(f"nn.binconv2d: pad_value must be 0, 1 or -1, got {self.pad_value.value.data}")
         super().verify_()
+
+
+@irdl_op_definition
+class Conv2DTransposeOp(_WindowConv):
+    """The adjoint of conv2d with respect to its input (PyTorch's conv_transpose2d):
+    y[n, i*sh + a*dh - pt, j*sw + b*dw - pl, g*Fg + f] += x[n,i,j,c] * w[a,b,f,c], summed over
+    i, j, a, b and the channels c of group g = c / (C / groups); writes outside y are dropped.
+    The filter is [KH, KW, Fg, C] (Fg outputs per group): conv2d's filter from y back to x."""
+
+    name = "nn.conv2d_transpose"
+    output_padding = opt_prop_def(DenseArrayBase.constr(i64))
+    """Absent for (0, 0). Extra rows and columns at the bottom and right of y; each < max(stride, dilation)."""
+
+    def __init__(self, x: SSAValue, w: SSAValue, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), output_padding=(0, 0),
+                 groups: int = 1, result_type=None):
+        props = _conv_props(stride, padding, dilation, groups)
+        props |= {} if tuple(output_padding) == (0, 0) else {"output_padding": i64_array(output_padding)}
+        super().__init__(operands=[x, w], result_types=[result_type or tensor_type(x)], properties=props)
+        if result_type is None:
+            self._set_inferred_type()
+
+    def extra_size(self) -> tuple[int, int]:
+        """(oph, opw): the output padding."""
+        return (0, 0) if self.output_padding is None else int_tuple(self.output_padding)  # pyright: ignore[reportReturnType]
+
+    def infer(self) -> TensorType:
+        x, w = tensor_type(self.x), tensor_type(self.w)
+        require_rank("conv2d_transpose input", x, 4)
+        require_rank("conv2d_transpose filter", w, 4)
+        n, h, wd, c = x.get_shape()
+        kh, kw, fg, wc = w.get_shape()
+        g = self.checked_groups(c)
+        if c != wc:
+            raise ShapeError(f"input has {c} channels but the filter [KH, KW, Fg, C] expects {wc} (input {fmt(x)}, filter {fmt(w)})")
+        (sh, sw), (dh, dw), (pt, pb, pl, pr) = self.checked_window()
+        oph, opw = self.extra_size()
+        for extra, s, d, where in ((oph, sh, dh, "height"), (opw, sw, dw, "width")):
+            if not 0 <= extra < max(s, d):
+                raise ShapeError(f"output_padding {extra} ({where}) must be non-negative and smaller than "
+                                 f"max(stride={s}, dilation={d}) = {max(s, d)}")
+        ho, wo = transposed_out(h, kh, sh, dh, pt, pb, oph), transposed_out(wd, kw, sw, dw, pl, pr, opw)
+        if ho < 1 or wo < 1:
+            raise ShapeError(f"output size {ho}x{wo} is not positive: padding {[pt, pb, pl, pr]} crops more than "
+                             f"the filter {fmt(w)} spreads the input {fmt(x)} over")
+        return self.tensor((n, ho, wo, g * fg))
 
 
 # -- dense / matmul ---------------------------------------------------------------------------

@@ -20,6 +20,8 @@ Resolution rules implemented here:
 * ``padding``: ``valid`` = no padding; ``same`` = TensorFlow's (:func:`nn.same_padding` per
   spatial dim, with the op's dilation for convolutions and dilation 1 for pools); an int ``p`` =
   ``p`` on all sides; ``(ph, pw)`` as PyTorch; or ``(top, bottom, left, right)``.
+* ``conv2d_transpose``: ``same`` means ``Ho = H * sh``, with the padding ``same`` gives conv2d on an
+  input of size ``Ho`` (and the output padding that size needs).
 * pools: ``stride`` defaults to ``size``.
 * ``concat`` and ``sum``/``mean`` normalise negative axes (``-1`` is the last).
 * ``flatten`` is a reshape to ``[N, prod(rest)]``; ``reshape`` allows one ``-1``.
@@ -48,6 +50,7 @@ from mlc.frontend.language.options import (
     int_choice,
     int_list,
     integer,
+    non_negative_pair,
     number,
     optional_int,
     padding,
@@ -190,6 +193,28 @@ def _conv(cls: type[nn.Conv2DOp] | type[nn.BinConv2DOp], extra: Sequence[str] = 
         return cls(x, w, stride=stride, padding=pads, dilation=dilation, **more)
 
     return build
+
+
+def _conv_transpose(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    """conv2d_transpose: ``same`` gives ``Ho = H * sh`` with the padding conv2d(padding=same) uses
+    on an input of size ``Ho`` (so conv2d maps ``Ho`` back to ``H``); the output padding is what
+    that size needs beyond the padded length, so none may be given with it."""
+    x, w = args
+    stride, dilation, extra = opts["stride"].value, opts["dilation"].value, opts["output_padding"].value
+    kernel = _shape(w)[:2] if len(_shape(w)) == 4 else (1, 1)
+    pad = opts["padding"].value
+    if pad == "same" and len(_shape(x)) == 4:
+        if extra != (0, 0):
+            raise CompileError(opts["output_padding"].loc, "conv2d_transpose: output_padding cannot be given with padding=same, "
+                               "whose output size is H * stride")
+        n, h, wd, c = _shape(x)
+        pads = resolve_padding("same", (n, h * stride[0], wd * stride[1], c), kernel, stride, dilation)
+        extra = tuple(size * s - nn.transposed_out(size, k, s, d, lo, hi, 0)
+                      for size, k, s, d, lo, hi in zip((h, wd), kernel, stride, dilation, pads[::2], pads[1::2]))
+    else:
+        pads = resolve_padding(pad, _shape(x), kernel, stride, dilation)
+    return nn.Conv2DTransposeOp(x, w, stride=stride, padding=pads, dilation=dilation, output_padding=extra,
+                                groups=opts["groups"].value)
 
 
 def _pool(cls: type[nn.MaxPool2DOp] | type[nn.AvgPool2DOp]) -> Builder:
@@ -364,6 +389,9 @@ def _table() -> dict[str, Builtin]:
             (X, Param("w"), *CONV_OPTIONS, Param("mode", enum("xnor", "bwn"), "xnor"), Param("pad_value", int_choice(0, 1, -1), 0)),
             _conv(nn.BinConv2DOp, ("mode", "pad_value", "groups")),
         ),
+        Builtin("conv2d_transpose", (X, Param("w"), Param("stride", pair, (1, 1)), Param("padding", padding, "valid"),
+                                     Param("output_padding", non_negative_pair, (0, 0)), Param("dilation", pair, (1, 1)),
+                                     Param("groups", positive_int, 1)), _conv_transpose),
         Builtin("dense", (X, Param("w"), Param("b", None, None)), _dense),
         Builtin("matmul", (Param("a"), Param("b")), _operands(nn.MatmulOp)),
         Builtin("maxpool2d", (*POOL_PARAMS, Param("dilation", pair, (1, 1)), Param("ceil_mode", boolean, False)),

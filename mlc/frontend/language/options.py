@@ -62,6 +62,17 @@ def pair(e: ast.Expr, name: str) -> tuple[int, int]:
     raise bad_option(e, name, "a positive int or a pair (h, w) of positive ints")
 
 
+def non_negative_pair(e: ast.Expr, name: str) -> tuple[int, int]:
+    """An int ``k >= 0`` (meaning ``(k, k)``) or a pair ``(h, w)`` of non-negative ints."""
+    k = int_literal(e)
+    if k is not None and k >= 0:
+        return k, k
+    items = int_literals(e)
+    if items is not None and len(items) == 2 and min(items) >= 0:
+        return items[0], items[1]
+    raise bad_option(e, name, "a non-negative int or a pair (h, w) of non-negative ints")
+
+
 def padding(e: ast.Expr, name: str) -> str | tuple[int, int, int, int]:
     """``valid``, ``same``, an int ``p >= 0`` (all sides), ``(ph, pw)`` (top = bottom = ph, left =
     right = pw, as PyTorch) or ``(top, bottom, left, right)``."""

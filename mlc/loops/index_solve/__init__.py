@@ -57,6 +57,10 @@ a loop in which each `u` is written by one iteration of the parallel loops. The 
    `ceil((U_r - p_r) / M_r)`), none of whose iterations is predicated off by the stride. A
    congruence with two free unknowns, or more phases than a limit, is kept as the predicate
    `N mod s == 0` with `x_p = N floordiv a_p` instead (still a gather, not work-minimal).
+   A condition that pins a result index alone, `c u_r + k = 0` (a filter read at a constant tap,
+   as a transposed convolution's phase gathers read it), is a phase as well when the solution
+   has free unknowns: modulus `U_r`, the one phase its value, a piece of extent 1 along `r`; so
+   the piece's reduction runs for that slice only, not for every `u` under a predicate.
 
 5. Ranges. A bounded pivot (iteration variable, remainder) must still lie in its range: a
    predicate unless interval bounds over the gather's box prove it, or the caller knows that an

@@ -44,13 +44,39 @@ def _solve(system: LinearSystem, weighted: bool, unchecked: set[int], phase_limi
     if guard:
         moduli = (1,) * len(system.results)
     assert moduli is not None
+    pinned = _pinned(elim, system.results) if elim.free else {}
+    if pinned is None:
+        return Solution((1,) * len(system.results), [], False)
+    moduli = tuple(u.extent if r in pinned else m for r, (u, m) in enumerate(zip(system.results, moduli)))
     skip = {system.iters[j] for j in unchecked}
     pieces = []
-    for phase in product(*(range(m) for m in moduli)):
+    for phase in product(*((pinned[r],) if r in pinned else range(m) for r, m in enumerate(moduli))):
         piece = _piece(system, elim, moduli, phase, guard, skip)
         if piece is not None:
             pieces.append(piece)
     return Solution(moduli, pieces, guard and bool(congruences))
+
+
+def _pinned(elim: Elimination, results: Sequence[Var]) -> dict[int, int] | None:
+    """The result dims a condition pins to one value, `c u_r + k = 0` (a weight gradient read at a
+    constant tap), by position; None when that value is not an index of the result.
+
+    A pinned dim becomes a phase of modulus `U_r` with one piece, of extent 1 along it, that
+    the interleave places at its value and reads as 0 elsewhere: the piece's reduction runs only
+    for the pinned slice instead of for every element with a predicate that discards all but
+    it. Only when the solution has free variables (a reduction); without one the predicate
+    costs no more than the interleave."""
+    pinned: dict[int, int] = {}
+    for row in elim.conditions:
+        if len(row.coeffs) != 1:
+            continue
+        ((u, c),) = row.coeffs.items()
+        if u not in results or u.extent == 1:
+            continue
+        if row.const % c or not u.lo <= -row.const // c <= u.hi:
+            return None
+        pinned[results.index(u)] = -row.const // c
+    return pinned
 
 
 def _eliminate_tight(system: LinearSystem, weighted: bool) -> Elimination:
@@ -101,7 +127,7 @@ def _piece(
         if count <= 0:
             return None
         q = Var(f"q_{u.name}", Kind.LATTICE, 0, count - 1, )
-        table[u] = Linear.of(q, m) + p
+        table[u] = Linear.of(q, m) + p if count > 1 else Linear.constant(p)  # q = 0: u_r is the phase
         dims.append(q)
     rank = len(dims)
     numerators = {p.var: p.numerator.substitute(table) for p in elim.pivots}

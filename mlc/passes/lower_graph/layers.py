@@ -1,15 +1,16 @@
-"""Lowerings of the layers: convolutions, matmul and dense, pooling."""
+"""Lowerings of the layers: convolutions (plain, binary, transposed), matmul and dense, pooling."""
 
 from __future__ import annotations
 
 from xdsl.ir import SSAValue
 
-from mlc.dialects import nn
+from mlc.dialects import ix, nn
 from mlc.loops.compute_builders import (
-    Access, Shape, Window, compute, conv, int_tuple, pointwise, reduce, shape_of, window,
+    Access, Shape, Window, compute, conv, conv_transpose_scatter, int_tuple, pointwise, reduce, shape_of, window,
 )
 from mlc.loops.scalars import absf, add, addi, div, index, index_to_float, maxsi, minsi, mul, muli, sign, subi
 from mlc.passes.lower_graph.registry import lowers, out_shape
+from mlc.passes.scatter_to_gather import scatter_to_gather
 
 
 @lowers(nn.Conv2DOp)
@@ -49,6 +50,28 @@ def lower_binconv2d(op: nn.BinConv2DOp) -> SSAValue:
     a = reduce([x], (3,), absf, scale=1.0 / shape_of(x)[3], keepdims=True)
     k = window(a, win, (kh, kw), (*shape[:3], 1), lambda v: mul(v, 1.0 / (kh * kw)))
     return pointwise(shape, [p, k, alpha], lambda pv, kv, av: mul(mul(pv, kv), av))
+
+
+@lowers(nn.Conv2DTransposeOp)
+def lower_conv2d_transpose(op: nn.Conv2DTransposeOp) -> SSAValue:
+    """The scatter, conv2d's read turned into a write (o the output channel, g = o floordiv Fg):
+
+        y[n, i*sh + a*dh - pt, j*sw + b*dw - pl, o] += x[n,i,j,g*Cg + c] * w[a,b,o mod Fg,g*Cg + c]
+
+    runs as the gather mlc-scatter-to-gather solves it into, each y element summing its own taps:
+
+        y[n,p,q,o] = Σ_{a,b,c} x[n, (p + pt - a*dh) / sh, (q + pl - b*dw) / sw, g*Cg + c] * w[a,b,o mod Fg,g*Cg + c]
+
+    over the taps where both divisions are exact. With strides that is one dense gather per
+    phase (p mod sh, q mod sw), whose taps are exactly the valid ones (a ≡ a0 mod sh/gcd(sh, dh)),
+    and an interleave of the phases; rows the division puts outside x read its zero fill, so no
+    tap needs a range check. Autodiff then differentiates these gathers like any other."""
+    scattered = conv_transpose_scatter(op.x, op.w, Window.of(op), out_shape(op), groups=op.group_count())
+    scattered.name_hint = op.results[0].name_hint
+    assert isinstance(scattered.owner, ix.ScatterOp)
+    gathered = scatter_to_gather(scattered.owner)
+    assert gathered is not None, "a transposed convolution's write map is affine"
+    return gathered
 
 
 @lowers(nn.MatmulOp)

@@ -53,3 +53,27 @@ func.func @upsample(%x: tensor<1x2x2x1xf32>) -> tensor<1x4x4x1xf32> {
   func.return %y : tensor<1x4x4x1xf32>
 }
 // CHECK: Operation does not verify: nn.upsample2d: mode must be nearest or bilinear, got bicubic
+
+// -----
+
+func.func @conv_transpose_output_padding(%x: tensor<1x3x3x2xf32>, %w: tensor<3x3x4x2xf32>) -> tensor<1x8x8x4xf32> {
+  %y = nn.conv2d_transpose %x, %w {stride = array<i64: 2, 2>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>, output_padding = array<i64: 1, 2>} : (tensor<1x3x3x2xf32>, tensor<3x3x4x2xf32>) -> tensor<1x8x8x4xf32>
+  func.return %y : tensor<1x8x8x4xf32>
+}
+// CHECK: Operation does not verify: nn.conv2d_transpose: output_padding 2 (width) must be non-negative and smaller than max(stride=2, dilation=1) = 2
+
+// -----
+
+func.func @conv_transpose_groups(%x: tensor<1x3x3x6xf32>, %w: tensor<3x3x2x6xf32>) -> tensor<1x5x5x8xf32> {
+  %y = nn.conv2d_transpose %x, %w {stride = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>, groups = 4 : i64} : (tensor<1x3x3x6xf32>, tensor<3x3x2x6xf32>) -> tensor<1x5x5x8xf32>
+  func.return %y : tensor<1x5x5x8xf32>
+}
+// CHECK: Operation does not verify: nn.conv2d_transpose: 6 input channels are not divisible by groups=4
+
+// -----
+
+func.func @conv_transpose_result(%x: tensor<1x3x3x2xf32>, %w: tensor<3x3x4x2xf32>) -> tensor<1x6x7x4xf32> {
+  %y = nn.conv2d_transpose %x, %w {stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, dilation = array<i64: 1, 1>, output_padding = array<i64: 1, 0>} : (tensor<1x3x3x2xf32>, tensor<3x3x4x2xf32>) -> tensor<1x6x7x4xf32>
+  func.return %y : tensor<1x6x7x4xf32>
+}
+// CHECK: Operation does not verify: nn.conv2d_transpose: result type f32[1, 6, 7, 4] is wrong (dimension 2), expected f32[1, 6, 5, 4]
