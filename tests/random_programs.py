@@ -274,7 +274,7 @@ class _Builder:
         centre on -0.5 and 0.5, or by keyword (whose values are names or numbers) as they are."""
         r = self.rng
         kinds = r.choice([("tensor", "tensor"), ("number", "tensor"), ("tensor", "number")])
-        by_keyword = r.random() < 0.3
+        by_keyword = r.random() < 0.5
         bounds = []
         for kind, centre in zip(kinds, (-0.5, 0.5)):
             if kind == "number":

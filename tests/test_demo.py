@@ -67,3 +67,17 @@ def test_vae_quick_training(demo, data) -> None:
     assert all(math.isfinite(v) for v in result.train_loss)
     assert result.train_loss[-1] < result.train_loss[0]
     assert result.test_loss[-1] < result.test_loss[0]
+
+
+def test_xnor_net_scores_one_image_at_a_time(demo, data) -> None:
+    """XNOR-Net's batchnorms keep running statistics: the training step updates them in the
+    caller's dict, and the batch-1 model scored image by image in inference mode agrees with the
+    batch-32 forward program. (Its PyTorch baseline is not compared: sign() makes two f32
+    trajectories part after a few steps; tests/test_running_batchnorm.py compares the statistics.)"""
+    lines: list[str] = []
+    result = demo.train_model(demo.SPECS["xnor_net"], data, epochs=1, max_steps=20, torch_baseline=False, log=lines.append)
+    assert result.error is None and result.params is not None
+    assert not np.allclose(result.params["m2"], 0.0) and not np.allclose(result.params["v4"], 1.0)
+    single = demo.single_image_accuracy(demo.SPECS["xnor_net"], result.params, demo.Feeder(result.prog, data.test_x, data.test_y))
+    assert single == pytest.approx(result.test_acc[-1], abs=1e-9), lines
+    assert any("one image at a time" in line for line in lines)
