@@ -6,7 +6,7 @@
 Each model is a chain of 1..6 random steps from one input (an NHWC image, a matrix or a small
 rank-1/3 tensor), mixing every built-in (convolutions with random stride/dilation/padding,
 binary convolutions, pools, upsampling, dense/matmul, reshapes, concatenations, every unary op,
-clamps with tensor bounds, broadcasting binary ops with tensors and literals, reductions, softmaxes, batchnorm) and small custom `op`s in
+clamps with tensor bounds, broadcasting binary ops with tensors and literals, reductions, softmaxes, batchnorm with batch or running statistics) and small custom `op`s in
 index notation. The first output is a scalar `loss` (a reduction or a loss op); some
 intermediate values are extra outputs.
 
@@ -130,6 +130,13 @@ class _Builder:
         self.decls.append(f"  param {name}: {self.ty(shape)}" + (f" = {init}" if init else ""))
         self.has_param = True
         return Value(name, shape, rms)
+
+    def state(self, shape: Shape, kind: str) -> Value:
+        """A state with a random initialiser: a running `mean` (any sign) or `var` (positive)."""
+        init = self.rng.choice({"mean": [None, "zeros", "normal(0.3)"], "var": ["ones", "uniform(0.5, 1.5)"]}[kind])
+        name = self.fresh({"mean": "m", "var": "s"}[kind])
+        self.decls.append(f"  state {name}: {self.ty(shape)}" + (f" = {init}" if init else ""))
+        return Value(name, shape, 1.0)
 
     def _init(self, shape: Shape, kind: str) -> tuple[str | None, float]:
         r = self.rng
@@ -632,10 +639,20 @@ def _softmax(b: _Builder, v: Value) -> Value | None:
 
 @step("batchnorm", 2, lambda v: v.rank >= 2)
 def _batchnorm(b: _Builder, v: Value) -> Value | None:
-    c = v.shape[-1]
-    g, beta = b.param((c,), "gamma"), b.param((c,), "bias")
-    eps = b.rng.choice(["", "", ", eps=0.001", ", eps=1e-3", ", eps=0.01"])
-    return Value(f"batchnorm({_strip(v.text)}, {g.text}, {beta.text}{eps})", v.shape, 1.5 + beta.scale)
+    """Batch statistics, or (with two values per channel at least, as training mode needs)
+    running statistics in states, with or without the affine parameters."""
+    c, r = v.shape[-1], b.rng
+    eps = r.choice(["", "", ", eps=0.001", ", eps=1e-3", ", eps=0.01"])
+    running = math.prod(v.shape[:-1]) >= 2 and r.random() < 0.4
+    affine = not running or r.random() < 0.7
+    if affine:
+        g, beta = b.param((c,), "gamma"), b.param((c,), "bias")
+    stats = ""
+    if running:
+        mean, var = b.state((c,), "mean"), b.state((c,), "var")
+        stats = f", mean={mean.text}, var={var.text}" + r.choice(["", ", momentum=0.3", ", momentum=1"])
+    args = f", {g.text}, {beta.text}" if affine else ""
+    return Value(f"batchnorm({_strip(v.text)}{args}{eps}{stats})", v.shape, 1.5 + (beta.scale if affine else 0.0) + 2.0 * running)
 
 
 @step("layernorm", 1, lambda v: v.rank >= 2)

@@ -114,13 +114,17 @@ def check_forward(text: str, dtype: str, seed: int = 0, shapes: dict[str, tuple[
 def reference_gradients(
     reference: TorchModel, params: dict[str, np.ndarray], inputs: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    """d(first output)/d(parameter) for every parameter, by PyTorch autograd through the reference."""
-    leaves = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    """d(first output)/d(parameter) for every parameter (not the states, which get no gradient),
+    by PyTorch autograd through the reference; a training-mode reference updates the copies of
+    the states in `params` that it is given (`params` itself is left alone)."""
+    states = {s.name for s in reference.signature.states}
+    leaves = {k: torch.tensor(v, requires_grad=k not in states) for k, v in params.items()}
     loss = next(iter(reference({**leaves, **{k: torch.from_numpy(v) for k, v in inputs.items()}}).values()))
+    trained = {k: v for k, v in leaves.items() if k not in states}
     if not loss.requires_grad:  # no parameter reaches the loss (a model may ignore its params): all zero
-        return {k: np.zeros_like(v) for k, v in params.items()}
-    grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
-    return {k: (np.zeros_like(params[k]) if g is None else g.numpy()) for k, g in zip(leaves, grads)}
+        return {k: np.zeros_like(params[k]) for k in trained}
+    grads = torch.autograd.grad(loss, list(trained.values()), allow_unused=True)
+    return {k: (np.zeros_like(params[k]) if g is None else g.numpy()) for k, g in zip(trained, grads)}
 
 
 # -- tests ------------------------------------------------------------------------------------
@@ -137,16 +141,21 @@ GRAD_TOL = {"f64": 1e-9, "f32": 1e-4}
 @pytest.mark.parametrize("seed", GRAD_CASES)
 def test_random_model_gradients_match_torch(seed: int) -> None:
     """d loss / d params of the compiled gradient program (autodiff, scatter-to-gather, C) equal
-    PyTorch autograd through the reference, on the same parameters and inputs."""
+    PyTorch autograd through the reference, on the same parameters and inputs; both run in
+    training mode, and the running statistics they update agree too."""
     model: GeneratedModel = generate(seed, "f64")
     trial = prepare(model.text, "f64", seed)
-    _, grads = trial.program.grad(trial.params, trial.inputs)
-    expected = reference_gradients(trial.reference, trial.params, trial.inputs)
+    training = TorchModel.from_source(model.text, training=True)
+    expected = reference_gradients(training, trial.params, trial.inputs)
+    expected_states = {k: v.copy() for k, v in trial.params.items() if k in trial.program.states}
+    training.run({**trial.params, **expected_states}, trial.inputs)  # updates those copies in place
+    _, grads = trial.program.grad(trial.params, trial.inputs)  # and these the caller's states
     assert set(grads) == set(expected)
-    for name, ref in expected.items():
+    for name, ref in [*expected.items(), *expected_states.items()]:
+        got = grads[name] if name in grads else trial.params[name]
         scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1.0)
-        err = float(np.max(np.abs(grads[name] - ref))) if ref.size else 0.0
-        assert err <= GRAD_TOL["f64"] * scale, f"d loss / d {name}: max |mlc - torch| = {err:.3g}\n{model.text}"
+        err = float(np.max(np.abs(got - ref))) if ref.size else 0.0
+        assert err <= GRAD_TOL["f64"] * scale, f"{'d loss / d ' * (name in grads)}{name}: max |mlc - torch| = {err:.3g}\n{model.text}"
 
 
 @pytest.mark.parametrize("name", REGRESSIONS)
@@ -164,7 +173,7 @@ def test_reference_gradients_are_finite() -> None:
         model = generate(seed)
         reference = TorchModel.from_source(model.text)
         rng = np.random.default_rng(seed)
-        params = {s.name: init_tensor(s, rng) for s in reference.signature.params}
+        params = {s.name: init_tensor(s, rng) for s in (*reference.signature.params, *reference.signature.states)}
         inputs = {s.name: rng.uniform(-1, 1, size=s.shape) for s in reference.signature.inputs}
         for name, g in reference_gradients(reference, params, inputs).items():
             assert np.all(np.isfinite(g)), f"d loss / d {name} is not finite\n{model.text}"
@@ -177,7 +186,7 @@ def test_generator_is_deterministic_and_covers_the_language() -> None:
         "conv2d(", "binconv2d(", "mode=bwn", "pad_value=-1", "pad_value=1", "maxpool2d(", "avgpool2d(", "dense(",
         "matmul(", "flatten(", "reshape(", "concat(", "relu(", "sigmoid(", "tanh(", "exp(", "log(", "sqrt(", "abs(",
         "sign(", "neg(", "sum(", "mean(", "softmax(", "log_softmax(", "batchnorm(", "mse(", "bce(",
-        "softmax_cross_entropy(", "kl_normal(", "padding=same", "padding=(", "padding=1", "dilation=", "stride=(",
+        "softmax_cross_entropy(", "kl_normal(", "mean=m", "momentum=", "padding=same", "padding=(", "padding=1", "dilation=", "stride=(",
         "axis=(", "axis=-", "op op", "max(k:", "sum(k:", "i / ", "i % ", "select(", "x[i, i]", "f32[", "= glorot", "= normal(",
         "= uniform(", "transpose(", "slice(", "step=-", "pad(", "value=", "layernorm(", "bce_logits(", "ceil_mode=true", "count_pad=true", "groups=", "conv2d_transpose(", "output_padding=", "max(t", "min(", "square(", "silu(", "softplus(", "leaky_relu(", "elu(", "hardtanh(", "clamp(", ", lo=", "erf(", "gelu(", "approximate=tanh", "upsample2d(", "mode=bilinear",
     ]  # fmt: skip
