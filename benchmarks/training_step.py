@@ -51,10 +51,10 @@ def batch_for(prog: mlc.Program, rng: np.random.Generator) -> dict[str, np.ndarr
 
 def torch_step(source: str, prog: mlc.Program, batch: dict[str, np.ndarray], compiled: bool):
     """One PyTorch training step function on the model (and, compiled, its compile seconds)."""
-    reference = TorchModel.from_source(source)
-    leaves = {k: torch.tensor(v, requires_grad=True) for k, v in prog.init_params(seed=0).items()}
+    reference = TorchModel.from_source(source, training=True)  # train(): running statistics update
+    leaves = {k: torch.tensor(v, requires_grad=k in prog.params) for k, v in prog.init_params(seed=0).items()}
     tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
-    optimizer = torch.optim.Adam(leaves.values(), lr=1e-3)
+    optimizer = torch.optim.Adam([v for k, v in leaves.items() if k in prog.params], lr=1e-3)
     loss_name = prog.outputs[0]
     def forward(args: dict[str, torch.Tensor]) -> torch.Tensor:
         return reference(args)[loss_name]

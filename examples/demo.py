@@ -97,6 +97,7 @@ SPECS: dict[str, Spec] = {
     for s in [
         Spec("digits_cnn", "adam", {"lr": 1e-2}, epochs=15, quick_epochs=3, target=0.97),
         Spec("xnor_net", "adam", {"lr": 5e-3}, epochs=10, quick_epochs=2, target=0.90),
+        Spec("resnet", "adam", {"lr": 5e-3}, epochs=10, quick_epochs=2, target=0.97),
         Spec("conv_autoencoder", "adam", {"lr": 5e-3}, epochs=15, quick_epochs=2),
         Spec("vae", "adam", {"lr": 5e-3}, epochs=20, quick_epochs=2),
         Spec("lenet5", "sgd", {"lr": 0.05, "momentum": 0.9}, epochs=6, quick_epochs=2, target=0.90),
