@@ -162,12 +162,9 @@ def conv(x: SSAValue, w: SSAValue, win: Window, out_shape: Sequence[int], *, fil
     cells of x read as `fill`. Without groups the channel is c; with one filter per group
     (depthwise, Fg = 1) it is f * Cg + c, with no division for the vector lanes to cross."""
     kh, kw, channels, filters = shape_of(w)
-    per_group = filters // groups
 
     def channel(f: AffineExpr, c: AffineExpr) -> AffineExpr:
-        if groups == 1:
-            return c
-        return (f if per_group == 1 else f // per_group) * channels + c
+        return group_channel(f, c, groups, filters // groups, channels)
 
     return compute(
         out_shape,
@@ -179,6 +176,15 @@ def conv(x: SSAValue, w: SSAValue, win: Window, out_shape: Sequence[int], *, fil
         reduction="sum",
         extents=(kh, kw, channels),
     )
+
+
+def group_channel(f: AffineExpr, c: AffineExpr, groups: int, per_group: int, in_group: int) -> AffineExpr:
+    """Channel `c` of the group of filter (or output channel) `f`: `(f floordiv Fg) * Cg + c`, with
+    `Fg = per_group` filters and `Cg = in_group` channels per group; `c` itself for one group, and
+    `f * Cg + c` for one filter per group, without a division for the vector lanes to cross."""
+    if groups == 1:
+        return c
+    return (f if per_group == 1 else f // per_group) * in_group + c
 
 
 def scatter(
@@ -209,9 +215,7 @@ def conv_transpose_scatter(x: SSAValue, w: SSAValue, win: Window, out_shape: Seq
     in_group = channels // groups
 
     def channel(o: AffineExpr, c: AffineExpr) -> AffineExpr:
-        if groups == 1:
-            return c
-        return (o if per_group == 1 else o // per_group) * in_group + c
+        return group_channel(o, c, groups, per_group, in_group)
 
     def filter_index(o: AffineExpr) -> AffineExpr | int:
         return o if groups == 1 else (0 if per_group == 1 else o % per_group)

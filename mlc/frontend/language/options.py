@@ -51,26 +51,22 @@ def bad_option(e: ast.Expr, name: str, allowed: str) -> CompileError:
     return CompileError(e.loc, f"{name} must be {allowed}, got '{source_text(e)}'")
 
 
-def pair(e: ast.Expr, name: str) -> tuple[int, int]:
-    """A positive int ``k`` (meaning ``(k, k)``) or a pair ``(h, w)`` of positive ints."""
+def pair(e: ast.Expr, name: str, least: int = 1) -> tuple[int, int]:
+    """An int ``k >= least`` (meaning ``(k, k)``) or a pair ``(h, w)`` of such ints (``least`` is
+    1 for strides and sizes, 0 for output padding)."""
     k = int_literal(e)
-    if k is not None and k >= 1:
+    if k is not None and k >= least:
         return k, k
     items = int_literals(e)
-    if items is not None and len(items) == 2 and min(items) >= 1:
+    if items is not None and len(items) == 2 and min(items) >= least:
         return items[0], items[1]
-    raise bad_option(e, name, "a positive int or a pair (h, w) of positive ints")
+    kind = "positive" if least == 1 else "non-negative"
+    raise bad_option(e, name, f"a {kind} int or a pair (h, w) of {kind} ints")
 
 
 def non_negative_pair(e: ast.Expr, name: str) -> tuple[int, int]:
-    """An int ``k >= 0`` (meaning ``(k, k)``) or a pair ``(h, w)`` of non-negative ints."""
-    k = int_literal(e)
-    if k is not None and k >= 0:
-        return k, k
-    items = int_literals(e)
-    if items is not None and len(items) == 2 and min(items) >= 0:
-        return items[0], items[1]
-    raise bad_option(e, name, "a non-negative int or a pair (h, w) of non-negative ints")
+    """`pair` of ints ``>= 0``."""
+    return pair(e, name, least=0)
 
 
 def padding(e: ast.Expr, name: str) -> str | tuple[int, int, int, int]:
