@@ -9,7 +9,9 @@ the language can say exactly what PyTorch computes: NCHW becomes NHWC and OIHW/I
 HWIO, an unbatched input gets a batch of one, a bias becomes `+ b`, an absent affine weight ones
 (an absent bias zeros), a `divisor_override` a zero-padded average with count_pad rescaled,
 softplus with PyTorch's `beta`/`threshold` a custom op. Anything else is counted with the reason.
-Each op prints `samples / expressible / run / passed` (`pytest -s`) and asserts its counts.
+Each op prints `samples / expressible / run / passed` (`pytest -s`) and asserts its counts. Three
+layer_norm samples over one or two values leave a gradient unchecked (ILL_CONDITIONED: the exact
+value cancels below float64's rounding, so neither PyTorch nor mlc meets 1e-9 of it reliably).
 
 An op with more than LIMIT expressible samples (max_pool2d: 720 of 1440) runs a fixed-seed subset
 of LIMIT by default; `MLC_OPINFO_ALL=1` runs every expressible sample.
@@ -253,9 +255,10 @@ def _grad_close(got: np.ndarray, ref: np.ndarray, what: str) -> None:
     np.testing.assert_allclose(got, ref, rtol=GRAD_TOL, atol=GRAD_TOL * scale, err_msg=what)
 
 
-def check(op: OpInfo, s: SampleInput, t: Translation, seed: int) -> None:
-    """y = op(sample) equal to PyTorch's; d sum(y * dy) / d every input that requires grad equal to
-    autograd's; the running statistics equal to PyTorch's after the forward and after the gradient."""
+def check(op: OpInfo, s: SampleInput, t: Translation, seed: int, unchecked: frozenset[str] = frozenset()) -> None:
+    """y = op(sample) equal to PyTorch's; d sum(y * dy) / d every input that requires grad (but the
+    `unchecked`) equal to autograd's; the running statistics equal to PyTorch's after the forward
+    and after the gradient."""
     arrays, states = t.arrays(t.inputs), t.arrays(t.states)  # before PyTorch updates the statistics
     expected = t.out(op.op(s.input, *s.args, **s.kwargs))
     updated = t.arrays(t.states)
@@ -264,8 +267,9 @@ def check(op: OpInfo, s: SampleInput, t: Translation, seed: int) -> None:
     for k, v in forward.items():
         assert_close(v, updated[k])
     dy = np.random.default_rng(seed).uniform(-1, 1, size=tuple(expected.shape))
-    leaves = {k: (v, layout) for k, (v, layout) in t.inputs.items() if v.requires_grad}
-    refs = torch.autograd.grad((expected * torch.from_numpy(dy)).sum(), [v for v, _ in leaves.values()])
+    leaves = {k: (v, layout) for k, (v, layout) in t.inputs.items() if v.requires_grad and k not in unchecked}
+    loss = (expected * torch.from_numpy(dy)).sum()
+    refs = torch.autograd.grad(loss, [v for v, _ in leaves.values()]) if leaves else ()
     program = mlc.compile(t.source(dy))
     params, inputs = ({}, {**arrays, **states, "dy": dy}) if t.grad_expr else ({**states}, {**arrays, "dy": dy})
     outs, grads = program.grad(params, inputs, wrt="all")
@@ -295,18 +299,18 @@ EXPECTED = {  # name: (samples, expressible), as op_db has them in torch 2.13
     "nn.functional.hardtanh": (5, 4),
 }
 
-_CANCELS = ("not an mlc bug: layer norm over {n} element(s), whose d/dx cancels to {size} of its terms, so PyTorch's "
-            "float64 autograd is itself {error} off the exact value (mpmath, 50 digits){mlc}")
-KNOWN_FAILURES: dict[tuple[str, int], str] = {
-    ("nn.functional.layer_norm", 2): _CANCELS.format(n=1, size="exactly 0", error="1.1e-13 absolute",
-                                                     mlc="; mlc's is exactly 0"),
-    ("nn.functional.layer_norm", 3): _CANCELS.format(n=2, size="3.5e-8", error="4.6e-9 relative",
-                                                     mlc="; mlc's 2.6e-8, within the rounding of the terms"),
-    ("nn.functional.layer_norm", 5): _CANCELS.format(n=2, size="1.1e-8", error="3.7e-9 relative",
-                                                     mlc="; mlc's 1.2e-9"),
+ILL_CONDITIONED: dict[tuple[str, int], frozenset[str]] = {
+    # Over one value x - mean is exactly 0, and so are d/dx and d/dg (mlc's are); PyTorch's are
+    # its rounding of x - mean: 1.1e-13 and 7.2e-16.
+    ("nn.functional.layer_norm", 2): frozenset({"x", "g"}),
+    # Over two values d/dx cancels to 3.5e-8 and 1.1e-8 of its terms; against mpmath's exact value
+    # (50 digits) PyTorch is 4.6e-9 and 3.7e-9 off, mlc 2.6e-8 and 1.2e-9, the last digits moving
+    # with the machine's vector code, so either passes or fails 1e-9 depending on the CPU.
+    ("nn.functional.layer_norm", 3): frozenset({"x"}),
+    ("nn.functional.layer_norm", 5): frozenset({"x"}),
 }
-"""(op, sample index): why the sample fails at these tolerances; it runs in `test_known_failure`,
-strictly expected to fail, and is left out of the op's sweep."""
+"""(op, sample index): the gradients not compared, as below float64's rounding (the rest of the
+sample is). Not mlc bugs, and no relative tolerance fits them."""
 
 
 def samples(op: OpInfo) -> list[SampleInput]:
@@ -322,26 +326,17 @@ def test_opinfo_samples(name: str) -> None:
     translations = [(k, s, translate(name, s)) for k, s in enumerate(samples(op))]
     reasons = Counter(t for _, _, t in translations if isinstance(t, str))
     expressible = [(k, s, t) for k, s, t in translations if not isinstance(t, str)]
-    runnable = [(k, s, t) for k, s, t in expressible if (name, k) not in KNOWN_FAILURES]
-    chosen = runnable if LIMIT is None or len(runnable) <= LIMIT else random.Random(0).sample(runnable, LIMIT)
+    chosen = expressible if LIMIT is None or len(expressible) <= LIMIT else random.Random(0).sample(expressible, LIMIT)
     failures = []
     for k, s, t in chosen:
         try:
-            check(op, s, t, seed=k)
+            check(op, s, t, seed=k, unchecked=ILL_CONDITIONED.get((name, k), frozenset()))
         except Exception as error:  # every failing sample is reported, not just the first
             failures.append(f"sample {k} ({t.expr}, x {tuple(s.input.shape)}): {type(error).__name__}: {str(error).strip()[:600]}")
+    partial = sum((name, k) in ILL_CONDITIONED for k, _, _ in chosen)
     counts = (f"{name}: {len(translations)} samples, {len(expressible)} expressible, {len(chosen) - len(failures)}/{len(chosen)} "
-              f"run passed, {len(expressible) - len(runnable)} known failures; not expressible: {dict(reasons) or 'none'}")
+              f"run passed{f' ({partial} with an ill-conditioned gradient unchecked)' if partial else ''}; "
+              f"not expressible: {dict(reasons) or 'none'}")
     print(counts)
     assert not failures, counts + "\n" + "\n".join(failures)
     assert (len(translations), len(expressible)) == EXPECTED[name], counts
-
-
-@pytest.mark.parametrize("key", [pytest.param(key, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=why),
-                                              id=f"{key[0]}-{key[1]}") for key, why in KNOWN_FAILURES.items()])
-def test_known_failure(key: tuple[str, int]) -> None:
-    name, index = key
-    s = samples(OPS[name])[index]
-    t = translate(name, s)
-    assert not isinstance(t, str), t
-    check(OPS[name], s, t, seed=index)
