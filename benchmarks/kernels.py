@@ -33,9 +33,7 @@ import mlc
 from mlc.runtime.program import make_context, run_pipeline
 from mlc.backends.c.runtime import compile_module
 from mlc.dialects import ix, nn
-from mlc.loops.compute_builders import pointwise, shape_of
-from mlc.loops.scalars import add
-from mlc.passes.autodiff import adjoint_of_read
+from mlc.passes.autodiff import adjoint_of_read, total_adjoint
 from mlc.passes.pipelines import LOWER_TO_C, SCHEDULE
 
 CONVS = [  # (batch, size, channels)
@@ -90,12 +88,13 @@ def chain_gradients(forward: func.FuncOp) -> list[func.FuncOp]:
         with ImplicitBuilder(g.body):
             adjoints = {ops[-1].result: [args[-1]]}
             for o in reversed(ops):
-                dy = total(adjoints.get(o.result, []))
+                if o.result not in adjoints:
+                    continue
+                dy = total_adjoint(adjoints[o.result], o.result)
                 for k, read in enumerate(o.reads):
-                    if dy is not None and (read.value is args[operand] or read.value.owner in ops):
+                    if read.value is args[operand] or read.value.owner in ops:
                         adjoints.setdefault(read.value, []).append(adjoint_of_read(o, k, dy, None))
-            grad = total(adjoints[args[operand]])
-            assert grad is not None
+            grad = total_adjoint(adjoints[args[operand]], args[operand])
             func.ReturnOp(grad)
         for o in reversed(ops):  # the adjoints of linear gathers need their operands, not their values
             if not o.result.uses:
@@ -104,20 +103,6 @@ def chain_gradients(forward: func.FuncOp) -> list[func.FuncOp]:
         g.function_type = func.FunctionType.from_lists(types, [grad.type])
         found.append(g)
     return found
-
-
-def total(parts: list) -> object:
-    """The sum of an adjoint's contributions (None when there are none)."""
-    if len(parts) <= 1:
-        return parts[0] if parts else None
-    return pointwise(shape_of(parts[0]), parts, lambda *xs: reduce_add(xs))
-
-
-def reduce_add(xs):
-    acc = xs[0]
-    for x in xs[1:]:
-        acc = add(acc, x)
-    return acc
 
 
 def compiled(functions: list[func.FuncOp]) -> dict:

@@ -85,6 +85,13 @@ def arrays(dtype, case, seed=61):
     return rand(rng, x_shape, dtype), rand(rng, (kh, kw, fg, x_shape[3]), dtype)
 
 
+def expected(case, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """PyTorch's output for `case` on x and w."""
+    pads, extra = explicit(case)
+    _, _, groups, _, stride, dilation, _ = case
+    return reference(x, w, groups, stride, dilation, pads, extra)
+
+
 def call(case) -> str:
     _, _, groups, keywords, *_ = case
     return f"conv2d_transpose(x, w{f', groups={groups}' if groups > 1 else ''}{', ' + keywords if keywords else ''})"
@@ -94,10 +101,8 @@ def call(case) -> str:
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_forward_against_pytorch(dtype, case):
     x, w = arrays(dtype, CASES[case])
-    pads, extra = explicit(CASES[case])
-    _, _, groups, _, stride, dilation, _ = CASES[case]
     out = mlc.compile(model(f"  y = {call(CASES[case])}\n  output y", x=x, w=w)).run({}, {"x": x, "w": w})["y"]
-    assert_close(out, reference(torch.from_numpy(x), torch.from_numpy(w), groups, stride, dilation, pads, extra))
+    assert_close(out, expected(CASES[case], torch.from_numpy(x), torch.from_numpy(w)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -105,14 +110,12 @@ def test_forward_against_pytorch(dtype, case):
 def test_gradients_against_autograd(dtype, case):
     """d sum(y * r) / dx and / dw against PyTorch's autograd of its conv_transpose2d."""
     x, w = arrays(dtype, CASES[case])
-    pads, extra = explicit(CASES[case])
-    _, _, groups, _, stride, dilation, _ = CASES[case]
     xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
-    expected = reference(xt, wt, groups, stride, dilation, pads, extra)
-    r = np.random.default_rng(7).uniform(-1, 1, size=tuple(expected.shape)).astype(dtype)
+    y = expected(CASES[case], xt, wt)
+    r = np.random.default_rng(7).uniform(-1, 1, size=tuple(y.shape)).astype(dtype)
     program = mlc.compile(model(f"  y = {call(CASES[case])}\n  loss = sum(y * r)\n  output loss", x=x, w=w, r=r))
     _, grads = program.grad({}, {"x": x, "w": w, "r": r}, wrt="inputs")
-    (expected * torch.from_numpy(r)).sum().backward()
+    (y * torch.from_numpy(r)).sum().backward()
     tol = GRAD_TOL[dtype]
     for name, ref in (("x", xt.grad), ("w", wt.grad)):
         assert ref is not None

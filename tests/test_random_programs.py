@@ -151,11 +151,12 @@ def test_random_model_gradients_match_torch(seed: int) -> None:
     training.run({**trial.params, **expected_states}, trial.inputs)  # updates those copies in place
     _, grads = trial.program.grad(trial.params, trial.inputs)  # and these the caller's states
     assert set(grads) == set(expected)
-    for name, ref in [*expected.items(), *expected_states.items()]:
-        got = grads[name] if name in grads else trial.params[name]
+    compared = [(f"d loss / d {k}", grads[k], ref) for k, ref in expected.items()]
+    compared += [(f"state {k}", trial.params[k], ref) for k, ref in expected_states.items()]
+    for what, got, ref in compared:
         scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1.0)
         err = float(np.max(np.abs(got - ref))) if ref.size else 0.0
-        assert err <= GRAD_TOL["f64"] * scale, f"{'d loss / d ' * (name in grads)}{name}: max |mlc - torch| = {err:.3g}\n{model.text}"
+        assert err <= GRAD_TOL["f64"] * scale, f"{what}: max |mlc - torch| = {err:.3g}\n{model.text}"
 
 
 @pytest.mark.parametrize("name", REGRESSIONS)

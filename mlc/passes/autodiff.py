@@ -109,7 +109,7 @@ def differentiate(f: func.FuncOp, loss: str, wrt: str) -> func.FuncOp:
     builder_block = Block()
     with ImplicitBuilder(builder_block):
         adjoints = _backward(block, loss_value, active, builder_block)
-        grads = [_total(adjoints.get(arg, []), arg) for arg in targets]
+        grads = [total_adjoint(adjoints.get(arg, []), arg) for arg in targets]
     ret.detach()
     for op in list(builder_block.ops):
         op.detach()
@@ -151,7 +151,7 @@ def _backward(block: Block, loss: SSAValue, active: set[SSAValue], tape: Block) 
         if not isinstance(op, ix.ComputeOp) or op.result not in adjoints:
             continue
         last = tape.last_op
-        dy = _total(adjoints[op.result], op.result)
+        dy = total_adjoint(adjoints[op.result], op.result)
         argmax = first_argmax(op) if op.reduction.data == "max" else None
         for k, read in enumerate(op.reads):
             if read.value not in active:
@@ -177,7 +177,7 @@ def _ones_like(v: SSAValue) -> SSAValue:
     return ix.ComputeOp.build(t, [], lambda _: scalars.const(1.0, t.get_element_type())).result
 
 
-def _total(parts: list[SSAValue], like: SSAValue) -> SSAValue:
+def total_adjoint(parts: list[SSAValue], like: SSAValue) -> SSAValue:
     """The sum of the contributions to one adjoint (zeros when there are none)."""
     t = like.type
     assert isinstance(t, TensorType)

@@ -149,8 +149,8 @@ class Conv2DTransposeOp(_WindowConv):
 
     def infer(self) -> TensorType:
         x, w = tensor_type(self.x), tensor_type(self.w)
-        require_rank("conv2d_transpose input", x, 4)
-        require_rank("conv2d_transpose filter", w, 4)
+        require_rank(f"{self.kind()} input", x, 4)
+        require_rank(f"{self.kind()} filter", w, 4)
         n, h, wd, c = x.get_shape()
         kh, kw, fg, wc = w.get_shape()
         g = self.checked_groups(c)
