@@ -129,12 +129,13 @@ def row(label: str, flops: float, ours: list[float], theirs: list[float]) -> str
     return "| " + " | ".join(cells) + " |"
 
 
-def bench_conv(n: int, h: int, c: int, repeats: int, rng: np.random.Generator) -> str:
-    types = [TensorType(f32, [n, h, h, c]), TensorType(f32, [3, 3, c, c])]
-    forward = graph_function("forward", types, lambda x, w: nn.Conv2DOp(x, w, padding=(1, 1, 1, 1)).out)
+def bench_conv(n: int, h: int, c: int, repeats: int, rng: np.random.Generator, groups: int = 1) -> str:
+    """3x3 `same` conv [n, h, h, c] -> [n, h, h, c] in `groups` groups (filters [3, 3, c / groups, c])."""
+    types = [TensorType(f32, [n, h, h, c]), TensorType(f32, [3, 3, c // groups, c])]
+    forward = graph_function("forward", types, lambda x, w: nn.Conv2DOp(x, w, padding=(1, 1, 1, 1), groups=groups).out)
     fns = compiled(kernel_functions(forward, nn.Conv2DOp))
     x = rng.standard_normal((n, h, h, c)).astype(np.float32)
-    w = (rng.standard_normal((3, 3, c, c)) / np.sqrt(9 * c)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, c // groups, c)) / np.sqrt(9 * c // groups)).astype(np.float32)
     dy = rng.standard_normal((n, h, h, c)).astype(np.float32)
     y, dx, dw = np.empty_like(dy), np.empty_like(x), np.empty_like(w)
     ours = [median_seconds(lambda: fns["forward"](x, w, y), repeats),
@@ -143,15 +144,17 @@ def bench_conv(n: int, h: int, c: int, repeats: int, rng: np.random.Generator) -
     tx = torch.from_numpy(x).permute(0, 3, 1, 2)  # channels-last memory, NCHW view
     tw = torch.from_numpy(w).permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
     tdy = torch.from_numpy(dy).permute(0, 3, 1, 2)
+    options = dict(padding=1, groups=groups)
     with torch.no_grad():
-        ref = [F.conv2d(tx, tw, padding=1), torch.nn.grad.conv2d_input(tx.shape, tw, tdy, padding=1),
-               torch.nn.grad.conv2d_weight(tx, tw.shape, tdy, padding=1)]
+        ref = [F.conv2d(tx, tw, **options), torch.nn.grad.conv2d_input(tx.shape, tw, tdy, **options),
+               torch.nn.grad.conv2d_weight(tx, tw.shape, tdy, **options)]
         for mine, theirs, perm in ((y, ref[0], (0, 2, 3, 1)), (dx, ref[1], (0, 2, 3, 1)), (dw, ref[2], (2, 3, 1, 0))):
             assert np.allclose(mine, theirs.permute(*perm).numpy(), rtol=1e-3, atol=1e-3 * max(1.0, float(theirs.abs().max())))
-        theirs = [median_seconds(lambda: F.conv2d(tx, tw, padding=1), repeats),
-                  median_seconds(lambda: torch.nn.grad.conv2d_input(tx.shape, tw, tdy, padding=1), repeats),
-                  median_seconds(lambda: torch.nn.grad.conv2d_weight(tx, tw.shape, tdy, padding=1), repeats)]
-    return row(f"conv 3x3 {c}->{c}, {h}x{h}, batch {n}", 2.0 * n * h * h * c * c * 9, ours, theirs)
+        theirs = [median_seconds(lambda: F.conv2d(tx, tw, **options), repeats),
+                  median_seconds(lambda: torch.nn.grad.conv2d_input(tx.shape, tw, tdy, **options), repeats),
+                  median_seconds(lambda: torch.nn.grad.conv2d_weight(tx, tw.shape, tdy, **options), repeats)]
+    kind = "conv" if groups == 1 else "depthwise conv" if groups == c else f"conv {groups} groups"
+    return row(f"{kind} 3x3 {c}->{c}, {h}x{h}, batch {n}", 2.0 * n * h * h * c * c // groups * 9, ours, theirs)
 
 
 def bench_conv_transpose(n: int, h: int, c: int, repeats: int, rng: np.random.Generator) -> str:
@@ -210,6 +213,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one shape per channel count")
+    parser.add_argument("--only", choices=["conv", "depthwise", "grouped", "transpose", "dense"], help="one family of rows")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     mlc.set_num_threads(args.threads)
@@ -218,13 +222,17 @@ def main() -> None:
     print("| kernel | fwd mlc | fwd torch | fwd ratio | dx mlc | dx torch | dx ratio | dw mlc | dw torch | dw ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     convs = CONVS[1::3] if args.quick else CONVS
-    for shape in convs:
-        print(bench_conv(*shape, args.repeats, rng), flush=True)
-    for shape in convs:
-        print(bench_conv_transpose(*shape, args.repeats, rng), flush=True)
-    for shape in (DENSES[1:3] if args.quick else DENSES):
-        print(bench_dense(*shape, args.repeats, rng), flush=True)
-
+    families = {
+        "conv": (convs, lambda n, h, c: bench_conv(n, h, c, args.repeats, rng)),
+        "depthwise": (convs, lambda n, h, c: bench_conv(n, h, c, args.repeats, rng, groups=c)),
+        "grouped": (convs, lambda n, h, c: bench_conv(n, h, c, args.repeats, rng, groups=4)),
+        "transpose": (convs, lambda n, h, c: bench_conv_transpose(n, h, c, args.repeats, rng)),
+        "dense": (DENSES[1:3] if args.quick else DENSES, lambda n, i, o: bench_dense(n, i, o, args.repeats, rng)),
+    }
+    for family, (shapes, bench) in families.items():
+        if args.only in (None, family):
+            for shape in shapes:
+                print(bench(*shape), flush=True)
 
 if __name__ == "__main__":
     main()

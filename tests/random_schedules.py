@@ -25,6 +25,7 @@ from xdsl.ir.affine import AffineMap
 from mlc.affine import expr_bounds, iteration_ranges, linear_form, read_in_bounds
 from mlc.dialects import ix
 from mlc.nest import STAGE_BYTES
+from mlc.loops.target import host
 from mlc.passes.auto_schedule import readers_of, vectorizable
 from mlc.schedule import MAX_UNROLL, Loops, Schedule, check_op_schedule, schedule_of, set_schedule
 
@@ -91,7 +92,7 @@ def random_loops(op: ix.ComputeOp, rng: random.Random, parallel: bool = True) ->
         return schedule
     last = order[-1]
     if (not loops.is_reduction(last) and loops.var(last) == op.rank - 1 and loops.stride(last) == 1
-            and rng.random() < 0.6 and vectorizable(op, op.rank - 1)):
+            and rng.random() < 0.6 and vectorizable(op, op.rank - 1, host().lanes(4))):
         schedule = schedule.with_(vectorize=last)
     outer = []
     for name in order:

@@ -23,6 +23,13 @@ CASES = [
     ((1, 10, 10, 6), (2, 2, 9), 3, "stride=3", (0, 0, 0, 0), (3, 3), (1, 1)),  # stride > kernel
     ((2, 9, 9, 4), (3, 3, 8), 4, "padding=same, dilation=2", (*tf_same(9, 3, 1, 2), *tf_same(9, 3, 1, 2)), (1, 1), (2, 2)),
     ((1, 5, 6, 8), (1, 1, 4), 4, "", (0, 0, 0, 0), (1, 1), (1, 1)),  # pointwise grouped, 2 channels -> 1 filter
+    # Groups wide enough for vectors, whose lanes stay inside one group (the channel read through
+    # `f floordiv Fg` is one block per vector): 4 filters per group, 4-lane vectors; 16 filters
+    # and channels per group, full vectors, the input gradient one gather over `c mod Cg`;
+    # 12 filters per group from 4 channels.
+    ((2, 6, 7, 16), (3, 3, 16), 4, "padding=same", (1, 1, 1, 1), (1, 1), (1, 1)),
+    ((1, 7, 5, 32), (3, 3, 32), 2, "padding=same, stride=2", (*tf_same(7, 3, 2), *tf_same(5, 3, 2)), (2, 2), (1, 1)),
+    ((2, 5, 5, 8), (3, 3, 24), 2, "padding=1", (1, 1, 1, 1), (1, 1), (1, 1)),
 ]
 
 
@@ -49,7 +56,7 @@ def test_forward_against_pytorch(dtype, case):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("case", [0, 1, 2, 3, 4, 6, 7, 8])
 def test_gradients_against_autograd(dtype, case):
     x_shape, kernel, groups, keywords, *_ = CASES[case]
     x, w = arrays(dtype, x_shape, kernel, groups)

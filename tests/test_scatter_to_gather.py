@@ -391,6 +391,24 @@ def test_upsampling_with_partial_last_block() -> None:
     gathers(adjoint([x, dy], (7,), (), [(0, lambda i: [i // 2], 0.0)], 0, lambda a: mul(a[1], const(3.0))))
 
 
+@pytest.mark.parametrize("groups, in_group, per_group", [(2, 3, 2), (4, 2, 4), (3, 4, 1), (2, 1, 3)])
+def test_grouped_conv_input_gradient_is_one_gather(groups: int, in_group: int, per_group: int) -> None:
+    """A grouped conv reads x[n, i + a - 1, j + b - 1, (f floordiv Fg) * Cg + c]: its input
+    gradient's channel u = Cg g + c is phase c (modulus Cg) per group g, and the phases differ
+    only by c, so they merge into one gather (c = u mod Cg) with the forward's multiply-adds and
+    no interleave."""
+    n, h, w, f = 2, 5, 4, groups * per_group
+    channels = groups * in_group
+    rng = np.random.default_rng(groups * 100 + in_group * 10 + per_group)
+    arrays = [rand(rng, n, h, w, channels), rand(rng, 3, 3, in_group, f), rand(rng, n, h, w, f)]
+    reads = [(0, lambda n, i, j, f, a, b, c: [n, i + a - 1, j + b - 1, f // per_group * in_group + c], 0.0),
+             (1, lambda n, i, j, f, a, b, c: [a, b, c, f], 0.0)]
+    _, fn = gathers(adjoint(arrays, (n, h, w, f), (3, 3, in_group), reads, 0, lambda a: mul(a[2], a[1])))
+    (op,) = computes(fn)
+    assert op.result_type.get_shape() == (n, h, w, channels)
+    assert macs(fn) == n * h * w * f * 9 * in_group
+
+
 def test_mod_map() -> None:
     """y[i] = x[i mod 3]: dx[u] = Σ_q dy[3q + u], q's last value in range only for some u."""
     rng = np.random.default_rng(8)

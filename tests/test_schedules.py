@@ -23,11 +23,14 @@ import scipy.special
 from random_programs import generate
 from random_schedules import set_random_schedules
 from xdsl.dialects import func
+from xdsl.ir.affine import AffineExpr, AffineMap
 
 import mlc
 from mlc.api import build_program, load_module, make_context, run_pipeline
 from mlc.backends.c import mathlib
 from mlc.backends.c.runtime import DEFAULT_FLAGS, compile_c, set_num_threads
+from mlc.loops.affine import simplify_within
+from mlc.loops.schedule import ScheduleError, schedule_from_text
 from mlc.passes.pipelines import LOWER_TO_C, SCHEDULE, training_pipeline
 from mlc.trainer import Trainer
 
@@ -212,3 +215,33 @@ int main(void) {
     result = subprocess.run([str(binary)], capture_output=True, text=True, check=True,
                             env={"OMP_NUM_THREADS": "2"})
     assert result.stdout.strip() == "0"
+
+
+def test_divisions_resolve_where_the_ranges_keep_them_in_one_block() -> None:
+    """`simplify_within` on random `(c0 d0 + c1 d1 + c2 d2 + k) floordiv/mod D` agrees with the
+    expression at every point of random small boxes, and drops the division where a vector's
+    lanes stay in one block: `(64 d0 + d1) floordiv 16` with d1 in [16, 31] is `4 d0 + 1`."""
+    rng = np.random.default_rng(0)
+    d = [AffineExpr.dimension(k) for k in range(3)]
+    for _ in range(400):
+        coeffs = rng.choice([0, 1, 2, 3, 4, 8, 16, 32, 64, -16], 3)
+        form = d[0] * int(coeffs[0]) + d[1] * int(coeffs[1]) + d[2] * int(coeffs[2]) + int(rng.integers(-20, 40))
+        lows = rng.integers(-5, 40, 3)
+        ranges = [(int(lo), int(lo + rng.choice([0, 1, 3, 7, 15]))) for lo in lows]
+        divisor = int(rng.choice([2, 3, 4, 8, 12, 16, 64]))
+        for expr in (form // divisor, form % divisor):
+            simple = simplify_within(expr, ranges)
+            grid = np.stack(np.meshgrid(*[np.arange(lo, hi + 1) for lo, hi in ranges], indexing="ij"), -1).reshape(-1, 3)
+            for point in grid[rng.permutation(len(grid))[:40]]:
+                at = [int(v) for v in point]
+                assert AffineMap(3, 0, (expr,)).eval(at, []) == AffineMap(3, 0, (simple,)).eval(at, []), (expr, simple, at)
+    assert str(simplify_within((d[0] * 64 + d[1]) // 16, [(0, 3), (16, 31), (0, 0)])) == "((d0 * 4) + 1)"
+    assert str(simplify_within((d[0] * 64 + d[1]) % 128, [(0, 3), (16, 31), (0, 0)])) == "(((d0 mod 2) * 64) + d1)"
+
+
+def test_vectorize_names_its_lanes() -> None:
+    schedule = schedule_from_text("split(d3, 16), vectorize(d3i, 4)")
+    assert (schedule.vectorize, schedule.lanes) == ("d3i", 4) and str(schedule) == "split(d3, 16), vectorize(d3i, 4)"
+    assert schedule_from_text("vectorize(d1)").lanes == 0
+    with pytest.raises(ScheduleError, match="3 lanes"):
+        schedule_from_text("vectorize(d1, 3)")

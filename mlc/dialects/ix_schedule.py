@@ -30,6 +30,8 @@ class Schedule:
     order: tuple[str, ...] = ()
     parallel: str | None = None
     vectorize: str | None = None
+    lanes: int = 0
+    """Lanes of the vectorized loop's vectors (0: the target's)."""
     unroll: tuple[str, ...] = ()
     inline: bool = False
     at: str | None = None
@@ -54,7 +56,7 @@ class Schedule:
         if self.parallel is not None:
             parts.append(f"parallel({self.parallel})")
         if self.vectorize is not None:
-            parts.append(f"vectorize({self.vectorize})")
+            parts.append(f"vectorize({self.vectorize}{f', {self.lanes}' if self.lanes else ''})")
         if self.unroll:
             parts.append(f"unroll({', '.join(self.unroll)})")
         parts += [f"stage({read})" if loop is None else f"stage({read}, {loop})" for read, loop in self.stage]
@@ -92,7 +94,16 @@ def parse_schedule(parser: Parser | AttrParser) -> Schedule:
             fields[word] = True
         elif word in ("order", "unroll"):
             fields[word] = tuple(names())
-        elif word in ("parallel", "vectorize", "at"):
+        elif word == "vectorize":
+            parser.parse_punctuation("(")
+            fields[word] = parser.parse_identifier()
+            if parser.parse_optional_punctuation(","):
+                lanes = parser.parse_integer(allow_negative=False, allow_boolean=False)
+                if lanes < 2 or lanes & (lanes - 1):
+                    parser.raise_error(f"vectorize: {lanes} lanes (expected a power of two, at least 2)")
+                fields["lanes"] = lanes
+            parser.parse_punctuation(")")
+        elif word in ("parallel", "at"):
             (name,) = names() or [""]
             fields[word] = name
         else:

@@ -194,6 +194,48 @@ def simplify(expr: AffineExpr) -> AffineExpr:
     return expr
 
 
+def simplify_within(expr: AffineExpr, ranges: Sequence[Interval]) -> AffineExpr:
+    """`expr` with the dimensions that stay inside one block of each `floordiv`/`mod` moved out
+    of it, given the ranges of the dimensions. For L floordiv D (or L mod D), with s a divisor
+    of D: split L into a coarse part S, the terms whose coefficients s divides, and a fine
+    part r that the ranges keep in one block [s*m, s*m + s - 1]; then, with S' = S + s*m and
+    r' = r - s*m in [0, s), L floordiv D = (S' / s) floordiv (D / s) and L mod D =
+    s * ((S' / s) mod (D / s)) + r' (the largest such s). A vector of lanes inside one group of
+    a grouped conv then reads one channel block: the lane leaves the division."""
+    if not isinstance(expr, AffineBinaryOpExpr):
+        return expr
+    lhs, rhs = simplify_within(expr.lhs, ranges), simplify_within(expr.rhs, ranges)
+    kind = expr.kind
+    if kind in (AffineBinaryOpKind.FloorDiv, AffineBinaryOpKind.Mod) and isinstance(rhs, AffineConstantExpr) \
+            and rhs.value > 0 and (form := linear_form(lhs)) is not None:
+        d, (coeffs, const) = rhs.value, form
+        for s in (s for s in range(d, 1, -1) if d % s == 0):
+            fine = from_linear(({k: c for k, c in coeffs.items() if c % s}, const))
+            lo, hi = expr_bounds(fine, ranges)
+            if lo // s != hi // s:
+                continue
+            m = lo // s
+            coarse = from_linear(({k: c // s for k, c in coeffs.items() if c % s == 0}, m))  # S' / s
+            blocks = AffineConstantExpr(d // s)
+            if kind == AffineBinaryOpKind.FloorDiv:
+                return coarse if d == s else simplify(AffineBinaryOpExpr(kind, coarse, blocks))
+            inner = AffineConstantExpr(0) if d == s else AffineBinaryOpExpr(kind, coarse, blocks)
+            return simplify(inner * s + fine - s * m)
+    return simplify(AffineBinaryOpExpr(kind, lhs, rhs))
+
+
+def moves_with(expr: AffineExpr, dim: int) -> bool:
+    """Whether `expr` uses `dim` other than under a `floordiv` (which steps of `dim` inside one
+    block of the divisor leave unchanged): where a vector's lanes move a quasi-affine index."""
+    if isinstance(expr, AffineDimExpr):
+        return expr.position == dim
+    if isinstance(expr, AffineBinaryOpExpr):
+        if expr.kind == AffineBinaryOpKind.FloorDiv:
+            return False
+        return moves_with(expr.lhs, dim) or moves_with(expr.rhs, dim)
+    return False
+
+
 def substitute(expr: AffineExpr, values: Sequence[AffineExpr]) -> AffineExpr:
     """`expr` with dimension k replaced by `values[k]`, simplified."""
     return simplify(expr.replace_dims_and_symbols(list(values), []))

@@ -20,9 +20,9 @@ split loop in place of its variable, outer half first.
 Directives on the loops:
 - `parallel(L)`: L's iterations run on threads (an OpenMP `parallel for`). L is an output loop
   and no reduction loop encloses it, so every thread writes its own outputs.
-- `vectorize(L)`: L is the innermost loop and an output loop; its iterations run as the lanes of
-  vector registers (the lane count is the target's; the iterations beyond the last full vector
-  run as scalars).
+- `vectorize(L)`, `vectorize(L, N)`: L is the innermost loop and an output loop; its iterations
+  run as the lanes of vector registers (N lanes, a power of two; by default the target's; the
+  iterations beyond the last full vector run as a partial vector).
 - `unroll(L, ...)`: these loops are unrolled completely (each has at most `MAX_UNROLL`
   iterations).
 - `stage(K, L)`: read K (its position in the op's reads) goes through a copy (Halide's `in()`):

@@ -17,7 +17,11 @@ Loops, for every op with a nest of its own:
 
 3. Vectorize the last output dimension (contiguous in the output) when every read either does
    not depend on it or is contiguous in it and stays inside its tensor along it, the body does
-   not use its index, and it has at least one vector of iterations. A read of a tensor with a
+   not use its index, and it has at least one vector of iterations. Reads are judged inside one
+   vector (lanes starting at a multiple of the lane count): a read that divides the index,
+   `(f floordiv Fg) * Cg + c` in a grouped conv, does not move with the lanes when `Fg` is a
+   multiple of the lanes; for a smaller `Fg` the vectors narrow (down to `MIN_LANES`) until it
+   is, and the schedule names their lanes (`vectorize(d3, 4)`). A read of a tensor with a
    buffer that the lanes walk some other way (the weights of an input gradient, w[.., c, f]
    along c) is staged: copied with the lanes' dimension last, once before the nest when its
    block fits in `STAGE_BYTES` (and the op reads each element `STAGE_REUSE_VECTORS` times or
@@ -47,7 +51,8 @@ Loops, for every op with a nest of its own:
    the innermost reduction loop and stored after it, so each input element is read once per
    (parallel) block of the output and reused across all its blocks; the blocks of the reused
    dimension (input channels) run outermost, so that each keeps its part of the output in the
-   nearest cache.
+   nearest cache. With too few blocks for the cores (a grouped conv's few channels per group),
+   the outermost output loop that has enough runs in parallel instead (a filter tap row).
 7. A register block's read that may fall outside its tensor (the input of a padded conv, the
    output gradient a conv's input gradient reads around its border) is staged with its fill
    once per iteration of the outermost loop when that block fits in `PAD_STAGE_BYTES` (one
@@ -62,7 +67,7 @@ producers' choices around it. None of these changes a value (see `mlc.loops.sche
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 
 from xdsl.context import Context
@@ -74,7 +79,8 @@ from xdsl.passes import ModulePass
 
 from mlc.loops.affine import coefficient, iteration_ranges, linear_form, read_in_bounds
 from mlc.dialects import ix
-from mlc.loops.nest.vectors import narrowest_lanes, vector_cells
+from mlc.loops.nest.reads import effective_reads
+from mlc.loops.nest.vectors import MIN_LANES, narrowest_lanes, vector_cells
 from mlc.loops.schedule import SCHEDULE, Schedule, schedule_of, set_schedule
 from mlc.loops.target import CpuTarget, host
 from mlc.passes.auto_schedule_analysis import (
@@ -139,7 +145,8 @@ def schedule_function(f: func.FuncOp, target: CpuTarget) -> None:
             continue
         plan = loop_plan(op, target)
         reader = _epilogue_reader(op, fixed, returned)
-        if reader is not None and plan.vectorize is not None and not vectorizable(reader, _var(plan.vectorize)):
+        if reader is not None and plan.vectorize is not None and not vectorizable(
+                reader, _var(plan.vectorize), plan.lanes or target.lanes(element_bytes(reader))):
             reader = None
         if plan.stage or plan.whole:  # per block of its reader, it would copy its staged reads (or sweep
             reader = None              # its whole reduction) for every block
@@ -219,17 +226,19 @@ class LoopPlan:
     padded: tuple[tuple[int, str], ...] = ()
     """Stages of reads that leave their tensor (rule 7), dropped when the op runs at its reader's
     loops (its epilogue fused in saves more than the guards cost)."""
+    lanes: int = 0
+    """The vectors' lanes when narrower than the target's (rule 3's groups), else 0."""
 
     def schedule(self, op: ix.ComputeOp) -> Schedule:
         reductions = () if self.whole else tuple(f"r{k}" for k in range(len(op.reduction_extents)))
         return Schedule(splits=self.splits, order=self.outer + reductions + self.block, parallel=self.parallel,
-                        vectorize=self.vectorize, unroll=self.unroll, stage=self.stage + self.padded)
+                        vectorize=self.vectorize, lanes=self.lanes, unroll=self.unroll, stage=self.stage + self.padded)
 
     def reader_schedule(self) -> Schedule:
         """The elementwise reader runs the reduction's output loops (the register block's loops
         plainly: only the reduction needs them unrolled)."""
         return Schedule(splits=self.splits, order=self.outer + self.block, parallel=self.parallel,
-                        vectorize=self.vectorize)
+                        vectorize=self.vectorize, lanes=self.lanes)
 
     def block_schedule(self, op: ix.ComputeOp) -> Schedule:
         """The reduction over one block at the reader's innermost outer loop: its output loops,
@@ -242,8 +251,8 @@ class LoopPlan:
         vectorize = f"d{_var(self.vectorize)}" if self.vectorize else None
         unroll = tuple(f"d{_var(n)}" for n in self.unroll)
         if at is None:  # the reader has no loop outside the block: the whole op is one block
-            return Schedule(order=outside + reductions + block, vectorize=vectorize, unroll=unroll)
-        return Schedule(at=at, order=outside + reductions + block, vectorize=vectorize, unroll=unroll)
+            return Schedule(order=outside + reductions + block, vectorize=vectorize, lanes=self.lanes, unroll=unroll)
+        return Schedule(at=at, order=outside + reductions + block, vectorize=vectorize, lanes=self.lanes, unroll=unroll)
 
 
 def _var(name: str) -> int:
@@ -251,11 +260,37 @@ def _var(name: str) -> int:
 
 
 def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
+    narrow = _group_lanes(op, target)
+    if not narrow:
+        return _loop_plan(op, target)
+    plan = _loop_plan(op, replace(target, vector_bytes=narrow * element_bytes(op)))
+    return replace(plan, lanes=narrow) if plan.vectorize is not None else plan
+
+
+def _group_lanes(op: ix.ComputeOp, target: CpuTarget) -> int:
+    """Rule 3's narrower vectors: when the last output dimension does not vectorize in the
+    target's lanes because a read divides its index (a grouped conv's input, read per group of
+    filters), the widest vectors of at least `MIN_LANES` that each stay inside one group; else 0."""
+    rank, shape = op.rank, op.result_type.get_shape()
+    if not rank or not any(rank - 1 in e.used_dims() and linear_form(e) is None
+                           for _, amap in effective_reads(op) for e in amap.results):
+        return 0
+    lanes = narrowest_lanes(target.lanes(element_bytes(op)), shape[-1])
+    if lanes < 2 or shape[-1] < lanes or reads_to_stage(op, rank - 1, lanes) is not None:
+        return 0
+    while lanes > MIN_LANES:
+        lanes //= 2
+        if reads_to_stage(op, rank - 1, lanes) is not None:
+            return lanes
+    return 0
+
+
+def _loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
     rank, shape = op.rank, op.result_type.get_shape()
     lanes = target.lanes(element_bytes(op))
     natural = tuple(f"d{k}" for k in range(rank))
     lanes = narrowest_lanes(lanes, shape[-1]) if rank else lanes
-    staged = reads_to_stage(op, rank - 1) if rank and shape[-1] >= lanes and lanes > 1 else None
+    staged = reads_to_stage(op, rank - 1, lanes) if rank and shape[-1] >= lanes and lanes > 1 else None
     vec = rank - 1 if staged is not None else None
     points = prod(op.iteration_extents) * body_ops(op)
     reduction = prod(op.reduction_extents) if op.reduction.data != "none" else 0
@@ -265,7 +300,7 @@ def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
         last = natural[-1]
         whole_stages = [(k, None) for k in staged or ()]
         if any(stage_loop(op, k, rank - 1, shape[-1]) is not None for k in staged or ()):
-            return loop_plan(op, CpuTarget(vector_bytes=1, cores=target.cores))  # a staged copy would not fit
+            return _loop_plan(op, CpuTarget(vector_bytes=1, cores=target.cores))  # a staged copy would not fit
         if reduction or shape[-1] <= 2 * lanes:  # the vectors of a row are the cells of a small reduction
             return LoopPlan((), natural[:-1], (last,), last, (), _parallel(natural[:-1], shape, {}, points, target),
                             tuple(whole_stages))
@@ -300,11 +335,11 @@ def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
         staged = [*(staged or ()), *(k for k in _long_strided_reads(op, last, points) if k not in (staged or ()))]
     if staged and any(prod(op.iteration_extents) < STAGE_REUSE_VECTORS * prod(op.reads[k].value.type.get_shape())  # pyright: ignore[reportAttributeAccessIssue]
                       for k in staged):  # copying costs as much as the vectors save: scalar cells
-        return loop_plan(op, CpuTarget(vector_bytes=1, cores=target.cores))
+        return _loop_plan(op, CpuTarget(vector_bytes=1, cores=target.cores))
     for k in staged or ():
         loop = stage_loop(op, k, last, width if splits else shape[last])
         if loop is False:  # no block of that read fits: no vectors
-            return loop_plan(op, CpuTarget(vector_bytes=1, cores=target.cores))
+            return _loop_plan(op, CpuTarget(vector_bytes=1, cores=target.cores))
         assert loop is None or isinstance(loop, str)
         stages.append((k, loop))
         if loop is not None:  # the block is copied once per vector block: that loop goes outermost
@@ -313,7 +348,7 @@ def loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
         # Rule 6: the reduction runs outermost, the output blocks inside it (accumulated in the
         # output, in registers along the innermost reduction loop).
         blocks = [n for n in outer if n.endswith("o") and n != f"d{last}o"] + [n for n in outer if n == f"d{last}o"]
-        parallel = _parallel(blocks or outer, shape, extents, points, target)
+        parallel = _parallel(blocks, shape, extents, points, target) or _parallel(outer, shape, extents, points, target)
         first = (parallel,) if parallel is not None else ()
         rest = tuple(n for n in outer if n != parallel)
         return LoopPlan(tuple(splits), first + reductions[:-1] + rest + reductions[-1:], tuple(block),
@@ -376,7 +411,7 @@ def _padded_reads(op: ix.ComputeOp, first: str | None, staged: set[int]) -> list
             continue
         if all(read_in_bounds(read.map, ranges, read.value.type.get_shape())):  # pyright: ignore[reportAttributeAccessIssue]
             continue
-        if any(linear_form(e) is None for e in read.map.results) or block_bytes(read, spans) > PAD_STAGE_BYTES:
+        if block_bytes(read, spans) > PAD_STAGE_BYTES:  # (a dimension indexed through a division is staged whole)
             continue
         found.append((k, first))
     return found

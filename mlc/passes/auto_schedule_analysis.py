@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 from xdsl.dialects import arith
 from xdsl.ir import Operation, SSAValue
-from xdsl.ir.affine import AffineMap
+from xdsl.ir.affine import AffineExpr, AffineMap
 
-from mlc.loops.affine import coefficient, iteration_ranges, linear_form, read_in_bounds
+from mlc.loops.affine import Interval, coefficient, iteration_ranges, linear_form, read_in_bounds, simplify_within, substitute
 from mlc.dialects import ix
 from mlc.loops.nest.reads import effective_reads
 from mlc.loops.schedule import STAGE_BYTES, schedule_of
@@ -67,48 +67,52 @@ def body_ops(op: ix.ComputeOp) -> int:
     return max(1, count)
 
 
-def vectorizable(op: ix.ComputeOp, k: int) -> bool:
-    """Rule 3 for output dimension `k`: every read contiguous in it or independent of it (and
-    inside its tensor along it), and the body does not use its index."""
-    ranges = iteration_ranges(op.result_type.get_shape(), op.reduction_extents)
-    for value, amap in effective_reads(op):
-        results = amap.results
-        if any(k in e.used_dims() for e in results[:-1]):
-            return False
-        if results and k in results[-1].used_dims():
-            shape = value.type.get_shape()  # pyright: ignore[reportAttributeAccessIssue]
-            if coefficient(results[-1], k) != 1 or not read_in_bounds(AffineMap(amap.num_dims, 0, results[-1:]),
-                                                                       ranges, shape[-1:])[0]:
-                return False
-    return not _uses_index(op, k)
+def in_vector(amap: AffineMap, k: int, lanes: int, ranges: Sequence[Interval]) -> tuple[AffineMap, list[Interval]]:
+    """`amap` inside one vector along output dimension `k`: k = lanes * K + lane, with K a new
+    last dimension, k the lane (vectors start at multiples of `lanes`, as the nest runs them),
+    and the divisions the lane stays inside resolved (a grouped conv's group of a vector)."""
+    n = amap.num_dims
+    lo, hi = ranges[k]
+    inner = [*ranges[:k], (0, min(lanes, hi - lo + 1) - 1), *ranges[k + 1:], (lo // lanes, hi // lanes)]
+    values = [AffineExpr.dimension(n) * lanes + AffineExpr.dimension(j) if j == k else AffineExpr.dimension(j)
+              for j in range(n)]
+    return AffineMap(n + 1, 0, tuple(simplify_within(substitute(e, values), inner) for e in amap.results)), inner
 
 
-def reads_to_stage(op: ix.ComputeOp, k: int) -> list[int] | None:
+def vectorizable(op: ix.ComputeOp, k: int, lanes: int) -> bool:
+    """Rule 3 for output dimension `k` in vectors of `lanes`: every read contiguous in it or
+    independent of it (and inside its tensor along it), and the body does not use its index."""
+    return _reads_vectorizable(op, k, lanes, set()) and not _uses_index(op, k)
+
+
+def reads_to_stage(op: ix.ComputeOp, k: int, lanes: int) -> list[int] | None:
     """Rule 3 with staging: the reads of `op` to stage so that output dimension `k` vectorizes
-    (those the lanes walk other than contiguously: direct reads of tensors with buffers, through
-    affine maps, which a staged copy makes contiguous), or None when it cannot."""
-    if vectorizable(op, k):
+    (those the lanes walk other than contiguously: direct reads of tensors with buffers, which a
+    staged copy makes contiguous), or None when it cannot."""
+    if vectorizable(op, k, lanes):
         return []
     if _uses_index(op, k):
         return None
+    ranges = iteration_ranges(op.result_type.get_shape(), op.reduction_extents)
     found = []
     for j, read in enumerate(op.reads):
         producer = read.value.owner
         through = isinstance(producer, ix.ComputeOp) and not schedule_of(producer).is_root
-        moves = any(k in e.used_dims() for e in read.map.results)
-        if not moves:
+        results = in_vector(read.map, k, lanes, ranges)[0].results
+        if not any(k in e.used_dims() for e in results):
             continue
-        contiguous = all(k not in e.used_dims() for e in read.map.results[:-1]) and coefficient(read.map.results[-1], k) == 1
-        if contiguous and not through:
+        if all(k not in e.used_dims() for e in results[:-1]) and coefficient(results[-1], k) == 1 and not through:
             continue
-        if through or any(linear_form(e) is None for e in read.map.results):
-            return None
+        moving = [e for e in results if k in e.used_dims()]
+        if through or any(linear_form(e) is None for e in results) and (len(moving) != 1 or coefficient(moving[0], k) != 1):
+            return None  # a quasi-affine read stages whole along its divided dimensions: one lane dimension
         found.append(j)
-    return found if _others_vectorizable(op, k, set(found)) else None
+    return found if _reads_vectorizable(op, k, lanes, set(found)) else None
 
 
-def _others_vectorizable(op: ix.ComputeOp, k: int, staged: set[int]) -> bool:
-    """`vectorizable` with the staged reads taken as contiguous."""
+def _reads_vectorizable(op: ix.ComputeOp, k: int, lanes: int, staged: set[int]) -> bool:
+    """Every read but the staged ones (taken as contiguous) contiguous along the lanes of
+    output dimension `k` or independent of them, and inside its tensor along them."""
     ranges = iteration_ranges(op.result_type.get_shape(), op.reduction_extents)
     for j, read in enumerate(op.reads):
         if j in staged:
@@ -118,13 +122,13 @@ def _others_vectorizable(op: ix.ComputeOp, k: int, staged: set[int]) -> bool:
         if isinstance(producer, ix.ComputeOp) and schedule_of(producer).inline:
             reads = [(v, m.compose(read.map)) for v, m in effective_reads(producer)]
         for value, amap in reads:
-            results = amap.results
+            results = in_vector(amap, k, lanes, ranges)[0].results
             if any(k in e.used_dims() for e in results[:-1]):
                 return False
             if results and k in results[-1].used_dims():
                 shape = value.type.get_shape()  # pyright: ignore[reportAttributeAccessIssue]
                 if coefficient(results[-1], k) != 1 or not read_in_bounds(
-                        AffineMap(amap.num_dims, 0, results[-1:]), ranges, shape[-1:])[0]:
+                        AffineMap(amap.num_dims, 0, amap.results[-1:]), ranges, shape[-1:])[0]:
                     return False
     return True
 
@@ -133,9 +137,9 @@ def block_bytes(read: ix.Read, spans: Sequence[int]) -> int:
     """Bytes of the block of `read` that iteration variables moving over `spans` cover."""
     elt = read.value.type.get_element_type()  # pyright: ignore[reportAttributeAccessIssue]
     total = getattr(elt, "bitwidth", 32) // 8
-    for e in read.map.results:
-        coeffs, _ = linear_form(e) or ({}, 0)
-        total *= 1 + sum(abs(c) * spans[d] for d, c in coeffs.items())
+    for e, n in zip(read.map.results, read.value.type.get_shape()):  # pyright: ignore[reportAttributeAccessIssue]
+        form = linear_form(e)
+        total *= n if form is None else 1 + sum(abs(c) * spans[d] for d, c in form[0].items())
     return total
 
 

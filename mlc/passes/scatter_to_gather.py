@@ -59,11 +59,12 @@ from xdsl.context import Context
 from xdsl.dialects import arith, func
 from xdsl.dialects.builtin import FloatAttr, ModuleOp, TensorType
 from xdsl.ir import Attribute, Operation, SSAValue
-from xdsl.ir.affine import AffineExpr, AffineMap
+from xdsl.ir.affine import AffineConstantExpr, AffineExpr, AffineMap
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from mlc.dialects import ix
+from mlc.loops.affine import from_linear, linear_form, simplify, substitute
 from mlc.loops.builders import index_const
 from mlc.loops.index_solve.forms import Linear, Var
 from mlc.loops.index_solve.linearise import NotInvertible
@@ -142,6 +143,9 @@ def build_gathers(op: ix.ScatterOp, solution: Solution) -> list[Operation]:
             return [zero_op(result_type)]
         (piece,) = solution.pieces
         return [piece_op(op, piece, result_type)]
+    merged = merged_phases(op, solution)
+    if merged is not None:
+        return [merged]
     pieces: dict[tuple[int, ...], ix.ComputeOp] = {}
     for piece in solution.pieces:
         compute = piece_op(op, piece, TensorType(elt, piece.shape))
@@ -150,6 +154,54 @@ def build_gathers(op: ix.ScatterOp, solution: Solution) -> list[Operation]:
             compute.result.name_hint = f"{op.result.name_hint}_p{'x'.join(map(str, phase))}"
         pieces[piece.phase] = compute
     return [*pieces.values(), interleave_op(result_type, solution.moduli, {p: c.result for p, c in pieces.items()})]
+
+
+def merged_phases(op: ix.ScatterOp, solution: Solution) -> ix.ComputeOp | None:
+    """The phases of one result dim `r` as a single gather, when they differ only by the phase:
+    every phase `p < M` has a piece, all with the same box and no condition, and each read index
+    is `A(q, f) + p * B` for a constant B. Then `out[u] = Σ_f body(reads at A(u_r floordiv M, f)
+    + (u_r mod M) * B)`: the same points, without the interleave (a grouped conv's input
+    gradient, whose channel `u = Cg * g + c` is a phase `c` of modulus Cg per group `g`)."""
+    split = [r for r, m in enumerate(solution.moduli) if m > 1]
+    if len(split) != 1 or any(isinstance(o, ix.IndexOp) for o in op.body.block.ops):
+        return None
+    (r,), pieces = split, solution.pieces
+    m = solution.moduli[r]
+    shape = op.result_type.get_shape()
+    if shape[r] % m or len(pieces) != m or any(p.conditions or p.shape != pieces[0].shape
+                                                 or p.extents != pieces[0].extents for p in pieces):
+        return None
+    by_phase = sorted(pieces, key=lambda p: p.phase[r])
+    if [p.phase[r] for p in by_phase] != list(range(m)):
+        return None
+    num_dims = len(pieces[0].dims)
+    d = AffineExpr.dimension(r)
+    quotient = [d // m if k == r else AffineExpr.dimension(k) for k in range(num_dims)]
+    reads = []
+    for j, read in enumerate(op.reads):
+        results = []
+        for e in read.map.results:
+            forms = [linear_form(compose(e, p.iteration, p.dims)) for p in by_phase]
+            if any(f is None for f in forms):
+                return None
+            first = from_linear(forms[0])  # pyright: ignore[reportArgumentType]
+            step = from_linear(forms[1]) - first if m > 1 else AffineExpr.constant(0)
+            step = simplify(step)
+            if not isinstance(step, AffineConstantExpr) or any(
+                    simplify(from_linear(f) - first - step * p) != AffineExpr.constant(0) for p, f in enumerate(forms)):  # pyright: ignore[reportArgumentType]
+                return None
+            moved = substitute(first, quotient)
+            results.append(simplify(moved + (d % m) * step.value) if step.value else moved)
+        reads.append(ix.Read(read.value, AffineMap(num_dims, 0, tuple(results)), read.fill))
+    extents = pieces[0].extents
+    return ix.ComputeOp.build(op.result_type, reads, lambda args: named_body(op, args), "sum" if extents else "none", extents)
+
+
+def named_body(op: ix.ScatterOp, args: Sequence[SSAValue], ivs: Sequence[SSAValue | None] | None = None) -> SSAValue:
+    """The scatter's body on a gather's reads, whose arguments keep the scatter's names."""
+    for new_arg, old_arg in zip(args, op.body.block.args):
+        new_arg.name_hint = old_arg.name_hint
+    return op.inline_body(args, ivs)
 
 
 def piece_op(op: ix.ScatterOp, piece: Piece, result_type: TensorType) -> ix.ComputeOp:
@@ -163,11 +215,9 @@ def piece_op(op: ix.ScatterOp, piece: Piece, result_type: TensorType) -> ix.Comp
     used_dims = {o.dim.value.data for o in op.body.block.ops if isinstance(o, ix.IndexOp)}
 
     def body(args: Sequence[SSAValue]) -> SSAValue:
-        for new_arg, old_arg in zip(args, op.body.block.args):
-            new_arg.name_hint = old_arg.name_hint
         index = IndexEmitter(dims)
         ivs = [index.quasi(q) if j in used_dims else None for j, q in enumerate(piece.iteration)]
-        value = op.inline_body(args, ivs)
+        value = named_body(op, args, ivs)
         return guarded(value, [check for c in piece.conditions for check in index.condition(c)], elt)
 
     extents = piece.extents

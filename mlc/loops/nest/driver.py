@@ -12,12 +12,12 @@ from xdsl.dialects import memref
 from xdsl.ir import SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 
-from mlc.loops.affine import iteration_ranges, linear_form, read_in_bounds, simplify, substitute
+from mlc.loops.affine import iteration_ranges, linear_form, moves_with, read_in_bounds, simplify, substitute
 from mlc.loops.builders import for_loop, index_const, loop_nest
 from mlc.loops.nest.reads import effective_reads
 from mlc.loops.nest.space import Local, Space, State
 from mlc.loops.nest.tiles import NestTiles
-from mlc.loops.nest.vectors import element_bytes, shape_type, vector_runs
+from mlc.loops.nest.vectors import buffer_shape, element_bytes, shape_type, vector_runs
 from mlc.loops.schedule import STAGE_BYTES, ScheduleError
 
 PARALLEL_COPY_BYTES = 256 * 1024
@@ -70,9 +70,9 @@ class Nest(NestTiles):
         runs its outermost loop in parallel."""
         read = self.op.reads[k]
         where = f"stage({k}{'' if (loop := dict(self.schedule.stage)[k]) is None else ', ' + loop})"
-        origin, block, moving = self.block_of([read.map], state, where)
-        order = tuple([d for d in range(len(block)) if d != moving] + ([moving] if moving is not None else []))
         source = self.buffers[read.value]
+        origin, block, moving = self.block_of([read.map], state, where, whole=buffer_shape(source))
+        order = tuple([d for d in range(len(block)) if d != moving] + ([moving] if moving is not None else []))
         elt = shape_type(source).get_element_type()
         if prod(block) * element_bytes(elt) > STAGE_BYTES:
             raise ScheduleError(f"{where}: the block ({'x'.join(map(str, block))}) is larger than {STAGE_BYTES} bytes")
@@ -113,13 +113,15 @@ class Nest(NestTiles):
             loop_nest(rows, copy)
         return replace(state, locals={**state.locals, (self.op.result, k): local})
 
-    def block_of(self, maps: Sequence[AffineMap], state: State, where: str) -> tuple[list[AffineExpr], list[int], int | None]:
+    def block_of(self, maps: Sequence[AffineMap], state: State, where: str, whole: Sequence[int] | None = None
+                 ) -> tuple[list[AffineExpr], list[int], int | None]:
         """Origin and extents of the block that reads through `maps` cover below the current loops,
         and the block dimension the vectorized loop moves (if any).
 
         Each iteration variable ranges over `base + [0, n)` below: `base` from the entered leaves,
         `n - 1` the most the others add. A read `m(v)` then covers `[m(base) + lo, m(base) + hi]`
-        per dimension, for affine `m`; all the maps must cover the same block."""
+        per dimension, for affine `m`; all the maps must cover the same block. Given the tensor's
+        shape `whole`, a dimension indexed through a division is covered whole."""
         free = len(state.space.values)
         bases = self.var_exprs(state)
         offsets: list[AffineExpr] = []
@@ -135,6 +137,12 @@ class Nest(NestTiles):
             origin, extents, moving = [], [], None
             for j, e in enumerate(amap.results):
                 form = linear_form(substitute(e, offsets))
+                if form is None and whole is not None:
+                    origin.append(AffineExpr.constant(0))
+                    extents.append(whole[j])
+                    if lane_var is not None and moves_with(substitute(e, offsets), free + lane_var):
+                        moving = j
+                    continue
                 if form is None:
                     raise ScheduleError(f"{where}: the reader's index {e} into it is not affine")
                 coeffs, const = form

@@ -56,7 +56,7 @@ class NestMemory:
         if self.schedule.vectorize in self.attached:
             raise ScheduleError(f"at({self.schedule.vectorize}): the reader's loop {self.schedule.vectorize} is vectorized; "
                                 "compute the producer at a loop outside it")
-        self.lanes = target.lanes(element_bytes(op.result_type.get_element_type()))
+        self.lanes = self.schedule.lanes or target.lanes(element_bytes(op.result_type.get_element_type()))
         self.loaded: dict[tuple[object, ...], SSAValue] | None = None
         """Loads already emitted in the current block, while it has no store (a register tile's
         cells read the same operands)."""

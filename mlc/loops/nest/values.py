@@ -13,7 +13,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 
 from mlc.dialects import ix, vx
-from mlc.loops.affine import read_in_bounds, substitute
+from mlc.loops.affine import read_in_bounds, simplify_within, substitute
 from mlc.loops.builders import float_const, in_bounds
 from mlc.loops.nest.memory import NestMemory
 from mlc.loops.nest.space import Space, State
@@ -37,12 +37,11 @@ class NestValues(NestMemory):
             if staged is None:
                 args.append(self.read(r, exprs, state))
             else:
-                args.append(self.load(staged.buffer, staged.index([substitute(e, exprs) for e in r.map.results]), 0.0,
-                                      state.space))
+                args.append(self.load(staged.buffer, staged.index(read_index(r, exprs, state.space)), 0.0, state.space))
         return self.body(op, args, exprs, state.space, acc)
 
     def read(self, read: ix.Read, exprs: Sequence[AffineExpr], state: State) -> SSAValue:
-        index = [substitute(e, exprs) for e in read.map.results]
+        index = read_index(read, exprs, state.space)
         producer = read.value.owner
         if isinstance(producer, ix.ComputeOp) and not schedule_of(producer).is_root:
             if schedule_of(producer).inline:
@@ -114,6 +113,12 @@ class NestValues(NestMemory):
         if width > 1:
             return vx.SelectOp(vx.CmpfOp("ogt", value, acc).result, value, acc).result
         return arith.SelectOp(arith.CmpfOp(value, acc, "ogt").result, value, acc).result
+
+
+def read_index(read: ix.Read, exprs: Sequence[AffineExpr], space: Space) -> list[AffineExpr]:
+    """Where `read` reads at the iteration point `exprs`, its divisions resolved where the
+    space's ranges make them affine (so a vector that stays in one group loads contiguously)."""
+    return [simplify_within(substitute(e, exprs), space.ranges) for e in read.map.results]
 
 
 def _insert(op: Operation) -> None:

@@ -91,3 +91,23 @@ func.func @upsample(%x: tensor<4xf32>, %dy: tensor<8xf32>) -> tensor<4xf32> {
 // CHECK-NEXT:    %dx = ix.compute sum(r0: 2) (%dy[d0 * 2 + r0]) : (tensor<8xf32>) -> tensor<4xf32> {
 // CHECK-NEXT:    ^bb0(%g: f32):
 // CHECK-NEXT:      ix.yield %g : f32
+
+// A grouped channel contraction's input gradient (4 groups of Cg = 2 channels, Fg = 2 filters):
+// channel u = 2 g + c is phase c of modulus 2 per group g = u floordiv 2. The two phases differ
+// only by c (the filter row they read), so they are one gather over u with c = u mod 2, and no
+// interleave: the same multiply-adds.
+func.func @grouped_channels(%x: tensor<8xf32>, %w: tensor<2x8xf32>, %dy: tensor<8xf32>) -> tensor<8xf32> {
+  %dx = ix.scatter [8, 2] into [d0 floordiv 2 * 2 + d1] (%x[d0 floordiv 2 * 2 + d1], %w[d1, d0], %dy[d0]) : (tensor<8xf32>, tensor<2x8xf32>, tensor<8xf32>) -> tensor<8xf32> {
+  ^bb0(%a: f32, %b: f32, %g: f32):
+    %p = arith.mulf %g, %b : f32
+    ix.yield %p : f32
+  }
+  func.return %dx : tensor<8xf32>
+}
+// CHECK-LABEL: func.func @grouped_channels
+// CHECK-NEXT:    %dx = ix.compute sum(r0: 2) (%w[d0 mod 2, d0 floordiv 2 * 2 + r0], %dy[d0 floordiv 2 * 2 + r0]) : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<8xf32> {
+// CHECK-NEXT:    ^bb0(%b: f32, %g: f32):
+// CHECK-NEXT:      %p = arith.mulf %g, %b : f32
+// CHECK-NEXT:      ix.yield %p : f32
+// CHECK-NEXT:    }
+// CHECK-NEXT:    func.return %dx : tensor<8xf32>
