@@ -51,8 +51,11 @@ Loops, for every op with a nest of its own:
    the innermost reduction loop and stored after it, so each input element is read once per
    (parallel) block of the output and reused across all its blocks; the blocks of the reused
    dimension (input channels) run outermost, so that each keeps its part of the output in the
-   nearest cache. With too few blocks for the cores (a grouped conv's few channels per group),
-   the outermost output loop that has enough runs in parallel instead (a filter tap row).
+   nearest cache. The parallel loop is a block loop whose blocks share out evenly over the
+   cores (a multiple of them, or `PARALLEL_BALANCE` per core); without one (a depthwise or
+   grouped conv's few channels per group: 3 blocks on 2 cores leave one idle a third of the
+   time) the vectors split into one block per core when they divide evenly, else the first
+   block loop, else the outermost output loop, with enough iterations runs in parallel.
 7. A register block's read that may fall outside its tensor (the input of a padded conv, the
    output gradient a conv's input gradient reads around its border) is staged with its fill
    once per iteration of the outermost loop when that block fits in `PAD_STAGE_BYTES` (one
@@ -106,6 +109,7 @@ REGISTER_CELLS = 28
 """Cells of a register tile: 32 vector registers less room for the loaded operands."""
 TILE_FOOTPRINT_BYTES = 256 * 1024
 PARALLEL_MIN_POINTS = 1 << 18
+PARALLEL_BALANCE = 4
 STAGE_STRIDE = 256
 STAGE_REUSE = 64
 STAGE_REUSE_VECTORS = 16
@@ -285,7 +289,7 @@ def _group_lanes(op: ix.ComputeOp, target: CpuTarget) -> int:
     return 0
 
 
-def _loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
+def _loop_plan(op: ix.ComputeOp, target: CpuTarget, widest: int = 0) -> LoopPlan:
     rank, shape = op.rank, op.result_type.get_shape()
     lanes = target.lanes(element_bytes(op))
     natural = tuple(f"d{k}" for k in range(rank))
@@ -311,7 +315,7 @@ def _loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
                         _parallel(outer, shape, extents, points, target), tuple(whole_stages))
     last = rank - 1
     if vec is not None:
-        width = min(TILE_VECTORS * lanes, shape[last])
+        width = min(TILE_VECTORS * lanes, shape[last], widest or shape[last])
         cells = vector_cells(target.lanes(element_bytes(op)), width)
     else:
         width = cells = min(TILE_SCALARS, shape[last])
@@ -348,7 +352,12 @@ def _loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
         # Rule 6: the reduction runs outermost, the output blocks inside it (accumulated in the
         # output, in registers along the innermost reduction loop).
         blocks = [n for n in outer if n.endswith("o") and n != f"d{last}o"] + [n for n in outer if n == f"d{last}o"]
-        parallel = _parallel(blocks, shape, extents, points, target) or _parallel(outer, shape, extents, points, target)
+        parallel = _parallel(blocks, shape, extents, points, target, balanced=True)
+        if parallel is None and not widest and vec is not None and points >= PARALLEL_MIN_POINTS \
+                and width == shape[last] and shape[last] % (target.cores * lanes) == 0 and target.cores > 1:
+            return _loop_plan(op, target, shape[last] // target.cores)  # one block of vectors per core
+        parallel = parallel or _parallel(blocks, shape, extents, points, target) \
+            or _parallel(outer, shape, extents, points, target)
         first = (parallel,) if parallel is not None else ()
         rest = tuple(n for n in outer if n != parallel)
         return LoopPlan(tuple(splits), first + reductions[:-1] + rest + reductions[-1:], tuple(block),
@@ -359,11 +368,14 @@ def _loop_plan(op: ix.ComputeOp, target: CpuTarget) -> LoopPlan:
 
 
 def _parallel(order: Sequence[str], shape: Sequence[int], extents: dict[str, int], points: int,
-              target: CpuTarget) -> str | None:
+              target: CpuTarget, balanced: bool = False) -> str | None:
+    """The outermost loop of `order` with an iteration per core (with `balanced`, one whose
+    iterations also share out evenly: a multiple of the cores, or `PARALLEL_BALANCE` per core)."""
     if target.cores < 2 or points < PARALLEL_MIN_POINTS:
         return None
     for name in order:
-        if extents.get(name, shape[_var(name)] if name.startswith("d") else 0) >= target.cores:
+        n = extents.get(name, shape[_var(name)] if name.startswith("d") else 0)
+        if n >= target.cores and (not balanced or n % target.cores == 0 or n >= PARALLEL_BALANCE * target.cores):
             return name
     return None
 
