@@ -3,7 +3,8 @@
 The op handlers are the shared C-style renderer's (`mlc/backends/cstyle/`), which a CUDA backend
 reuses, replacing only the framing, thread indexing and memory spaces:
 
-* `cstyle.types`: C types and literals, identifiers, byte sizes, and `CEmitError`;
+* `cstyle.types`: C types and literals, byte sizes, and `CEmitError`;
+* `cstyle.names`: C identifiers from IR names, and the exported name of a function (`c_symbol`);
 * `cstyle.ops`: the tables of the binary, comparison, cast and math families;
 * `cstyle.core`: `PrinterCore`, the printer's state (names of values, vector types, helpers),
   `expr`, `flat_index`, `print_block`, and `print_op`, which dispatches on `handlers`, a table
@@ -47,6 +48,7 @@ from xdsl.ir import BlockArgument, SSAValue
 from xdsl.utils.target import Target
 
 from mlc.backends.cstyle.analyses import arena_bytes, disjoint_views, is_read_only
+from mlc.backends.cstyle.names import c_symbol
 from mlc.backends.cstyle.ops import C_HELPERS
 from mlc.backends.cstyle.printer import CStylePrinter
 from mlc.backends.cstyle.types import C_SIZES, CEmitError, c_type, checked_memref, is_arena_type, pointee_type
@@ -111,6 +113,7 @@ class CPrinter(CStylePrinter):
         name = op.sym_name.data
         if not re.fullmatch(r"[A-Za-z_]\w*", name, flags=re.ASCII):
             raise CEmitError(f"C backend: function name '{name}' is not a C identifier")
+        symbol = c_symbol(name)
         if op.function_type.outputs.data:
             raise CEmitError(
                 f"C backend: function @{name} returns values, so it is not loop-level IR yet; lower it first "
@@ -121,11 +124,11 @@ class CPrinter(CStylePrinter):
         self.restrict_views = disjoint_views(op)
 
         self.line("")
-        self.line(f"const size_t {name}_arena_bytes = {arena_bytes(op)};")
+        self.line(f"const size_t {symbol}_arena_bytes = {arena_bytes(op)};")
         self.line("")
         args = op.body.block.args
         params = ", ".join(self.param_decl(arg) for arg in args) or "void"
-        self.line(f"void {name}({params}) {{")
+        self.line(f"void {symbol}({params}) {{")
         with self.indented():
             for inner in op.body.block.ops:
                 if isinstance(inner, func.ReturnOp):
@@ -139,14 +142,14 @@ class CPrinter(CStylePrinter):
         self.print_packed_entry(op)
 
     def print_packed_entry(self, op: func.FuncOp) -> None:
-        """`void <name>_packed(void* const* args)`: the function called with its pointers in one
+        """`void <symbol>_packed(void* const* args)`: the function called with its pointers in one
         array, so that a caller with many buffers (a training step) makes one cheap call."""
-        name = op.sym_name.data
+        symbol = c_symbol(op.sym_name.data)
         casts = [f"({self.pointee(arg)}*)args[{k}]" for k, arg in enumerate(op.body.block.args)]
         self.line("")
-        self.line(f"void {name}_packed(void* const* args) {{")
+        self.line(f"void {symbol}_packed(void* const* args) {{")
         with self.indented():
-            self.line(f"{name}({', '.join(casts)});")
+            self.line(f"{symbol}({', '.join(casts)});")
         self.line("}")
 
     def pointee(self, arg: BlockArgument) -> str:

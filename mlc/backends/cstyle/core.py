@@ -13,11 +13,11 @@ from xdsl.dialects.builtin import FloatAttr, IntegerAttr, IntegerType, VectorTyp
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.utils.base_printer import BasePrinter
 
+from mlc.backends.cstyle.names import c_identifier
 from mlc.backends.cstyle.types import (
     C_SIZES,
     CEmitError,
     c_float_literal,
-    c_identifier,
     c_int_literal,
     c_type,
     checked_memref,

@@ -1,10 +1,9 @@
-"""C types and literals: the C spelling of xDSL types and constants, identifiers, byte sizes,
+"""C types and literals: the C spelling of xDSL types and constants, byte sizes,
 and `CEmitError`, raised for IR outside the loop-level contract."""
 
 from __future__ import annotations
 
 import math as pymath
-import re
 import struct
 
 from xdsl.dialects.builtin import (
@@ -146,8 +145,3 @@ def c_int_literal(value: int, t: Attribute) -> str:
     text = str(value) if -(1 << 31) <= value < (1 << 31) else f"INT64_C({value})"
     return f"({text})" if value < 0 else text
 
-
-def c_identifier(name: str) -> str:
-    """A C identifier made from an IR name hint (letters, digits, underscores)."""
-    text = re.sub(r"\W", "_", name, flags=re.ASCII)
-    return text if text and text[0].isalpha() else f"v{text}"
