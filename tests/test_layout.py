@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "mlc"
 
 LAYERS = [
-    {"mlc.errors", "mlc.universe"},
+    {"mlc.errors", "mlc.units", "mlc.universe"},
     {"mlc.dialects"},
     {"mlc.graph"},
     {"mlc.loops"},
@@ -23,8 +23,8 @@ LAYERS = [
     {"mlc.checkpointing", "mlc.frontend"},
     {"mlc.passes"},
     {"mlc.runtime"},
-    {"mlc.cli", "mlc.testing"},
-    {"mlc"},
+    {"mlc.cli", "mlc.tools", "mlc.testing"},
+    {"mlc", "mlc.__main__"},
 ]
 """Top-level units of `mlc`, lowest first: a module may import its own unit and the units of lower
 layers only (the table of `docs/design.md`, "Which package may import which")."""

@@ -131,7 +131,7 @@ def test_runtime_allocates_exactly_the_arena():
     assert fn.arena_bytes == arena
     arrays = [np.ones(spec.shape, spec.dtype) for spec in fn.args]
     fn(*arrays)
-    owned = fn._owned_arena
+    [(owned, _)] = fn._pool
     assert owned is not None and owned.nbytes == arena
     fn(*arrays, arena=aligned_arena(arena))  # exactly `arena` bytes are accepted
     with pytest.raises(ValueError, match=f"needs {arena} bytes"):

@@ -153,7 +153,7 @@ def test_states_are_caller_owned_like_params() -> None:
         prog.run({k: a for k, a in params.items() if k != "v"}, inputs)
     params["m"].flags.writeable = False
     prog.run(params, inputs)  # inference mode only reads the states
-    with pytest.raises(ValueError, match="the function writes this array but it is read-only"):
+    with pytest.raises(ValueError, match="state 'm' is updated in place, but its array is read-only"):
         prog.run(params, inputs, training=True)
 
 

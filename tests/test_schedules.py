@@ -28,7 +28,7 @@ from xdsl.ir.affine import AffineExpr, AffineMap
 import mlc
 from mlc.api import build_program, load_module, make_context, run_pipeline
 from mlc.backends.c import mathlib
-from mlc.backends.c.runtime import DEFAULT_FLAGS, compile_c, set_num_threads
+from mlc.backends.c.runtime import DEFAULT_FLAGS, load_compiled, set_num_threads
 from mlc.loops.affine import simplify_within
 from mlc.loops.schedule import ScheduleError, schedule_from_text
 from mlc.passes.pipelines import LOWER_TO_C, SCHEDULE, training_pipeline
@@ -114,7 +114,7 @@ def test_partial_vectors_give_the_same_bits_without_avx512(monkeypatch: pytest.M
     arrays = None
     results = []
     for schedules, flags in ((None, DEFAULT_FLAGS), ("auto", DEFAULT_FLAGS), ("auto", (*DEFAULT_FLAGS, "-mno-avx512f"))):
-        monkeypatch.setattr(mlc.api, "compile_c", lambda source, flags=flags: compile_c(source, flags=flags))
+        monkeypatch.setattr(mlc.api, "load_compiled", lambda source, flags=flags: load_compiled(source, flags=flags))
         program = build_program(_grad_module(text, schedules), None, LOWER_TO_C)
         if schedules == "auto":
             assert "mlc_load_prefix_v8f32" in program.c_source and "mlc_store_prefix_v16f32" in program.c_source

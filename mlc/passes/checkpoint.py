@@ -70,6 +70,7 @@ from mlc.dialects import ix
 from mlc.graph.locations import fail, model_location
 from mlc.passes.autodiff import ADJOINT_OF, PHASE
 from mlc.loops.schedule import computed_by_readers, schedule_of
+from mlc.units import parse_size
 
 POLICIES = ("keep-all", "recompute-all", "sqrt", "optimal")
 CHECKPOINT = "mlc.checkpoint"
@@ -89,9 +90,6 @@ programme alone (the greedy's simulations grow quadratically: 1.4 s at 230 ops, 
 a non-chain the greedy's drop sequence without re-keeping."""
 HEURISTIC_LEVELS = 6
 """Budgets (k/7 of the keep-all peak) the greedy heuristic, with its re-keeping, is run at."""
-
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
-
 
 @dataclass(frozen=True)
 class Budget:
@@ -126,8 +124,8 @@ def parse_budget(value: str | int | float) -> Budget | None:
         return None
     if m := re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", text):
         return Budget(fraction=float(m.group(1)) / 100, text=text)
-    if (m := re.fullmatch(r"(\d+(?:\.\d+)?)\s*([A-Za-z]*)", text)) and m.group(2).upper() in _UNITS:
-        return Budget(bytes=math.floor(float(m.group(1)) * _UNITS[m.group(2).upper()]), text=text)
+    if (size := parse_size(text)) is not None:
+        return Budget(bytes=size, text=text)
     raise PassFailedException(_BUDGET_HELP.format(value))
 
 

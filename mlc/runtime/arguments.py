@@ -19,12 +19,15 @@ def check_names(what: str, given: Mapping[str, np.ndarray], specs: tuple[TensorS
         raise ValueError(f"unknown {what} '{unknown[0]}' (expected {what}s: {', '.join(expected) or 'none'})")
 
 
-def checked(spec: TensorSpec, value: np.ndarray) -> np.ndarray:
-    """Validate one argument; non-contiguous arrays are copied, everything else is passed as is."""
+def checked(spec: TensorSpec, value: np.ndarray, written: bool = False) -> np.ndarray:
+    """Validate one argument (`written`: the call updates it in place); non-contiguous arrays
+    are copied, everything else is passed as is."""
     if not isinstance(value, np.ndarray):
         raise ValueError(f"{spec.kind} '{spec.name}' must be a numpy array, got {type(value).__name__}")
     if value.dtype != spec.dtype:
         raise ValueError(f"{spec.kind} '{spec.name}' must have dtype {spec.dtype}, got {value.dtype}")
     if value.shape != spec.shape:
         raise ValueError(f"{spec.kind} '{spec.name}' must have shape {list(spec.shape)}, got {list(value.shape)}")
+    if written and not value.flags.writeable:
+        raise ValueError(f"{spec.kind} '{spec.name}' is updated in place, but its array is read-only")
     return np.require(value, requirements="C")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,10 +16,11 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 from xdsl.passes import ModulePass, PassPipeline
 
-from mlc.backends.c.runtime import BufferSpec, CFunction, compile_c, load_library
-from mlc.backends.cache import cache_dir, cached_build, content_key
+from mlc.backends.c.runtime import BufferSpec, CFunction, load_compiled, load_library
+from mlc.backends.cache import CacheWarning, cached_build, content_key, discard, lookup
 from mlc.errors import CompileError, decode_source
 from mlc.graph.signature import ModelSignature, TensorSpec, init_tensor, is_model
+from mlc.loops.target import host
 from mlc.runtime.arguments import check_names, checked
 from mlc.runtime.trainer import Trainer
 
@@ -108,7 +111,10 @@ def compile(  # noqa: A001 - the public name mirrors torch.compile / mlc-opt
     errors raise `mlc.CompileError` with the located diagnostic.
 
     Compiling the same text again (in any process) skips the frontend, the passes and the C
-    compiler: the result is cached under a hash of the text, the options and mlc's own code.
+    compiler: the program (its C source and signature) is cached under a hash of the text, the
+    options, mlc's own code and the vectors and cores the schedules were chosen for, and its
+    library under a hash of the C source and everything the build depends on (compiler, flags,
+    host CPU: `build_identity`).
     """
     from mlc.passes.pipelines import DEFAULT_PIPELINE
 
@@ -126,7 +132,7 @@ def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: st
     key = None
     if not isinstance(source, ModuleOp):
         text = _read_source(source)
-        key = content_key("program", _code_version(), text, model or "", pipeline, entry_suffix)
+        key = content_key("program", _code_version(), repr(host()), text, model or "", pipeline, entry_suffix)
         if (program := Program.load_cached(key, source, model, pipeline)) is not None:
             return program
     ctx = make_context()
@@ -187,6 +193,7 @@ class Program:
         self._source = source.clone() if isinstance(source, ModuleOp) else source
         self._model = model
         self._variants: dict[str, Program] = {}
+        self._variants_lock = threading.Lock()
         self.c_source = c_source
         self.library_path = library_path
         self.arena_bytes = arena_bytes or 0
@@ -205,8 +212,8 @@ class Program:
 
         c_source = emit_c(module)
         lowered = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == signature.name)
-        library = compile_c(c_source)
-        fn = CFunction.from_func(load_library(library), lowered)
+        library, handle = load_compiled(c_source)
+        fn = CFunction.from_func(handle, lowered)
         return Program(signature, c_source, library, list(fn.args), fn.arena_bytes, module, source, model,
                        memory_report(lowered), pipeline)
 
@@ -214,7 +221,6 @@ class Program:
         """Record this program in the cache under `key` (atomically, as every cache entry)."""
         record = {
             "signature": _signature_to_json(self.signature),
-            "library": self.library_path.name,
             "args": [[spec.dtype.str, list(spec.shape), spec.read_only] for spec in self._arg_specs],
             "arena_bytes": self._fn.arena_bytes,
             "memory": self._memory,
@@ -225,17 +231,26 @@ class Program:
     @staticmethod
     def load_cached(key: str, source: str | Path | None = None, model: str | None = None,
                     pipeline: str | None = None) -> Program | None:
-        path = cache_dir() / f"{key}.json"
-        if not path.exists():
+        """The program cached under `key`, or None (then it is compiled again). Its library is
+        looked up by its C source under this process's build flags (and built if missing): a
+        sanitized build, another compiler or CPU reuse the passes' work. A damaged record
+        (unreadable JSON, missing fields) is removed with a warning, so the rebuild replaces it."""
+        if (path := lookup(f"{key}.json")) is None:
             return None
-        record = json.loads(path.read_text())
-        library = cache_dir() / record["library"]
-        if not library.exists():
+        try:
+            record = json.loads(path.read_text())
+            args = [BufferSpec(np.dtype(d), tuple(s), r) for d, s, r in record["args"]]
+            signature = _signature_from_json(record["signature"])
+            c_source, arena, memory = record["c_source"], record["arena_bytes"], record.get("memory")
+            if not isinstance(c_source, str):
+                raise TypeError("c_source is not text")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            warnings.warn(f"mlc: the cached program {path} is unusable ({error}); rebuilding it", CacheWarning,
+                          stacklevel=2)
+            discard(path)
             return None
-        args = [BufferSpec(np.dtype(d), tuple(s), r) for d, s, r in record["args"]]
-        signature = _signature_from_json(record["signature"])
-        return Program(signature, record["c_source"], library, args, record["arena_bytes"], None, source, model,
-                       record.get("memory"), pipeline)
+        library, _ = load_compiled(c_source)
+        return Program(signature, c_source, library, args, arena, None, source, model, memory, pipeline)
 
     # -- what the model takes and returns -----------------------------------------------------
     @property
@@ -317,7 +332,8 @@ class Program:
         states updated by a result `new.<state>` are copied into their arrays in `states`
         (default: `arrays`)."""
         states = arrays if states is None else states
-        args = [checked(spec, arrays[spec.name]) for spec in self.signature.args]
+        args = [checked(spec, arrays[spec.name], not buffer.read_only)
+                for spec, buffer in zip(self.signature.args, self._arg_specs)]
         outs = {s.name: np.empty(s.shape, dtype=s.dtype) for s in self.signature.outputs}
         self._fn(*args, *outs.values())
         for spec, arg, buffer in zip(self.signature.args, args, self._arg_specs):
@@ -338,9 +354,10 @@ class Program:
         """This model compiled through another pipeline (cached per pipeline)."""
         if self._source is None:
             raise ValueError("this program was not compiled from a model source, so it has no gradient")
-        if pipeline not in self._variants:
-            self._variants[pipeline] = build_program(self._source, self._model, pipeline, suffix)
-        return self._variants[pipeline]
+        with self._variants_lock:  # threads asking for the same variant compile it once
+            if pipeline not in self._variants:
+                self._variants[pipeline] = build_program(self._source, self._model, pipeline, suffix)
+            return self._variants[pipeline]
 
     def grad_program(self, wrt: str = "params", budget: str | int | None = None,
                      checkpoint: str | None = None) -> Program:

@@ -20,11 +20,13 @@ dtype and layout, which costs a tenth of a full one.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from mlc.backends.c.runtime import aligned_arena
 from mlc.runtime.arguments import check_names, checked
 
 if TYPE_CHECKING:
@@ -71,15 +73,20 @@ class Trainer:
         self._new = {s.name: np.empty(s.shape, dtype=s.dtype) for s in sig.outputs
                      if s.name.startswith("new.") and s.name.removeprefix("new.") not in self.state}
         self._user = [(k, s) for k, s in enumerate(sig.args) if s.kind in ("param", "state", "input")]
+        self._expected = {"input": sig.inputs, "parameter": (*sig.params, *sig.states)}
+        """What `step` takes, to name a missing or an unknown argument."""
         self._written = {k for k, s in self._user if s.kind != "input" and f"new.{s.name}" not in results}
         """The parameters the step updates in place (their slots)."""
         specs = (*sig.args, *sig.outputs)
         self._outputs = [(k, s) for k, s in enumerate(specs) if k >= len(sig.args) and not s.name.startswith("new.")]
         self._fn = step.function
+        self._arena = None if self._fn.arena_bytes is None else aligned_arena(self._fn.arena_bytes)
+        """This trainer's own arena: trainers of one compiled step may run in parallel threads."""
+        self._lock = threading.Lock()
         self._slots = []
         for state, updated in ((self.state, self._next_state), (self._next_state, self.state)):
             owned = {**state, **self._hyper, **self._new, **{f"new.{n}": v for n, v in updated.items()}}
-            slots = self._fn.slots()
+            slots = self._fn.slots(self._arena)
             for k, spec in enumerate(specs):
                 if spec.name in owned:
                     slots[k] = owned[spec.name].ctypes.data
@@ -107,29 +114,32 @@ class Trainer:
     def step(self, params: dict[str, np.ndarray], inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Forward, backward and update on one batch; `params` are updated in place.
 
-        Returns the model's outputs (computed with the parameters before the update).
+        Returns the model's outputs (computed with the parameters before the update). Steps of
+        one trainer called from several threads run one at a time, in the order they take its
+        lock; different trainers run in parallel.
         """
+        with self._lock:
+            return self._step(params, inputs)
+
+    def _step(self, params: dict[str, np.ndarray], inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.steps += 1
         for name, value in self.hyper_parameters().items():
             self._hyper[f"hyper.{name}"][...] = value
-        sig = self.program.signature
         slots, bound = self._slots[(self.steps - 1) % 2], self._bound[(self.steps - 1) % 2]
+        for what, given_names in (("input", inputs), ("parameter", params)):
+            if len(given_names) != len(self._expected[what]) or not all(s.name in given_names for s in self._expected[what]):
+                check_names(what, given_names, self._expected[what])
         held = []  # the arrays whose addresses the call uses (a copy made by `checked` must live)
         copies = []  # (caller's array, contiguous copy) of parameters the call updates in place
         for k, spec in self._user:
-            source = inputs if spec.kind == "input" else params
-            if spec.name not in source:
-                check_names(spec.kind, source, sig.inputs if spec.kind == "input" else (*sig.params, *sig.states))
-            given = source[spec.name]
+            given = (inputs if spec.kind == "input" else params)[spec.name]
+            updated = spec.kind != "input"  # in place, or copied from its `new.` result
             if given is bound.get(k) and given.shape == spec.shape and given.dtype == spec.dtype \
-                    and given.flags.c_contiguous and (k not in self._written or given.flags.writeable):
+                    and given.flags.c_contiguous and (not updated or given.flags.writeable):
                 continue
-            held.append(array := checked(spec, given))
-            if k in self._written:
-                if not given.flags.writeable:
-                    raise ValueError(f"{spec.kind} '{spec.name}' is updated in place, but its array is read-only")
-                if array is not given:
-                    copies.append((given, array))
+            held.append(array := checked(spec, given, updated))
+            if k in self._written and array is not given:
+                copies.append((given, array))
             slots[k] = array.ctypes.data
             if array is given:
                 bound[k] = given

@@ -8,11 +8,15 @@ function writes overlaps another argument (the parameters are `restrict`).
 from __future__ import annotations
 
 import ctypes
+import errno
 import functools
+import importlib.metadata
 import os
 import shlex
 import shutil
 import subprocess
+import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -28,9 +32,11 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute
 
-from mlc.backends.cache import cached_build, content_key, temporary_path
+from mlc.backends.cache import CacheWarning, cached_build, content_key, discard, temporary_path
 from mlc.backends.c.emitter import emit_c
+from mlc.backends.c.sanitizers import check_runtime, sanitizer_flags
 from mlc.backends.cstyle.analyses import arena_bytes, is_read_only
+from mlc.backends.cstyle.names import c_symbol
 from mlc.backends.cstyle.types import checked_memref, is_arena_type
 
 # No -ffast-math: results must match PyTorch's IEEE semantics (NaN, inf, no reassociation).
@@ -45,7 +51,9 @@ from mlc.backends.cstyle.types import checked_memref, is_arena_type
 # loses about 1 write in 100 calls on 2 threads).
 # -ffp-contract=off: no multiply and add fused unless the IR says so (`math.fma`), so a value
 # never depends on how the C compiler vectorises or schedules a loop. -fno-math-errno: sqrt and
-# fabs become instructions (vectorisable; mlc never reads errno).
+# fabs become instructions (vectorisable; mlc never reads errno). -Wl,-Bsymbolic: the library's
+# calls of its own functions bind to them, even where another library loaded in the process
+# exports the same name (see `cstyle.names`).
 DEFAULT_FLAGS: tuple[str, ...] = (
     "-O2",
     "-fopenmp",
@@ -57,6 +65,7 @@ DEFAULT_FLAGS: tuple[str, ...] = (
     "-std=c99",
     "-fPIC",
     "-shared",
+    "-Wl,-Bsymbolic",
 )
 
 ARENA_ALIGNMENT = 64
@@ -87,14 +96,61 @@ def compiler_identity(command: tuple[str, ...]) -> str:
     return f"{os.path.realpath(path)}\n{lines[0] if lines else ''}"
 
 
-def compile_c(source: str, *, flags: tuple[str, ...] = DEFAULT_FLAGS) -> Path:
+@functools.lru_cache(maxsize=None)
+def native_target(command: tuple[str, ...]) -> str:
+    """What `-march=native` means on this host, as the compiler resolves it: the CPU and every
+    ISA extension it turns on or off (GCC's `-march=znver3 -mavx512f -mno-xop ...`, Clang's
+    `-target-cpu` and `-target-feature`), from the compiler's dry run (`-###`).
+
+    Part of the cache key, so that a cache directory shared between machines (a network home,
+    a CI cache) never gives one CPU the code built for another. Memoised per process.
+    """
+    proc = subprocess.run([*command, "-###", "-march=native", "-x", "c", "-c", os.devnull, "-o", os.devnull],
+                          capture_output=True, text=True)
+    tokens = [t.strip('"') for line in proc.stderr.splitlines() for t in line.split()]
+    wanted = [t for k, t in enumerate(tokens)
+              if t.startswith("-m") or t in ("--param", "-target-cpu", "-target-feature")
+              or (k > 0 and tokens[k - 1] in ("--param", "-target-cpu", "-target-feature"))]
+    return " ".join(wanted) if wanted else proc.stderr
+
+
+@functools.lru_cache(maxsize=None)
+def mlc_version() -> str:
+    try:
+        return importlib.metadata.version("mlc")
+    except importlib.metadata.PackageNotFoundError:  # a checkout that is not installed
+        return "unknown"
+
+
+def build_flags() -> tuple[str, ...]:
+    """`DEFAULT_FLAGS`, plus those of the sanitizers `$MLC_SANITIZE` asks for (`sanitizers`)."""
+    return DEFAULT_FLAGS + sanitizer_flags()
+
+
+def build_identity(flags: tuple[str, ...] | None = None) -> str:
+    """Everything a compiled library depends on besides its C source: the compiler (path,
+    version, and `$CC`'s arguments), the flags (`build_flags()` by default), what
+    `-march=native` resolves to here, the vector width and core count the schedules were
+    chosen for, and mlc's version."""
+    from mlc.loops.target import host
+
+    flags = build_flags() if flags is None else flags
+    command = compiler_command()
+    target = host()
+    return "\0".join((*command, compiler_identity(command), *flags, native_target(command),
+                      f"vector_bytes={target.vector_bytes} cores={target.cores}", mlc_version()))
+
+
+def compile_c(source: str, *, flags: tuple[str, ...] | None = None) -> Path:
     """Path of a shared library built from `source`, compiled only on a cache miss.
 
     A compiler failure is an internal error of mlc (the emitter produced bad C) and raises
-    `RuntimeError` with the compiler's stderr.
+    `RuntimeError` with the compiler's stderr; a full disk raises `OSError(ENOSPC)`, which
+    moves the build to a temporary cache directory.
     """
     command = compiler_command()
-    key = content_key(source, "\0".join(flags), "\0".join(command), compiler_identity(command))
+    flags = build_flags() if flags is None else flags
+    key = content_key("c", source, build_identity(flags))
 
     def build(library: Path) -> None:
         c_file = temporary_path(library.parent, key, ".c")
@@ -103,6 +159,8 @@ def compile_c(source: str, *, flags: tuple[str, ...] = DEFAULT_FLAGS) -> Path:
             argv = [*command, *flags, "-o", str(library), str(c_file), "-lm"]
             proc = subprocess.run(argv, capture_output=True, text=True)
             if proc.returncode != 0:
+                if "No space left on device" in proc.stderr:
+                    raise OSError(errno.ENOSPC, "No space left on device", str(library.parent))
                 raise RuntimeError(
                     f"C compiler failed (exit {proc.returncode}): {shlex.join(argv)}\n"
                     f"{proc.stderr}"
@@ -114,22 +172,60 @@ def compile_c(source: str, *, flags: tuple[str, ...] = DEFAULT_FLAGS) -> Path:
     return cached_build(key, ".so", build)
 
 
+def load_compiled(source: str, *, flags: tuple[str, ...] | None = None) -> tuple[Path, ctypes.CDLL]:
+    """`compile_c` and `load_library`; a cached library that fails to load anyway is rebuilt
+    once, with a warning."""
+    path = compile_c(source, flags=flags)
+    try:
+        return path, load_library(path)
+    except OSError as error:
+        warnings.warn(f"mlc: the cached library {path} does not load ({error}); rebuilding it", CacheWarning,
+                      stacklevel=2)
+        discard(path)
+        path = compile_c(source, flags=flags)
+        return path, load_library(path)
+
+
 @functools.lru_cache(maxsize=None)
 def _load(path: str) -> ctypes.CDLL:
     return ctypes.CDLL(path)
 
 
 def load_library(path: str | os.PathLike[str]) -> ctypes.CDLL:
-    """The loaded library, memoised per path within the process."""
+    """The loaded library, memoised per path within the process. Under `$MLC_SANITIZE`, first
+    checks that the sanitizers' runtime is there (`SanitizerError` if not)."""
+    check_runtime(sanitizer_flags())
     return _load(os.fspath(path))
+
+
+_threads: list[int] = []
+"""The count `set_num_threads` asked for, if it was called."""
+_thread_state = threading.local()
 
 
 def set_num_threads(count: int) -> None:
     """Threads for the parallel loops of every mlc library in this process (OpenMP's
-    `omp_set_num_threads`; by default OpenMP uses one per core, or `OMP_NUM_THREADS`)."""
+    `omp_set_num_threads`; by default OpenMP uses one per core, or `OMP_NUM_THREADS`).
+
+    OpenMP keeps the count per calling thread, so a call made from another Python thread
+    applies it to that thread first (`_apply_num_threads`).
+    """
     if count < 1:
         raise ValueError(f"the thread count must be at least 1, got {count}")
-    ctypes.CDLL("libgomp.so.1").omp_set_num_threads(count)
+    _threads[:] = [count]
+    _apply_num_threads()
+
+
+def _apply_num_threads() -> None:
+    """Make the calling thread's OpenMP thread count the one `set_num_threads` asked for."""
+    if _threads and getattr(_thread_state, "threads", None) != _threads[0]:
+        _gomp().omp_set_num_threads(_threads[0])
+        _thread_state.threads = _threads[0]
+
+
+@functools.lru_cache(maxsize=None)
+def _gomp() -> ctypes.CDLL:
+    return ctypes.CDLL("libgomp.so.1")
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,8 +279,13 @@ def _span(arr: np.ndarray) -> tuple[int, int]:
 class CFunction:
     """A compiled entry point `void name(T* ..., uint8_t* arena)` called on NumPy arrays.
 
-    Without an explicit `arena=`, calls reuse one arena owned by the wrapper, so concurrent
-    calls of the same wrapper from several threads must each pass their own arena.
+    Safe to call from several threads at once. Without an explicit `arena=`, a call takes an
+    arena (with its own argument array) from the wrapper's pool and puts it back when it
+    returns; the pool grows to the number of calls ever in flight at once, so a single-threaded
+    caller keeps reusing one arena. Taking and returning one is a `list.pop` and a
+    `list.append`, atomic under the GIL, so there is no lock (`benchmarks/threads.py` measures
+    it against a lock). ctypes releases the GIL during the C call, so calls of one function, or
+    of different functions, run in parallel.
     """
 
     def __init__(
@@ -198,14 +299,14 @@ class CFunction:
         self.name = name
         self.args = tuple(BufferSpec(np.dtype(a[0]), tuple(a[1]), *a[2:]) for a in args)
         self.arena_bytes = arena_bytes
-        self._owned_arena: np.ndarray | None = None
-        self._fn = getattr(library, name)
+        self._pool: list[tuple[np.ndarray | None, ctypes.Array[ctypes.c_void_p]]] = []
+        """Free (arena, argument array) pairs: the arena is None when the function takes none."""
+        self._fn = getattr(library, c_symbol(name))
         self._fn.argtypes = [ctypes.c_void_p] * (len(self.args) + (arena_bytes is not None))
         self._fn.restype = None
-        self._packed = getattr(library, f"{name}_packed")
+        self._packed = getattr(library, f"{c_symbol(name)}_packed")
         self._packed.argtypes = [ctypes.c_void_p]
         self._packed.restype = None
-        self._addresses = (ctypes.c_void_p * (len(self.args) + 1))()
 
     @classmethod
     def from_func(cls, library: ctypes.CDLL, op: func.FuncOp) -> CFunction:
@@ -226,29 +327,45 @@ class CFunction:
             raise ValueError(f"{self.name}: expected {len(self.args)} arrays, got {len(arrays)}")
         for i, (arr, spec) in enumerate(zip(arrays, self.args)):
             self._check(i, arr, spec)
-        buffers = list(arrays)
-        if self.arena_bytes is None:
-            if arena is not None:
-                raise ValueError(f"{self.name}: this function takes no arena")
-        else:
-            buffers.append(self._arena(arena))
-        self._check_no_overlap(buffers)
-        slots = self._addresses
-        for k, b in enumerate(buffers):
-            slots[k] = b.ctypes.data
-        self._packed(slots)
+        if self.arena_bytes is None and arena is not None:
+            raise ValueError(f"{self.name}: this function takes no arena")
+        if arena is not None:
+            arena = self._checked_arena(arena)
+        try:
+            pooled = self._pool.pop()
+        except IndexError:  # every pooled arena is in use (or none made yet)
+            pooled = self._new_call()
+        try:
+            own_arena, slots = pooled
+            buffers = list(arrays) if self.arena_bytes is None else [*arrays, own_arena if arena is None else arena]
+            self._check_no_overlap(buffers)
+            for k, b in enumerate(buffers):
+                slots[k] = b.ctypes.data
+            _apply_num_threads()
+            self._packed(slots)
+        finally:
+            self._pool.append(pooled)
 
-    def slots(self) -> ctypes.Array[ctypes.c_void_p]:
-        """An array of the function's buffer addresses for `call_slots`, the arena's (the
-        wrapper's own) filled in."""
+    def _new_call(self) -> tuple[np.ndarray | None, ctypes.Array[ctypes.c_void_p]]:
+        """An arena of its own and an argument array, for one call at a time."""
+        arena = None if self.arena_bytes is None else aligned_arena(self.arena_bytes)
+        return arena, (ctypes.c_void_p * (len(self.args) + 1))()
+
+    def slots(self, arena: np.ndarray | None) -> ctypes.Array[ctypes.c_void_p]:
+        """An argument array for `call_slots`, its arena slot filled in with `arena` (checked;
+        the caller keeps it alive, and None only for a function that takes no arena)."""
         slots = (ctypes.c_void_p * (len(self.args) + 1))()
-        if self.arena_bytes is not None:
-            slots[len(self.args)] = self._arena(None).ctypes.data
+        if (arena is None) != (self.arena_bytes is None):
+            raise ValueError(f"{self.name}: " + ("this function takes no arena" if arena is not None else "an arena is needed"))
+        if arena is not None:
+            slots[len(self.args)] = self._checked_arena(arena).ctypes.data
         return slots
 
     def call_slots(self, slots: ctypes.Array[ctypes.c_void_p]) -> None:
         """Call with the buffers' addresses in argument order. Nothing is checked: for callers
-        that own and have checked every buffer (Trainer)."""
+        that own and have checked every buffer, and call with one argument array at a time
+        (Trainer)."""
+        _apply_num_threads()
         self._packed(slots)
 
     def _check(self, i: int, arr: object, spec: BufferSpec) -> None:
@@ -264,13 +381,9 @@ class CFunction:
         if not spec.read_only and not arr.flags.writeable:
             raise ValueError(f"{where}: the function writes this array but it is read-only")
 
-    def _arena(self, arena: np.ndarray | None) -> np.ndarray:
-        """The caller's arena after checks, else one owned by this wrapper (reused)."""
+    def _checked_arena(self, arena: np.ndarray) -> np.ndarray:
+        """A caller's arena, after the checks of what the C code assumes of it."""
         assert self.arena_bytes is not None
-        if arena is None:
-            if self._owned_arena is None:
-                self._owned_arena = aligned_arena(self.arena_bytes)
-            return self._owned_arena
         if not isinstance(arena, np.ndarray) or arena.dtype not in (np.uint8, np.int8):
             raise ValueError(f"{self.name}: the arena must be a uint8 numpy array")
         if arena.ndim != 1 or not arena.flags.c_contiguous or not arena.flags.writeable:
@@ -302,10 +415,10 @@ class CFunction:
 
 
 def compile_module(
-    module: ModuleOp, *, flags: tuple[str, ...] = DEFAULT_FLAGS
+    module: ModuleOp, *, flags: tuple[str, ...] | None = None
 ) -> dict[str, CFunction]:
     """Emit, compile (cached), load, and wrap every function of a loop-level module."""
-    library = load_library(compile_c(emit_c(module), flags=flags))
+    _, library = load_compiled(emit_c(module), flags=flags)
     return {
         op.sym_name.data: CFunction.from_func(library, op)
         for op in module.ops
