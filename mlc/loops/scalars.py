@@ -82,9 +82,10 @@ def index_to_float(i: SSAValue, typ: Attribute) -> SSAValue:
 
 
 def relu(x: SSAValue) -> SSAValue:
-    """relu(x) = x > 0 ? x : 0."""
+    """relu(x) = x <= 0 ? 0 : x, so a NaN passes through (as torch.relu's does; `x > 0 ? x : 0`
+    would make it 0), and the gradient with it."""
     zero = const(0.0, x.type)
-    return select(cmpf("ogt", x, zero), x, zero)
+    return select(cmpf("ole", x, zero), zero, x)
 
 
 STRAIGHT_THROUGH = "mlc.straight_through"
@@ -348,9 +349,10 @@ TANGENT_RULES: dict[type[Operation], TangentRule] = {
     arith.MulfOp: lambda op, x, t: _plus(_times(t[0], x[1]), _times(t[1], x[0])),
     arith.DivfOp: _div_rule,
     arith.NegfOp: lambda op, x, t: None if t[0] is None else neg(t[0]),
-    # max/min route the tangent to the operand they return (the first one on ties)
-    arith.MaximumfOp: lambda op, x, t: _choose(cmpf("oge", x[0], x[1]), t[0], t[1]),
-    arith.MinimumfOp: lambda op, x, t: _choose(cmpf("ole", x[0], x[1]), t[0], t[1]),
+    # max/min route the tangent to the operand they return: the first one on ties and when it
+    # is NaN, as the forward does (bce's max(log p, -100) at p < 0 passes on 1/p, as PyTorch's)
+    arith.MaximumfOp: lambda op, x, t: _choose(cmpf("olt", x[0], x[1]), t[1], t[0]),
+    arith.MinimumfOp: lambda op, x, t: _choose(cmpf("ogt", x[0], x[1]), t[1], t[0]),
     arith.SelectOp: lambda op, x, t: _choose(x[0], t[1], t[2]),
     math.ExpOp: lambda op, x, t: _times(t[0], op.results[0]),
     math.LogOp: lambda op, x, t: None if t[0] is None else div(t[0], x[0]),

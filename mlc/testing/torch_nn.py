@@ -239,8 +239,10 @@ UNARY: dict[type[Operation], Kernel] = {
 }  # fmt: skip
 BINARY: dict[type[Operation], Kernel] = {
     nn.AddOp: torch.add, nn.SubOp: torch.sub, nn.MulOp: torch.mul, nn.DivOp: torch.div,
-    # The language sends the gradient to the first operand on ties (torch.maximum splits it).
-    nn.MaximumOp: lambda a, b: torch.where(a >= b, a, b), nn.MinimumOp: lambda a, b: torch.where(a <= b, a, b),
+    # The language sends the gradient to the first operand on ties (torch.maximum splits it),
+    # and a NaN operand wins, as in torch.maximum.
+    nn.MaximumOp: lambda a, b: torch.where((a >= b) | a.isnan(), a, b),
+    nn.MinimumOp: lambda a, b: torch.where((a <= b) | a.isnan(), a, b),
     nn.PowOp: torch.pow,
 }  # fmt: skip
 
@@ -277,8 +279,13 @@ def _gelu(op: nn.GeluOp) -> Kernel:
 
 @kernel(nn.ClampTensorOp)
 def _clamp_tensor(op: nn.ClampTensorOp) -> Kernel:
-    """torch.clamp with tensor bounds, its own gradients (a number bound is a 0-d constant here)."""
-    return torch.clamp
+    """torch.clamp with tensor bounds, its own gradients (a number bound is a 0-d constant here).
+    `x` is first expanded to the broadcast shape: PyTorch's backward of a clamp whose bounds
+    broadcast `x` to a larger result fails ("output with shape ... doesn't match the broadcast
+    shape"); the expand's own backward sums the gradient back, as the broadcast means."""
+    def clamp(x: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+        return torch.clamp(x.expand(torch.broadcast_shapes(x.shape, lo.shape, hi.shape)), lo, hi)
+    return clamp
 
 
 @kernel(nn.PadOp)

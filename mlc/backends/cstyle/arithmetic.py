@@ -13,6 +13,7 @@ from mlc.backends.cstyle.ops import (
     CAST_OPS,
     CMPF_TEMPLATES,
     CMPI_OPERATORS,
+    FLOAT_PICKS,
     HELPER_OPS,
     INFIX_OPS,
     MATH_FUNCS,
@@ -36,10 +37,14 @@ class ArithmeticPrinter(VectorPrinter):
             self.assign(op.results[0], f"{HELPER_OPS[kind]}({a}, {b})")
         elif kind in PICK_OPS:
             a, b = (self.expr(v) for v in op.operands)
-            if isinstance(op.results[0].type, VectorType):
-                self.assign(op.results[0], self.blend(op.results[0], f"{a} {PICK_OPS[kind]} {b}", a, b))
+            vector = isinstance(op.results[0].type, VectorType)
+            keep_a = f"{a} {PICK_OPS[kind]} {b}"
+            if kind in FLOAT_PICKS:
+                keep_a = f"(({keep_a}) {'|' if vector else '||'} ({a} != {a}))"
+            if vector:
+                self.assign(op.results[0], self.blend(op.results[0], keep_a, a, b))
             else:
-                self.assign(op.results[0], f"{a} {PICK_OPS[kind]} {b} ? {a} : {b}")
+                self.assign(op.results[0], f"{keep_a} ? {a} : {b}")
         elif kind in CAST_OPS:
             result = op.results[0]
             if isinstance(result.type, VectorType):

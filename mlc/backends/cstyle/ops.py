@@ -39,7 +39,10 @@ HELPER_OPS: dict[type[Operation], str] = {
     arith.CeilDivSIOp: "mlc_ceildiv",
 }
 
-# max/min as a ternary that keeps the first operand on ties (NaN propagation is not required).
+# max/min as a ternary that keeps the first operand on ties. The float ones propagate NaN, as
+# arith.maximumf/minimumf and PyTorch do (relu, max pooling, the clamped logs of bce): the first
+# operand is also kept when it is NaN (`FLOAT_PICKS`), and a NaN second operand fails the test.
+FLOAT_PICKS = (arith.MaximumfOp, arith.MinimumfOp)
 PICK_OPS: dict[type[Operation], str] = {
     arith.MaximumfOp: ">=",
     arith.MinimumfOp: "<=",

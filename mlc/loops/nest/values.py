@@ -12,7 +12,7 @@ from xdsl.dialects.builtin import VectorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 
-from mlc.dialects import ix, vx
+from mlc.dialects import ix
 from mlc.loops.affine import read_in_bounds, simplify_within, substitute
 from mlc.loops.builders import float_const, in_bounds
 from mlc.loops.nest.memory import NestMemory
@@ -110,9 +110,9 @@ class NestValues(NestMemory):
         value = widened(mapping.get(yielded, yielded), width)
         if op.reduction.data == "sum":
             return arith.AddfOp(acc, value).result
-        if width > 1:
-            return vx.SelectOp(vx.CmpfOp("ogt", value, acc).result, value, acc).result
-        return arith.SelectOp(arith.CmpfOp(value, acc, "ogt").result, value, acc).result
+        # max(acc, value) keeps the first maximum on ties and propagates NaN (torch.amax and
+        # max_pool2d do); `value > acc ? value : acc` would drop a NaN that was not first
+        return arith.MaximumfOp(acc, value).result
 
 
 def read_index(read: ix.Read, exprs: Sequence[AffineExpr], space: Space) -> list[AffineExpr]:

@@ -27,8 +27,8 @@ func.func @conv1d(%x: tensor<8xf32>, %w: tensor<3xf32>) -> tensor<8xf32> {
 // CHECK:           memref.store %[[ACC]], %{{.*}}[%[[I]]] : memref<8xf32>
 // CHECK:         func.return
 
-// A max reduction keeps the first maximum (replace only when strictly greater), and a value
-// that is not computed here is copied into its output buffer.
+// A max reduction is maximumf(acc, value): it keeps the first maximum on ties and propagates
+// NaN; a value that is not computed here is copied into its output buffer.
 func.func @rowmax(%x: tensor<4x5xf64>) -> (tensor<4xf64>, tensor<4x5xf64>) {
   %y = ix.compute max(r0: 5) (%x[d0, r0]) : (tensor<4x5xf64>) -> tensor<4xf64> {
   ^bb0(%a: f64):
@@ -39,8 +39,7 @@ func.func @rowmax(%x: tensor<4x5xf64>) -> (tensor<4xf64>, tensor<4x5xf64>) {
 // CHECK-LABEL: func.func @rowmax
 // CHECK:         arith.constant 0xfff0000000000000 : f64
 // CHECK:         %[[V:.*]] = memref.load %x[%{{.*}}, %{{.*}}] : memref<4x5xf64>
-// CHECK-NEXT:    %[[GT:.*]] = arith.cmpf ogt, %[[V]], %{{.*}} : f64
-// CHECK-NEXT:    arith.select %[[GT]], %[[V]], %{{.*}} : f64
+// CHECK-NEXT:    arith.maximumf %{{.*}}, %[[V]] : f64
 // CHECK:         "memref.copy"(%x, %{{.*}}) : (memref<4x5xf64>, memref<4x5xf64>) -> ()
 
 // Temporaries are allocated (the memory planner places them later); floor-mod of a possibly
