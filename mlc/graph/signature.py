@@ -132,7 +132,7 @@ def init_tensor(spec: TensorSpec, rng: np.random.Generator) -> np.ndarray:
         value = rng.normal(0.0, float(m.group(2)), size=shape)
     else:
         value = rng.uniform(float(m.group(3)), float(m.group(4)), size=shape)
-    return np.ascontiguousarray(value, dtype=spec.dtype)
+    return np.array(value, dtype=spec.dtype, order="C")  # (np.ascontiguousarray makes a 0-d value 1-d)
 
 
 def glorot_fans(shape: Shape) -> tuple[int, int]:

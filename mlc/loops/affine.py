@@ -11,7 +11,9 @@ substitution, and maps built from Python callables. Maps as text are `mlc.dialec
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from functools import cache
 
 from xdsl.ir.affine import (
     AffineBinaryOpExpr,
@@ -209,7 +211,7 @@ def simplify_within(expr: AffineExpr, ranges: Sequence[Interval]) -> AffineExpr:
     if kind in (AffineBinaryOpKind.FloorDiv, AffineBinaryOpKind.Mod) and isinstance(rhs, AffineConstantExpr) \
             and rhs.value > 0 and (form := linear_form(lhs)) is not None:
         d, (coeffs, const) = rhs.value, form
-        for s in (s for s in range(d, 1, -1) if d % s == 0):
+        for s in _divisors_above_one(d):
             fine = from_linear(({k: c for k, c in coeffs.items() if c % s}, const))
             lo, hi = expr_bounds(fine, ranges)
             if lo // s != hi // s:
@@ -222,6 +224,14 @@ def simplify_within(expr: AffineExpr, ranges: Sequence[Interval]) -> AffineExpr:
             inner = AffineConstantExpr(0) if d == s else AffineBinaryOpExpr(kind, coarse, blocks)
             return simplify(inner * s + fine - s * m)
     return simplify(AffineBinaryOpExpr(kind, lhs, rhs))
+
+
+@cache
+def _divisors_above_one(d: int) -> tuple[int, ...]:
+    """The divisors of `d` above 1, largest first, found in O(sqrt d) steps (a reshape of a
+    huge dimension divides by a constant of 10^9)."""
+    small = [k for k in range(2, math.isqrt(d) + 1) if d % k == 0]
+    return tuple(sorted({d, *small, *(d // k for k in small)} - {1}, reverse=True))
 
 
 def moves_with(expr: AffineExpr, dim: int) -> bool:

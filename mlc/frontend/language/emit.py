@@ -261,6 +261,7 @@ class _ModelEmitter:
         try:
             op = b.build(values, options)
             op.infer()  # type: ignore[attr-defined]
+            _check_result_size(b.name, op.results[0].type, call.loc)
             if isinstance(op, nn.GraphOp) and op.KEEPS_LOCATION:
                 op.attributes[MODEL_LOC] = StringAttr(location_text(call.loc))
         except nn.ShapeError as err:
@@ -371,6 +372,19 @@ def _check_static_type(t: ast.TensorTypeExpr) -> None:
             raise CompileError(dim.loc, f"dimensions must be between 1 and {MAX_INT}, got {dim.value}")
     if math.prod(t.static_shape()) > MAX_ELEMENTS:
         raise CompileError(t.loc, f"{t.dtype}[...] has more than {MAX_ELEMENTS} elements")
+
+
+def _check_result_size(name: str, result: Attribute, loc: SourceLocation) -> None:
+    """A built-in's result obeys the limits of declared types: options within MAX_INT can still
+    make a huge result (upsample2d(x, scale=2**31 - 1), a conv2d_transpose stride), which the
+    passes then lowered for minutes and whose element count overflows i64 offsets."""
+    if not isinstance(result, TensorType):
+        return
+    shape = list(result.get_shape())
+    if any(d > MAX_INT for d in shape):
+        raise CompileError(loc, f"{name}: the result {fmt_type(result)} has a dimension larger than {MAX_INT}")
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise CompileError(loc, f"{name}: the result {fmt_type(result)} has more than {MAX_ELEMENTS} elements")
 
 
 def _kind(d: ast.Decl) -> str:

@@ -19,6 +19,8 @@ Besides the grammar, the parser enforces rules that need no knowledge of names o
 
 from __future__ import annotations
 
+import math
+import sys
 from functools import lru_cache
 from importlib.resources import files
 from typing import Any, NamedTuple
@@ -225,6 +227,15 @@ class _ContextRules:
                 stack.append((e.body, False))
 
 
+def int_literal(text: str, loc: SourceLocation) -> ast.Number:
+    """An integer literal, refused when no float can hold it (every number may become a scalar
+    of the surrounding element type; Python's int() itself stops at 4300 digits)."""
+    if len(text) > 309 or int(text) > sys.float_info.max:
+        raise CompileError(loc, f"the integer {text[:12]}... ({len(text)} digits) is too large "
+                           f"(at most {sys.float_info.max:.3g})")
+    return ast.Number(int(text), True, loc=loc)
+
+
 @v_args(meta=True)
 class _ToAst(Transformer_NonRecursive, _ContextRules):
     """Builds AST nodes bottom-up; each method receives the rule's Lark meta and children."""
@@ -336,6 +347,12 @@ class _ToAst(Transformer_NonRecursive, _ContextRules):
         for a in args:
             if not isinstance(a, ast.Number):
                 raise self._error(a.loc, f"arguments of '{kind}' must be numbers")
+            if not math.isfinite(a.value):
+                raise self._error(a.loc, f"arguments of '{kind}' must be finite numbers")
+        if kind == "normal" and args[0].value < 0:  # type: ignore[attr-defined]
+            raise self._error(args[0].loc, f"normal(STD): the standard deviation {args[0].value:g} is negative")  # type: ignore[attr-defined]
+        if kind == "uniform" and args[0].value > args[1].value:  # type: ignore[attr-defined]
+            raise self._error(loc, f"uniform(LO, HI): LO = {args[0].value:g} is above HI = {args[1].value:g}")  # type: ignore[attr-defined]
         return ast.Init(kind, tuple(args), loc=loc)  # type: ignore[arg-type]
 
     def tensor_type(self, meta: Any, children: list) -> ast.TensorTypeExpr:
@@ -352,7 +369,7 @@ class _ToAst(Transformer_NonRecursive, _ContextRules):
         return ast.Binary(op.value, lhs, rhs, self._tok_loc(op), loc=self._meta_loc(meta))
 
     def dim_int(self, meta: Any, children: list) -> ast.Number:
-        return ast.Number(int(children[0].value), True, loc=self._meta_loc(meta))
+        return int_literal(children[0].value, self._meta_loc(meta))
 
     def dim_float(self, meta: Any, children: list) -> ast.Number:
         raise self._error(self._meta_loc(meta), f"dimensions must be integers, not '{children[0].value}'")
@@ -380,7 +397,7 @@ class _ToAst(Transformer_NonRecursive, _ContextRules):
 
     # -- expressions
     def int_lit(self, meta: Any, children: list) -> ast.Number:
-        return ast.Number(int(children[0].value), True, loc=self._meta_loc(meta))
+        return int_literal(children[0].value, self._meta_loc(meta))
 
     def float_lit(self, meta: Any, children: list) -> ast.Number:
         return ast.Number(float(children[0].value), False, loc=self._meta_loc(meta))

@@ -26,8 +26,7 @@ def lower_binconv2d(op: nn.BinConv2DOp) -> SSAValue:
         sw[a,b,c,f] = sign(w[a,b,c,f])
         α[f]        = Σ_{a,b,c} |w[a,b,c,f]| * (1/M)                      mean |w| per filter
     bwn:
-        wb[a,b,c,f] = sw[a,b,c,f] * α[f]
-        y           = conv(x, wb)
+        y[n,i,j,f]  = conv(x, sw)[n,i,j,f] * α[f]                          = conv(x, sw * α)
     xnor:
         sx[n,h,w,c] = sign(x[n,h,w,c])
         P           = conv(sx read as pad_value outside, sw)               an exact integer sum
@@ -38,13 +37,16 @@ def lower_binconv2d(op: nn.BinConv2DOp) -> SSAValue:
     sign stays a compute op of its own (the unary `sign` lowering), so autodiff can give it the
     straight-through estimator; α and K are ordinary computations and are differentiated exactly.
     K keeps a size-1 channel dim so that it broadcasts over f like α broadcasts over n, i, j.
+    Both modes scale after the sum: one product per output instead of one per tap, and taps
+    that cancel (x - x, as overlapping pooling windows give) sum to exactly 0, whose sign a
+    following binconv reads, where fma(x, -α, x * α) would leave x * α's rounding error.
     """
     x, w, win, shape, groups = op.x, op.w, Window.of(op), out_shape(op), op.group_count()
     kh, kw, c, _ = shape_of(w)
     sw = pointwise(shape_of(w), [w], sign)
     alpha = reduce([w], (0, 1, 2), absf, scale=1.0 / (kh * kw * c))
     if op.mode.data == "bwn":
-        return conv(x, pointwise(shape_of(w), [sw, alpha], mul), win, shape, groups=groups)
+        return pointwise(shape, [conv(x, sw, win, shape, groups=groups), alpha], mul)
     sx = pointwise(shape_of(x), [x], sign)
     p = conv(sx, sw, win, shape, fill=float(op.pad_value.value.data), groups=groups)
     a = reduce([x], (3,), absf, scale=1.0 / shape_of(x)[3], keepdims=True)

@@ -68,7 +68,8 @@ func.func @xnor(%x: tensor<1x4x4x2xf32>, %w: tensor<3x3x2x3xf32>) -> tensor<1x4x
 // CHECK-NEXT:    }
 // CHECK-NEXT:    func.return %y
 
-// BWN: the input is not binarised; the filter is sign(w) * α, then an ordinary conv.
+// BWN: the input is not binarised; an ordinary conv with sign(w), then the product with α
+// (one per output, and taps that cancel sum to exactly 0).
 func.func @bwn(%x: tensor<1x4x4x2xf32>, %w: tensor<3x3x2x3xf32>) -> tensor<1x2x2x3xf32> {
   %y = nn.binconv2d %x, %w {stride = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>, dilation = array<i64: 1, 1>, mode = "bwn", pad_value = 0 : i64} : (tensor<1x4x4x2xf32>, tensor<3x3x2x3xf32>) -> tensor<1x2x2x3xf32>
   func.return %y : tensor<1x2x2x3xf32>
@@ -76,8 +77,10 @@ func.func @bwn(%x: tensor<1x4x4x2xf32>, %w: tensor<3x3x2x3xf32>) -> tensor<1x2x2
 // CHECK-LABEL: func.func @bwn
 // CHECK:         %[[SW:.*]] = ix.compute (%w[d0, d1, d2, d3])
 // CHECK:         %[[ALPHA:.*]] = ix.compute sum(r0: 3, r1: 3, r2: 2) (%w[r0, r1, r2, d0])
-// CHECK:         %[[WB:.*]] = ix.compute (%[[SW]][d0, d1, d2, d3], %[[ALPHA]][d3]) : (tensor<3x3x2x3xf32>, tensor<3xf32>) -> tensor<3x3x2x3xf32> {
-// CHECK:         %y = ix.compute sum(r0: 3, r1: 3, r2: 2) (%x[d0, d1 + r0, d2 + r1, r2], %[[WB]][r0, r1, r2, d3])
+// CHECK:         %[[P:.*]] = ix.compute sum(r0: 3, r1: 3, r2: 2) (%x[d0, d1 + r0, d2 + r1, r2], %[[SW]][r0, r1, r2, d3])
+// CHECK:         %y = ix.compute (%[[P]][0, d1, d2, d3], %[[ALPHA]][d3]) : (tensor<1x2x2x3xf32>, tensor<3xf32>) -> tensor<1x2x2x3xf32> {
+// CHECK-NEXT:    ^bb0(%[[PV:.*]]: f32, %[[AL:.*]]: f32):
+// CHECK-NEXT:      arith.mulf %[[PV]], %[[AL]] : f32
 // CHECK-NOT:     ix.compute
 // CHECK:         func.return %y
 
