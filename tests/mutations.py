@@ -95,7 +95,7 @@ CHARS = list("(){}[],:=+-*/%<>#$@.0123456789ab \n\"'")
 
 def mutate(text: str, rng: random.Random) -> str:
     """1 to 3 random token edits (the original robustness mutator)."""
-    tokens = [t for t in TOKEN.findall(text)]
+    tokens = TOKEN.findall(text)
     for _ in range(rng.randint(1, 3)):
         k = rng.randrange(len(tokens))
         kind = rng.randrange(7)

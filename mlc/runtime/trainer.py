@@ -126,9 +126,8 @@ class Trainer:
         for name, value in self.hyper_parameters().items():
             self._hyper[f"hyper.{name}"][...] = value
         slots, bound = self._slots[(self.steps - 1) % 2], self._bound[(self.steps - 1) % 2]
-        for what, given_names in (("input", inputs), ("parameter", params)):
-            if len(given_names) != len(self._expected[what]) or not all(s.name in given_names for s in self._expected[what]):
-                check_names(what, given_names, self._expected[what])
+        for what, arrays in (("input", inputs), ("parameter", params)):
+            check_names(what, arrays, self._expected[what])
         held = []  # the arrays whose addresses the call uses (a copy made by `checked` must live)
         copies = []  # (caller's array, contiguous copy) of parameters the call updates in place
         for k, spec in self._user:
