@@ -26,15 +26,7 @@ from random_programs import generate
 SEED = 2026
 COUNT = int(os.environ.get("MLC_FUZZ_PROGRAMS", "150"))
 REGRESSIONS = sorted((Path(__file__).parent / "data" / "fuzz_regressions").glob("*.mlc"))
-OPEN_BUGS = {
-    "mismatch-19-2931": "gradients through relu(x + b), an xnor binconv2d and a maxpool2d differ from "
-                        "PyTorch's by up to 0.3% of their largest value when every channel of x is the same "
-                        "(x with one channel broadcast over b's 16, or repeated 16 times: the same numbers), at "
-                        "batch 32, 8x8, with and without schedules; with channels that differ they match. "
-                        "Then sign(relu(.)) is +1 everywhere and every interior position has the same "
-                        "popcount; the difference sits in 4 of 32 filters, none with a zero popcount: not "
-                        "explained yet",
-}
+OPEN_BUGS: dict[str, str] = {}
 """Saved failures not fixed yet: expected to fail (strictly, so a fix is noticed), with what is known."""
 
 

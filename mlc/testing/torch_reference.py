@@ -28,7 +28,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 
-from mlc.dialects import ix
+from mlc.dialects import ix, nn
 from mlc.graph.signature import ModelSignature, TensorSpec
 from mlc.testing.torch_ix import SCALAR_OPS, compute_kernel
 from mlc.testing.torch_nn import (
@@ -54,10 +54,16 @@ class TorchModel:
     only the PyTorch work (no IR walking): fair as an eager baseline.
     """
 
-    def __init__(self, func_op: func.FuncOp, training: bool = False) -> None:
+    def __init__(self, func_op: func.FuncOp, training: bool = False, tie_jitter: float = 0.0) -> None:
         """`training`: PyTorch's `train()` mode (ops with running statistics use the batch's and
-        update the state tensors they are given in place); else `eval()`."""
+        update the state tensors they are given in place); else `eval()`.
+        `tie_jitter`: move the operands of every op that selects by comparing them (see
+        `SELECTING`) by this much, relative and at random, in the forward pass only, so that
+        values tied in exact arithmetic (a max pool over a constant region) are ranked anew
+        on each call: what then moves in the result sits at a tie within rounding."""
         self.signature = ModelSignature.of(func_op)
+        self._jitter = tie_jitter
+        self._generator = torch.Generator().manual_seed(0)
         slots: dict[SSAValue, int] = {arg: k for k, arg in enumerate(func_op.body.block.args)}
         self._steps: list[tuple[Kernel, tuple[int, ...]]] = []
         self._outputs: list[int] = []
@@ -65,17 +71,21 @@ class TorchModel:
             if isinstance(op, func.ReturnOp):
                 self._outputs = [slots[v] for v in op.arguments]
                 break
-            self._steps.append((kernel_for(op, training), tuple(slots[v] for v in op.operands)))
+            kernel = kernel_for(op, training)
+            if tie_jitter and selects(op):
+                kernel = self._jittered(kernel)
+            self._steps.append((kernel, tuple(slots[v] for v in op.operands)))
             slots[op.results[0]] = len(slots)
 
     @staticmethod
-    def from_source(source: str | ModuleOp, model: str | None = None, training: bool = False) -> TorchModel:
+    def from_source(source: str | ModuleOp, model: str | None = None, training: bool = False,
+                    tie_jitter: float = 0.0) -> TorchModel:
         """Parse mlc text (or take a parsed module) and wrap the model `model` (or the only one)."""
         from mlc.runtime.program import select_model
         from mlc.frontend import parse_mlc
 
         module = source if isinstance(source, ModuleOp) else parse_mlc(source)
-        return TorchModel(select_model(module, model), training)
+        return TorchModel(select_model(module, model), training, tie_jitter)
 
     def __call__(self, args: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Evaluate with `args` (every input and parameter, by name); outputs by name."""
@@ -90,6 +100,15 @@ class TorchModel:
             outs = self({k: torch.from_numpy(np.asarray(v)) for k, v in {**params, **inputs}.items()})
         return {k: np.array(v.numpy()) for k, v in outs.items()}  # fresh arrays, as Program.run
 
+    def _jittered(self, kernel: Kernel) -> Kernel:
+        def moved(t: Tensor) -> Tensor:
+            if not t.is_floating_point():
+                return t
+            u = torch.rand(t.shape, generator=self._generator, dtype=t.dtype) * 2 - 1
+            return t + (t * self._jitter * u).detach()  # d moved / d t = 1: gradients keep their rule
+
+        return lambda *args: kernel(*(moved(a) for a in args))
+
     @staticmethod
     def _argument(spec: TensorSpec, args: Mapping[str, Tensor]) -> Tensor:
         if spec.name not in args:
@@ -98,6 +117,15 @@ class TorchModel:
         if tuple(value.shape) != spec.shape:
             raise ValueError(f"{spec.kind} '{spec.name}' must have shape {list(spec.shape)}, got {list(value.shape)}")
         return value
+
+
+SELECTING = (nn.MaxPool2DOp, nn.MaxOp, nn.MinOp, nn.MaximumOp, nn.MinimumOp, nn.ClampTensorOp)
+"""Graph ops whose result is one of their operands' elements chosen by comparison."""
+
+
+def selects(op: Operation) -> bool:
+    """Does `op` choose among its operands by comparing them (a max or min, a clamp)?"""
+    return isinstance(op, SELECTING) or (isinstance(op, ix.ComputeOp) and op.reduction.data == "max")
 
 
 def kernel_for(op: Operation, training: bool = False) -> Kernel:
