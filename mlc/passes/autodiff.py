@@ -6,6 +6,12 @@ chosen argument, named `grad.<argument>` (a dot never occurs in a source name, s
 cannot collide with the model's; `wrt=params|inputs|all`; the loss is the first output unless
 `loss=NAME`).
 
+With `vjp=true` there is no loss: `@m_grad` takes, after `@m`'s arguments, one more input per
+output, its cotangent `cot.<output>` (of the output's shape), and returns the vector-Jacobian
+product Σ_o cot.o · d o / d argument as `grad.<argument>`: what a framework's backward pass
+(PyTorch's autograd.Function, JAX's vjp) asks of a compiled forward. Outputs may then have any
+shape. The state updates of a training-mode function (`new.<state>`) get no cotangent.
+
 The adjoint of a compute op `y[d] = R_r body(x_0[m_0(d, r)], ..., x_n[m_n(d, r)])` with respect to
 its read `k` follows from the chain rule, one iteration point at a time:
 
@@ -68,16 +74,20 @@ class AutodiffPass(ModulePass):
     """The output to differentiate; the first output when empty."""
     wrt: str = "params"
     """Which arguments get gradients: params, inputs or all."""
+    vjp: bool = False
+    """Take every output's cotangent as an input and return the vector-Jacobian product."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.wrt not in WRT:
             raise PassFailedException(f"mlc-autodiff: wrt must be one of {', '.join(WRT)}, got '{self.wrt}'")
+        if self.vjp and self.loss:
+            raise PassFailedException("mlc-autodiff: vjp=true differentiates every output; it takes no loss")
         for f in [o for o in op.ops if isinstance(o, func.FuncOp) and is_model(o) and "mlc.grad_of" not in o.attributes]:
-            grad = differentiate(f, self.loss, self.wrt)
+            grad = differentiate(f, self.loss, self.wrt, self.vjp)
             op.body.block.insert_op_after(grad, f)
 
 
-def differentiate(f: func.FuncOp, loss: str, wrt: str) -> func.FuncOp:
+def differentiate(f: func.FuncOp, loss: str, wrt: str, vjp: bool = False) -> func.FuncOp:
     """Build `@<f>_grad` (see the module docstring)."""
     sig = ModelSignature.of(f)
     outputs = [o.name for o in sig.outputs]
@@ -85,6 +95,8 @@ def differentiate(f: func.FuncOp, loss: str, wrt: str) -> func.FuncOp:
     if loss not in outputs:
         raise PassFailedException(f"mlc-autodiff: @{sig.name} has no output '{loss}' (outputs: {', '.join(outputs)})")
     chosen = [k for k, a in enumerate(sig.args) if a.kind == wrt.rstrip("s") or (wrt == "all" and a.kind in ("param", "input"))]
+    states = {s.name for s in sig.states}
+    seeded = [k for k, o in enumerate(outputs) if not (o.startswith("new.") and o.removeprefix("new.") in states)]
 
     grad = f.clone()
     grad.sym_name = StringAttr(f"{sig.name}_grad")
@@ -96,19 +108,29 @@ def differentiate(f: func.FuncOp, loss: str, wrt: str) -> func.FuncOp:
             raise PassFailedException(f"mlc-autodiff: '{op.name}' in @{sig.name} is not index-level; run mlc-lower-graph first")
         if isinstance(op, ix.ComputeOp):
             op.attributes[PHASE] = StringAttr("forward")
-    loss_value = ret.arguments[outputs.index(loss)]
-    loss_type = loss_value.type
-    assert isinstance(loss_type, TensorType)
-    if loss_type.get_num_dims() != 0:
-        which = f"the first output '{loss}' is the loss and" if loss == outputs[0] else f"the loss '{loss}'"
-        fail(output_location(f, outputs.index(loss)),
-             f"{which} must be a scalar when the model is differentiated, got {nn.fmt(loss_type)}")
+    cotangents = [block.insert_arg(ret.arguments[k].type, len(block.args)) for k in seeded] if vjp else []
+    for k, cotangent in zip(seeded, cotangents):
+        cotangent.name_hint = f"cot_{outputs[k]}"
+    if not vjp:
+        loss_value = ret.arguments[outputs.index(loss)]
+        loss_type = loss_value.type
+        assert isinstance(loss_type, TensorType)
+        if loss_type.get_num_dims() != 0:
+            which = f"the first output '{loss}' is the loss and" if loss == outputs[0] else f"the loss '{loss}'"
+            fail(output_location(f, outputs.index(loss)),
+                 f"{which} must be a scalar when the model is differentiated, got {nn.fmt(loss_type)}")
 
     targets = [block.args[k] for k in chosen]
     active = _active(block, targets)
     builder_block = Block()
     with ImplicitBuilder(builder_block):
-        adjoints = _backward(block, loss_value, active, builder_block)
+        if vjp:
+            seeds: dict[SSAValue, list[SSAValue]] = {}
+            for k, cotangent in zip(seeded, cotangents, strict=True):
+                seeds.setdefault(ret.arguments[k], []).append(cotangent)
+        else:
+            seeds = {loss_value: [_ones_like(loss_value)]}
+        adjoints = _backward(block, seeds, active, builder_block)
         grads = [total_adjoint(adjoints.get(arg, []), arg) for arg in targets]
     ret.detach()
     for op in list(builder_block.ops):
@@ -121,9 +143,10 @@ def differentiate(f: func.FuncOp, loss: str, wrt: str) -> func.FuncOp:
     grad.function_type = func.FunctionType.from_lists([a.type for a in block.args], [v.type for v in (*ret.arguments, *grads)])
 
     grad_specs = tuple(TensorSpec(f"grad.{sig.args[k].name}", sig.args[k].shape, sig.args[k].dtype, "output") for k in chosen)
-    ModelSignature(grad.sym_name.data, sig.args, (*sig.outputs, *grad_specs)).attach(grad)
+    cot_specs = tuple(TensorSpec(f"cot.{outputs[k]}", sig.outputs[k].shape, sig.outputs[k].dtype, "input") for k in seeded) if vjp else ()
+    ModelSignature(grad.sym_name.data, (*sig.args, *cot_specs), (*sig.outputs, *grad_specs)).attach(grad)
     grad.attributes["mlc.grad_of"] = _names([sig.args[k].name for k in chosen])
-    grad.attributes["mlc.loss"] = _names([loss])
+    grad.attributes["mlc.loss"] = _names([] if vjp else [loss])
     return grad
 
 
@@ -140,13 +163,14 @@ def _active(block: Block, targets: Sequence[SSAValue]) -> set[SSAValue]:
     return active
 
 
-def _backward(block: Block, loss: SSAValue, active: set[SSAValue], tape: Block) -> dict[SSAValue, list[SSAValue]]:
-    """Propagate adjoints from the loss through the compute ops in reverse order (the new ops go
-    to `tape`, each tagged with `mlc.adjoint_of`)."""
+def _backward(block: Block, seeds: dict[SSAValue, list[SSAValue]], active: set[SSAValue],
+              tape: Block) -> dict[SSAValue, list[SSAValue]]:
+    """Propagate adjoints from the `seeds` (the loss's ones, or the outputs' cotangents) through
+    the compute ops in reverse order (the new ops go to `tape`, each tagged with `mlc.adjoint_of`)."""
     position = {op: k for k, op in enumerate(o for o in block.ops if isinstance(o, ix.ComputeOp))}
-    adjoints: dict[SSAValue, list[SSAValue]] = {loss: [_ones_like(loss)]}
-    if isinstance(loss.owner, ix.ComputeOp):
-        _tag_since(tape, None, position[loss.owner])
+    adjoints = {value: list(parts) for value, parts in seeds.items()}
+    if tape.first_op is not None and isinstance(owner := next(iter(seeds)).owner, ix.ComputeOp):
+        _tag_since(tape, None, position[owner])  # the loss's seed (its ones) belongs to the loss's op
     for op in reversed(list(block.ops)):
         if not isinstance(op, ix.ComputeOp) or op.result not in adjoints:
             continue

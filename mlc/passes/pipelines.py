@@ -37,10 +37,11 @@ def checkpoint_pass(budget: str | int | None = None, policy: str | None = None) 
     return f"mlc-checkpoint{{{' '.join(options)}}}" if options else ""
 
 
-def gradient_pipeline(wrt: str = "params", loss: str = "", checkpoint: str = "") -> str:
-    """The model plus `@<model>_grad` (outputs and loss gradients), lowered to loops; `checkpoint`
-    is an `mlc-checkpoint{...}` pass (see `checkpoint_pass`) or empty."""
-    options = f"wrt={wrt}" + (f" loss={loss}" if loss else "")
+def gradient_pipeline(wrt: str = "params", loss: str = "", checkpoint: str = "", vjp: bool = False) -> str:
+    """The model plus `@<model>_grad` (outputs and loss gradients, or with `vjp` the products of
+    the outputs' cotangents with their Jacobians), lowered to loops; `checkpoint` is an
+    `mlc-checkpoint{...}` pass (see `checkpoint_pass`) or empty."""
+    options = f"wrt={wrt}" + (f" loss={loss}" if loss else "") + (" vjp=true" if vjp else "")
     return f"{TRAINING_LOWERING},mlc-autodiff{{{options}}},mlc-scatter-to-gather,{SCHEDULE},{_then(checkpoint)}{LOWER_TO_C}"
 
 

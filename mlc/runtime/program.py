@@ -7,6 +7,7 @@ import re
 import threading
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -381,6 +382,23 @@ class Program:
         """
         variant = self.grad_program(wrt, budget, checkpoint)
         outs = variant.run(params, inputs, training=True)
+        grads = {name.removeprefix("grad."): outs.pop(name) for name in list(outs) if name.startswith("grad.")}
+        return outs, grads
+
+    def vjp(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], cotangents: Mapping[str, np.ndarray],
+            wrt: str = "params", budget: str | int | None = None,
+            checkpoint: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The outputs and the vector-Jacobian products Σ_o cotangents[o] · d o / d argument by
+        argument name (one cotangent per output, of its shape: what a backward pass receives);
+        `wrt`, `budget` and `checkpoint` as in `grad`. Runs in training mode."""
+        from mlc.passes.pipelines import checkpoint_pass, gradient_pipeline
+
+        if wrt not in ("params", "inputs", "all"):
+            raise ValueError(f"wrt must be 'params', 'inputs' or 'all', got '{wrt}'")
+        variant = self._variant(gradient_pipeline(wrt, checkpoint=checkpoint_pass(budget, checkpoint), vjp=True), "_grad")
+        expected = tuple(replace(s, name=s.name.removeprefix("cot.")) for s in variant.signature.inputs if s.name.startswith("cot."))
+        check_names("cotangent", cotangents, expected)
+        outs = variant.run(params, {**inputs, **{f"cot.{k}": v for k, v in cotangents.items()}}, training=True)
         grads = {name.removeprefix("grad."): outs.pop(name) for name in list(outs) if name.startswith("grad.")}
         return outs, grads
 
