@@ -1,0 +1,1 @@
+"""The PyTorch frontend: FX graphs (as Dynamo traces them) imported as mlc models."""
