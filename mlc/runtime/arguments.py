@@ -30,4 +30,4 @@ def checked(spec: TensorSpec, value: np.ndarray, written: bool = False) -> np.nd
         raise ValueError(f"{spec.kind} '{spec.name}' must have shape {list(spec.shape)}, got {list(value.shape)}")
     if written and not value.flags.writeable:
         raise ValueError(f"{spec.kind} '{spec.name}' is updated in place, but its array is read-only")
-    return np.require(value, requirements="C")
+    return value if value.flags.c_contiguous else np.ascontiguousarray(value)

@@ -272,10 +272,6 @@ def aligned_arena(nbytes: int, alignment: int = ARENA_ALIGNMENT) -> np.ndarray:
     return raw[start : start + nbytes]
 
 
-def _span(arr: np.ndarray) -> tuple[int, int]:
-    return arr.ctypes.data, arr.ctypes.data + arr.nbytes
-
-
 class CFunction:
     """A compiled entry point `void name(T* ..., uint8_t* arena)` called on NumPy arrays.
 
@@ -338,9 +334,10 @@ class CFunction:
         try:
             own_arena, slots = pooled
             buffers = list(arrays) if self.arena_bytes is None else [*arrays, own_arena if arena is None else arena]
-            self._check_no_overlap(buffers)
-            for k, b in enumerate(buffers):
-                slots[k] = b.ctypes.data
+            addresses = [b.ctypes.data for b in buffers]  # a ctypes view per read: take each once
+            self._check_no_overlap([(a, a + b.nbytes) for a, b in zip(addresses, buffers)])
+            for k, address in enumerate(addresses):
+                slots[k] = address
             _apply_num_threads()
             self._packed(slots)
         finally:
@@ -396,10 +393,11 @@ class CFunction:
             raise ValueError(f"{self.name}: the arena must be 16-byte aligned (see aligned_arena)")
         return arena
 
-    def _check_no_overlap(self, buffers: list[np.ndarray]) -> None:
-        """Written buffers must not overlap any other argument: the C parameters are restrict."""
+    def _check_no_overlap(self, extents: list[tuple[int, int]]) -> None:
+        """Written buffers must not overlap any other argument: the C parameters are restrict.
+        `extents`: each buffer's (first byte, end) in argument order."""
         read_only = [spec.read_only for spec in self.args] + [False]  # the arena is written
-        spans = sorted((*_span(b), i) for i, b in enumerate(buffers))
+        spans = sorted((start, end, i) for i, (start, end) in enumerate(extents))
         furthest: tuple[int, int] | None = None  # (end, argument) of the span reaching furthest so far
         furthest_written: tuple[int, int] | None = None
         for start, end, i in spans:  # by start: a span overlaps an earlier one iff it starts before its end
