@@ -75,6 +75,9 @@ class Importer:
         dtype = floats.pop() if floats else torch.float32
         if dtype not in (torch.float32, torch.float64):
             raise Unsupported(next(iter(gm.graph.nodes)), f"dtype {dtype}: mlc computes in float32 or float64")
+        empty = next((n for n, v in self.meta.items() if isinstance(v, torch.Tensor) and v.numel() == 0), None)
+        if empty is not None:
+            raise Unsupported(empty, f"an empty tensor {list(self.meta[empty].shape)} (mlc's dimensions are positive)")
         self.state = ImportState("f32" if dtype == torch.float32 else "f64")
         self.torch_dtype = dtype
         self.values: dict[Node, Any] = {}

@@ -76,12 +76,17 @@ def matmul(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
 
 @handles(torch.addmm, "addmm")
 def addmm(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
-    a = arguments(node, args, kwargs, ("input", "mat1", "mat2"), {})
-    if kwargs.get("beta", 1) != 1 or kwargs.get("alpha", 1) != 1:
-        raise Unsupported(node, "beta or alpha other than 1")
+    """beta * input + alpha * (mat1 @ mat2), input broadcast as PyTorch broadcasts it."""
+    a = arguments(node, args, kwargs, ("input", "mat1", "mat2", "beta", "alpha"), {"beta": 1, "alpha": 1})
     st = imp.state
     m1, m2, bias = tensor(node, a["mat1"]), tensor(node, a["mat2"]), tensor(node, a["input"])
-    return st.bind(node.name, f"matmul({st.torch_order(m1)}, {st.torch_order(m2)}) + {st.torch_order(bias)}", imp.out_shape(node))
+    product = f"matmul({st.torch_order(m1)}, {st.torch_order(m2)})"
+    if a["alpha"] != 1:
+        product = f"{product} * {number(float(a['alpha']))}"
+    scaled = st.torch_order(bias) if a["beta"] == 1 else f"{st.torch_order(bias)} * {number(float(a['beta']))}"
+    if a["beta"] == 0:  # PyTorch ignores input then (even NaN in it)
+        return st.bind(node.name, product, imp.out_shape(node))
+    return st.bind(node.name, f"{product} + {scaled}", imp.out_shape(node))
 
 
 @handles(torch.bmm, "bmm")
@@ -120,6 +125,8 @@ def batch_norm(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
     if running:
         if a["momentum"] is None:
             raise Unsupported(node, "momentum=None (a cumulative moving average)")
+        if not 0 <= float(a["momentum"]) <= 1:
+            raise Unsupported(node, f"momentum={a['momentum']} (mlc's is between 0 and 1)")
         mean, var = tensor(node, a["running_mean"]), tensor(node, a["running_var"])
         if not all(v.name in {s.name for s in st.arguments if s.kind == "state"} for v in (mean, var)):
             raise Unsupported(node, "running statistics that are not the graph's own buffers")
@@ -207,9 +214,17 @@ def _pool(imp: Importer, node: Node, a: dict, op: str, extra: str) -> Value:
 
 @handles(F.adaptive_avg_pool2d, torch._C._nn.adaptive_avg_pool2d)
 def adaptive_avg_pool2d(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
+    """Global average pooling (output 1x1); an output of the input's own size is the input."""
     x = tensor(node, args[0])
-    if pair(args[1] if len(args) > 1 else kwargs["output_size"]) != (1, 1) or x.rank != 4:
-        raise Unsupported(node, "an output size other than 1 (global average pooling)")
+    if x.rank != 4:
+        raise Unsupported(node, f"a {x.rank}-d input")
+    size = args[1] if len(args) > 1 else kwargs["output_size"]
+    size = (size, size) if isinstance(size, int) or size is None else tuple(size)
+    target = tuple(x.shape[2 + k] if s is None else int(s) for k, s in enumerate(size))
+    if target == x.shape[2:]:
+        return x
+    if target != (1, 1):
+        raise Unsupported(node, f"an output size {list(target)} other than 1 (global average pooling)")
     st = imp.state
     n, c = x.shape[:2]
     return st.bind(node.name, f"reshape(mean({st.as_perm(x, NHWC)}, axis=(1, 2)), {tup((n, c, 1, 1))})", (n, c, 1, 1))

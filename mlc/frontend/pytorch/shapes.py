@@ -134,11 +134,13 @@ def reduce(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
         raise Unsupported(node, "dtype=")
     dims = args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis"))
     keep = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
-    reduced = set(range(x.rank)) if dims is None or dims == [] or dims == () else \
+    reduced = set(range(x.rank)) if x.rank == 0 or dims is None or dims == [] or dims == () else \
         {d % x.rank for d in (dims if isinstance(dims, list | tuple) else [dims])}
     op = REDUCTIONS[node.target if node.op == "call_function" else str(node.target)]
     st = imp.state
     out = imp.out_shape(node)
+    if x.rank == 0:  # a scalar's sum, mean, max or min over its one "dim" is itself
+        return x
     if reduced == set(range(x.rank)):
         expr = f"{op}({x.name})"
         return st.bind(node.name, expr if not keep else f"reshape({expr}, {tup(out)})", out)
@@ -163,8 +165,10 @@ def softmax(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
         raise Unsupported(node, "an implicit dim (deprecated in PyTorch)")
     if kwargs.get("dtype") is not None or (len(args) > 3 and args[3] is not None):
         raise Unsupported(node, "dtype=")
-    dim %= x.rank
     name = "log_softmax" if "log" in str(getattr(node.target, "__name__", node.target)) else "softmax"
+    if x.rank == 0:  # over one element: 1 (log: 0), and NaN or inf give NaN as in PyTorch
+        return imp.state.bind(node.name, f"{x.name} * 0.0" + ("" if name == "log_softmax" else " + 1.0"), ())
+    dim %= x.rank
     order = x.order
     if order[-1] != dim:
         order = tuple(d for d in range(x.rank) if d != dim) + (dim,)
