@@ -93,6 +93,29 @@ def test_f64_gradients_match_eager(name: str) -> None:
     assert relative(x_mine.grad, x_eager.grad) <= 1e-9
 
 
+def test_eval_mode_gradients_use_the_running_statistics() -> None:
+    """Gradients through an eval() model (input attribution, fine-tuning above frozen batch norms)
+    treat the running statistics as constants, as eager does, and leave them unchanged."""
+    torch.manual_seed(6)
+    eager = ZOO["resnet"]().double()
+    for module in eager.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    eager.eval()
+    mine = copy.deepcopy(eager)
+    x, y = ZOO["resnet"].inputs(2, torch.float64)
+    x_eager, x_mine = x.clone().requires_grad_(), x.clone().requires_grad_()
+    eager(x_eager, y)[0].backward()
+    torch.compile(mine, backend="mlc", options={"fallback": "error"})(x_mine, y)[0].backward()
+    assert relative(x_mine.grad, x_eager.grad) <= 1e-9
+    scale = max(float(p.grad.abs().max()) for p in eager.parameters())
+    for want, got in zip(eager.parameters(), mine.parameters(), strict=True):
+        assert float((got.grad - want.grad).abs().max()) <= 1e-9 * scale
+    for (key, want), (_, got) in zip(eager.state_dict().items(), mine.state_dict().items(), strict=True):
+        assert torch.equal(got, want), key
+
+
 class _WithCumsum(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -102,7 +125,15 @@ class _WithCumsum(nn.Module):
         return torch.cumsum(F.relu(self.fc(x)), dim=1).sum()
 
 
-def test_unsupported_op_falls_back_to_eager_with_one_warning() -> None:
+def test_unsupported_op_runs_in_pytorch_and_the_rest_in_mlc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The graph is split around the op: one warning names it, its shapes and the source line;
+    the linear and relu before it and the sum after it run as mlc programs, and training
+    through the three parts gives eager's gradients."""
+    from mlc.runtime import torch_backend
+
+    programs: list[str] = []
+    original = torch_backend.Entry.__call__
+    monkeypatch.setattr(torch_backend.Entry, "__call__", lambda self, args: programs.append(self.imported.text) or original(self, args))
     torch.manual_seed(2)
     eager = _WithCumsum()
     mine = copy.deepcopy(eager)
@@ -115,8 +146,10 @@ def test_unsupported_op_falls_back_to_eager_with_one_warning() -> None:
     messages = [str(w.message) for w in caught if issubclass(w.category, MlcFallbackWarning)]
     assert len(messages) == 1, messages
     assert "torch.cumsum" in messages[0] and re.search(r"test_torch_backend\.py:\d+", messages[0]), messages[0]
+    assert messages[0].endswith("this op runs in PyTorch")
+    assert any("dense(" in p and "relu(" in p for p in programs) and any("sum(" in p for p in programs)
     want = eager(x)
-    assert torch.equal(got, want)
+    assert relative(got, want) <= 1e-6
     got.backward()
     want.backward()
     assert relative(mine.fc.weight.grad, eager.fc.weight.grad) <= 1e-6

@@ -37,12 +37,15 @@ def checkpoint_pass(budget: str | int | None = None, policy: str | None = None) 
     return f"mlc-checkpoint{{{' '.join(options)}}}" if options else ""
 
 
-def gradient_pipeline(wrt: str = "params", loss: str = "", checkpoint: str = "", vjp: bool = False) -> str:
+def gradient_pipeline(wrt: str = "params", loss: str = "", checkpoint: str = "", vjp: bool = False,
+                      training: bool = True) -> str:
     """The model plus `@<model>_grad` (outputs and loss gradients, or with `vjp` the products of
     the outputs' cotangents with their Jacobians), lowered to loops; `checkpoint` is an
-    `mlc-checkpoint{...}` pass (see `checkpoint_pass`) or empty."""
+    `mlc-checkpoint{...}` pass (see `checkpoint_pass`) or empty. `training=False` differentiates
+    the inference-mode model (running statistics as constants: an input gradient in eval mode)."""
     options = f"wrt={wrt}" + (f" loss={loss}" if loss else "") + (" vjp=true" if vjp else "")
-    return f"{TRAINING_LOWERING},mlc-autodiff{{{options}}},mlc-scatter-to-gather,{SCHEDULE},{_then(checkpoint)}{LOWER_TO_C}"
+    lowering = TRAINING_LOWERING if training else "mlc-lower-graph"
+    return f"{lowering},mlc-autodiff{{{options}}},mlc-scatter-to-gather,{SCHEDULE},{_then(checkpoint)}{LOWER_TO_C}"
 
 
 def training_pipeline(optimizer: str = "sgd", nesterov: bool = False, checkpoint: str = "") -> str:

@@ -385,20 +385,33 @@ class Program:
         grads = {name.removeprefix("grad."): outs.pop(name) for name in list(outs) if name.startswith("grad.")}
         return outs, grads
 
-    def vjp(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], cotangents: Mapping[str, np.ndarray],
-            wrt: str = "params", budget: str | int | None = None,
-            checkpoint: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """The outputs and the vector-Jacobian products Σ_o cotangents[o] · d o / d argument by
-        argument name (one cotangent per output, of its shape: what a backward pass receives);
-        `wrt`, `budget` and `checkpoint` as in `grad`. Runs in training mode."""
+    def forward_program(self, training: bool) -> Program:
+        """This model's forward program in inference mode (itself) or training mode."""
+        return self._training_forward() if training and not self.training and self.signature.states else self
+
+    def vjp_program(self, wrt: str = "params", budget: str | int | None = None, checkpoint: str | None = None,
+                    training: bool = True) -> Program:
+        """The compiled `@<model>_grad` of `mlc-autodiff{vjp=true}`: after the model's arguments
+        it takes `cot.<output>` for each output, and returns the outputs and `grad.<argument>`.
+        `training=False` differentiates the inference-mode model (batch norm with its running
+        statistics, which then get no update)."""
         from mlc.passes.pipelines import checkpoint_pass, gradient_pipeline
 
         if wrt not in ("params", "inputs", "all"):
             raise ValueError(f"wrt must be 'params', 'inputs' or 'all', got '{wrt}'")
-        variant = self._variant(gradient_pipeline(wrt, checkpoint=checkpoint_pass(budget, checkpoint), vjp=True), "_grad")
+        pipeline = gradient_pipeline(wrt, checkpoint=checkpoint_pass(budget, checkpoint), vjp=True, training=training)
+        return self._variant(pipeline, "_grad")
+
+    def vjp(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], cotangents: Mapping[str, np.ndarray],
+            wrt: str = "params", budget: str | int | None = None,
+            checkpoint: str | None = None, training: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The outputs and the vector-Jacobian products Σ_o cotangents[o] · d o / d argument by
+        argument name (one cotangent per output, of its shape: what a backward pass receives);
+        `wrt`, `budget` and `checkpoint` as in `grad`. In training mode unless `training=False`."""
+        variant = self.vjp_program(wrt, budget, checkpoint, training)
         expected = tuple(replace(s, name=s.name.removeprefix("cot.")) for s in variant.signature.inputs if s.name.startswith("cot."))
         check_names("cotangent", cotangents, expected)
-        outs = variant.run(params, {**inputs, **{f"cot.{k}": v for k, v in cotangents.items()}}, training=True)
+        outs = variant.run(params, {**inputs, **{f"cot.{k}": v for k, v in cotangents.items()}}, training=training)
         grads = {name.removeprefix("grad."): outs.pop(name) for name in list(outs) if name.startswith("grad.")}
         return outs, grads
 

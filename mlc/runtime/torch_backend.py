@@ -84,7 +84,7 @@ class CompiledGraph:
     def __init__(self, gm: torch.fx.GraphModule, options: BackendOptions) -> None:
         self.gm = gm
         self.options = options
-        self._entries: dict[tuple, Entry | None] = {}
+        self._entries: dict[tuple, Callable[[Sequence[Any]], Any] | None] = {}
         self._lock = threading.Lock()
 
     def __call__(self, *args: Any) -> Any:
@@ -96,7 +96,10 @@ class CompiledGraph:
         entry = self._entries[key]
         return self.gm(*args) if entry is None else entry(args)
 
-    def _prepare(self, args: Sequence[Any]) -> Entry | None:
+    def _prepare(self, args: Sequence[Any]) -> Callable[[Sequence[Any]], Any] | None:
+        """The entry for this call signature: an mlc program, or the graph split around the
+        node mlc cannot import (that node runs in PyTorch, the parts before and after are
+        compiled graphs of their own, split again as they need), or None: all in PyTorch."""
         try:
             imported = import_graph(self.gm, args)
         except Unsupported as problem:
@@ -105,11 +108,40 @@ class CompiledGraph:
                 (f" ({where})" if where else "")
             if self.options.fallback == "error":
                 raise MlcUnsupportedError(message) from None
+            split = self._split(problem.node)
             if message not in _warned:
                 _warned.add(message)
-                warnings.warn(message + "; this graph runs in PyTorch", MlcFallbackWarning, stacklevel=3)
-            return None
+                part = "this op" if split is not None else "this graph"
+                warnings.warn(f"{message}; {part} runs in PyTorch", MlcFallbackWarning, stacklevel=3)
+            return split
         return Entry(imported, self.options)
+
+    def _split(self, node: torch.fx.Node) -> Callable[[Sequence[Any]], Any] | None:
+        """The graph as three parts: the nodes before `node`, `node` itself (left to PyTorch),
+        and those after it, or None when there is nothing to split off."""
+        from torch.fx.passes.split_module import split_module
+
+        nodes = [n for n in self.gm.graph.nodes if n.op not in ("placeholder", "output")]
+        if node not in nodes or len(nodes) < 2:
+            return None
+        cut = nodes.index(node)
+        position = {n: k for k, n in enumerate(nodes)}
+        split = split_module(self.gm, self.gm, lambda n: 0 if position[n] < cut else 1 if position[n] == cut else 2)
+        for name, part in list(split.named_children()):
+            if name != "submod_1" and isinstance(part, torch.fx.GraphModule):
+                setattr(split, name, _Compiled(CompiledGraph(part, self.options)))
+        return lambda args: split(*args)
+
+
+class _Compiled(torch.nn.Module):
+    """A compiled part of a split graph, as the submodule the split graph calls."""
+
+    def __init__(self, compiled: CompiledGraph) -> None:
+        super().__init__()
+        self.compiled = compiled
+
+    def forward(self, *args: Any) -> Any:
+        return self.compiled(*args)
 
 
 def _shapes(gm: torch.fx.GraphModule, args: Sequence[Any]) -> dict:
@@ -130,6 +162,8 @@ class Entry:
         self.program = compile_program(imported.text)
         self.params = [a for a in imported.arguments if a.kind == "param"]
         self.dtype = torch.float32 if "f32[" in imported.text else torch.float64
+        self._forward: DirectCall | None = None
+        self._backward: DirectCall | None = None
 
     def __call__(self, args: Sequence[Any]) -> Any:
         if self.options.threads is not None:
@@ -166,39 +200,72 @@ class Entry:
         assert kind == "rand", kind
         return torch.rand(argument.shape, dtype=self.dtype).numpy()
 
-    def _arrays(self, args: Sequence[Any], made: dict[str, np.ndarray], copy_states: bool = False
-                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        params: dict[str, np.ndarray] = {}
-        inputs: dict[str, np.ndarray] = {}
-        for a in self.imported.arguments:
-            if a.make:
-                inputs[a.name] = made[a.name]
-                continue
-            array = args[a.source].detach().numpy()
-            if a.kind == "input":
-                inputs[a.name] = array
-            else:
-                params[a.name] = array.copy() if copy_states and a.kind == "state" else array
-        return params, inputs
-
     def forward(self, args: Sequence[Any], made: dict[str, np.ndarray]) -> list[torch.Tensor]:
-        params, inputs = self._arrays(args, made)
-        outs = self.program.run(params, inputs, training=self.imported.training)
-        return [torch.from_numpy(outs[n]) for n in self.imported.outputs if n is not None]
+        if self._forward is None:
+            self._forward = DirectCall(self.program.forward_program(self.imported.training), self.imported)
+        outs = self._forward(args, made)
+        return [outs[n] for n in self.imported.outputs if n is not None]
 
     def backward(self, args: Sequence[Any], made: dict[str, np.ndarray], cotangents: Sequence[torch.Tensor | None]
                  ) -> dict[int, torch.Tensor]:
         """d/d(each param placeholder) of Σ cotangent · output, by placeholder position. The
         states get scratch copies: the forward already updated them."""
-        params, inputs = self._arrays(args, made, copy_states=True)
+        if self._backward is None:
+            variant = self.program.vjp_program("params", self.options.budget, self.options.checkpoint, self.imported.training)
+            self._backward = DirectCall(variant, self.imported, scratch_states=True)
         names = [n for n in self.imported.outputs if n is not None]
-        shapes = {s.name: s.shape for s in self.program.signature.outputs}
-        zeros = np.float32 if self.dtype == torch.float32 else np.float64
-        cot = {n: g.detach().contiguous().numpy() if g is not None else np.zeros(shapes[n], dtype=zeros)
-               for n, g in zip(names, cotangents)}
-        _, grads = self.program.vjp(params, inputs, cot, wrt="params", budget=self.options.budget,
-                                    checkpoint=self.options.checkpoint)
-        return {a.source: torch.from_numpy(grads[a.name]) for a in self.params}
+        cot = {f"cot.{n}": g for n, g in zip(names, cotangents)}
+        outs = self._backward(args, {**made, **self._backward.zeros_for(cot)}, cot)
+        return {a.source: outs[f"grad.{a.name}"] for a in self.params}
+
+
+class DirectCall:
+    """A compiled function called on tensors' memory with no per-call bookkeeping: the order of
+    its C arguments is worked out once, outputs are torch tensors the C code writes into, and a
+    training-mode state update (`new.<state>`) is copied into its buffer. The shapes and dtypes
+    are those of the call signature the entry was made for (Dynamo guards them)."""
+
+    def __init__(self, program: Any, imported: Imported, scratch_states: bool = False) -> None:
+        self.fn = program.function
+        by_name = {a.name: a for a in imported.arguments}
+        self.sources: list[tuple[str, Any]] = []
+        for spec in program.signature.args:
+            a = by_name.get(spec.name)
+            if a is None:  # a cotangent
+                self.sources.append(("cotangent", spec.name))
+            elif a.make:
+                self.sources.append(("made", a.name))
+            else:
+                self.sources.append(("copy" if scratch_states and a.kind == "state" else "arg", a.source))
+        dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+        self.outputs = [(spec.name, spec.shape, dtype[np.dtype(spec.dtype)]) for spec in program.signature.outputs]
+        states = {a.name: a.source for a in imported.arguments if a.kind == "state"}
+        self.updates = {name: states[name.removeprefix("new.")] for name, _, _ in self.outputs
+                        if name.startswith("new.") and name.removeprefix("new.") in states}
+        self.cotangent_shapes = {spec.name: (spec.shape, dtype[np.dtype(spec.dtype)])
+                                 for spec in program.signature.args if spec.name.startswith("cot.")}
+
+    def zeros_for(self, cotangents: dict[str, torch.Tensor | None]) -> dict[str, np.ndarray]:
+        """Zeros for the outputs autograd sends no cotangent for (unused outputs)."""
+        return {name: torch.zeros(*self.cotangent_shapes[name]).numpy() for name, g in cotangents.items() if g is None}
+
+    def __call__(self, args: Sequence[Any], made: dict[str, np.ndarray],
+                 cotangents: dict[str, torch.Tensor | None] | None = None) -> dict[str, torch.Tensor]:
+        arrays = []
+        for kind, source in self.sources:
+            if kind == "arg":
+                arrays.append(args[source].detach().contiguous().numpy())
+            elif kind == "copy":
+                arrays.append(args[source].detach().numpy().copy())
+            elif kind == "made" or (g := cotangents[source]) is None:  # type: ignore[index]
+                arrays.append(made[source])
+            else:
+                arrays.append(g.detach().contiguous().numpy())
+        outs = {name: torch.empty(shape, dtype=dtype) for name, shape, dtype in self.outputs}
+        self.fn(*arrays, *(t.numpy() for t in outs.values()))
+        for name, position in self.updates.items():
+            args[position].copy_(outs.pop(name))
+        return outs
 
 
 class _Call(torch.autograd.Function):
@@ -207,8 +274,11 @@ class _Call(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, entry: Entry, made: dict[str, np.ndarray], *args: Any) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
         ctx.entry, ctx.made = entry, made
-        ctx.positions = [k for k, a in enumerate(args) if isinstance(a, torch.Tensor)]
-        ctx.others = [None if isinstance(a, torch.Tensor) else a for a in args]
+        # the states are updated in place by a training-mode forward and only read (copied) by
+        # the backward, so they are kept as they are; every other tensor is saved (checked)
+        states = {a.source for a in entry.imported.arguments if a.kind == "state"}
+        ctx.positions = [k for k, a in enumerate(args) if isinstance(a, torch.Tensor) and k not in states]
+        ctx.others = [a if not isinstance(a, torch.Tensor) or k in states else None for k, a in enumerate(args)]
         ctx.save_for_backward(*[args[k] for k in ctx.positions])
         return tuple(entry.forward(args, made))
 

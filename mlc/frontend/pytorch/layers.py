@@ -118,6 +118,8 @@ def batch_norm(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
         raise Unsupported(node, "a weight without a bias (or a bias without a weight)")
     if a["weight"] is not None:
         parts += [tensor(node, a["weight"]).name, tensor(node, a["bias"]).name]
+    if not float(a["eps"]) > 0:
+        raise Unsupported(node, f"eps={a['eps']} (mlc's is positive)")
     parts.append(f"eps={number(float(a['eps']))}")
     running = a["running_mean"] is not None
     if running != (a["running_var"] is not None):
@@ -147,6 +149,8 @@ def layer_norm(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
     x = tensor(node, a["input"])
     if a["weight"] is None or a["bias"] is None:
         raise Unsupported(node, "a layer norm without weight and bias (elementwise_affine=False)")
+    if not float(a["eps"]) > 0:
+        raise Unsupported(node, f"eps={a['eps']} (mlc's is positive)")
     st = imp.state
     expr = (f"layernorm({st.torch_order(x)}, {st.torch_order(a['weight'])}, {st.torch_order(a['bias'])}, "
             f"eps={number(float(a['eps']))}, axes={len(a['normalized_shape'])})")
