@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -86,11 +87,42 @@ def contenders(name: str, batch: int, mode: str) -> tuple[dict[str, Step], dict[
     return steps, firsts
 
 
+def python_overhead(name: str, batch: int, runs: int, iters: int) -> tuple[float, float]:
+    """(µs of a compiled forward call under no_grad, µs of its C function alone on the same
+    arrays): their difference is the Python around one call (Dynamo's guards, the module call,
+    the backend's argument passing)."""
+    from mlc.runtime import torch_backend
+
+    entries: list[torch_backend.Entry] = []
+    original = torch_backend.Entry.__init__
+
+    def record(self: torch_backend.Entry, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)
+        entries.append(self)
+
+    torch_backend.Entry.__init__ = record  # type: ignore[method-assign]
+    try:
+        torch.manual_seed(0)
+        model = ZOO[name]().eval()
+        x, y = ZOO[name].inputs(batch, torch.float32)
+        compiled = torch.compile(model, backend="mlc", options={"fallback": "error"})
+        call = forward(compiled, x, y)
+        call()
+    finally:
+        torch_backend.Entry.__init__ = original  # type: ignore[method-assign]
+    direct = entries[-1]._forward
+    assert direct is not None
+    inputs = [np.random.default_rng(0).random(s.shape).astype(s.dtype) for s in entries[-1].program.signature.args]
+    outs = [torch.empty(shape, dtype=dtype).numpy() for _, shape, dtype in direct.outputs]
+    ms = measure({"call": call, "c": lambda: direct.fn(*inputs, *outs)}, runs, iters)
+    return ms["call"] * 1e3, ms["c"] * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(ZOO))
     parser.add_argument("--batches", default="1,8,64")
-    parser.add_argument("--modes", default="train,forward")
+    parser.add_argument("--modes", default="overhead,train,forward")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--warm-cache", action="store_true", help="keep mlc's build cache (first calls then load)")
@@ -99,10 +131,17 @@ def main() -> None:
         os.environ["MLC_CACHE_DIR"] = tempfile.mkdtemp(prefix="mlc-bench-cache-")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ms per call, median of {args.runs} runs of "
           f"{args.iters}")
-    print(f"{'model':<12} {'mode':<8} {'batch':>5} {'eager':>8} {'inductor':>9} {'mlc':>8} {'eager/mlc':>10} "
-          f"{'ind/mlc':>8} {'mlc 1st s':>10} {'ind 1st s':>10}")
+    if "overhead" in args.modes.split(","):
+        print(f"{'model':<12} {'batch':>5} {'call us':>9} {'C us':>9} {'python us':>10}")
+        for name in args.models.split(","):
+            call, c = python_overhead(name, 1, args.runs, args.iters * 10)
+            print(f"{name:<12} {1:>5} {call:>9.1f} {c:>9.1f} {call - c:>10.1f}", flush=True)
+    modes = [m for m in args.modes.split(",") if m != "overhead"]
+    if modes:
+        print(f"{'model':<12} {'mode':<8} {'batch':>5} {'eager':>8} {'inductor':>9} {'mlc':>8} {'eager/mlc':>10} "
+              f"{'ind/mlc':>8} {'mlc 1st s':>10} {'ind 1st s':>10}")
     for name in args.models.split(","):
-        for mode in args.modes.split(","):
+        for mode in modes:
             for batch in (int(b) for b in args.batches.split(",")):
                 steps, firsts = contenders(name, batch, mode)
                 ms = measure(steps, args.runs, args.iters)

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 import torch.utils._pytree as pytree
 
-from mlc.backends.c.runtime import set_num_threads
+from mlc.backends.c.runtime import aligned_arena, set_num_threads
 from mlc.frontend.pytorch.graph import Argument
 from mlc.frontend.pytorch.importer import Imported, Unsupported, describe, import_graph, source_line
 from mlc.runtime.program import compile as compile_program
@@ -88,7 +88,7 @@ class CompiledGraph:
         self._lock = threading.Lock()
 
     def __call__(self, *args: Any) -> Any:
-        key = tuple((tuple(a.shape), a.dtype, a.requires_grad) if isinstance(a, torch.Tensor) else ("value", a) for a in args)
+        key = tuple((a.shape, a.dtype, a.requires_grad) if isinstance(a, torch.Tensor) else ("value", a) for a in args)
         if key not in self._entries:
             with self._lock:
                 if key not in self._entries:
@@ -164,17 +164,23 @@ class Entry:
         self.dtype = torch.float32 if "f32[" in imported.text else torch.float64
         self._forward: DirectCall | None = None
         self._backward: DirectCall | None = None
+        self._made = [a for a in imported.arguments if a.make]
+        self._plain_tuple = all(n is not None for n in imported.outputs) and \
+            pytree.tree_unflatten(list(range(len(imported.outputs))), imported.output_spec) == tuple(range(len(imported.outputs)))
+        """The graph returns a flat tuple of tensors (the usual case): no structure to rebuild."""
 
     def __call__(self, args: Sequence[Any]) -> Any:
         if self.options.threads is not None:
             set_num_threads(self.options.threads)
         for position, method, operand in self.imported.effects:
             getattr(args[position], method)(operand)
-        made = {a.name: self._make(a, args) for a in self.imported.arguments if a.make}
+        made = {a.name: self._make(a, args) for a in self._made}
         if torch.is_grad_enabled() and self.params:
             outs = _Call.apply(self, made, *args)
         else:
             outs = self.forward(args, made)
+        if self._plain_tuple:
+            return tuple(outs)
         flat = list(self.imported.constants)
         tensors = iter(outs)
         for k, name in enumerate(self.imported.outputs):
@@ -244,6 +250,8 @@ class DirectCall:
                         if name.startswith("new.") and name.removeprefix("new.") in states}
         self.cotangent_shapes = {spec.name: (spec.shape, dtype[np.dtype(spec.dtype)])
                                  for spec in program.signature.args if spec.name.startswith("cot.")}
+        self._pool: list[tuple[np.ndarray | None, Any]] = []
+        """Arenas with their argument arrays, one per call in flight (as `CFunction`'s pool)."""
 
     def zeros_for(self, cotangents: dict[str, torch.Tensor | None]) -> dict[str, np.ndarray]:
         """Zeros for the outputs autograd sends no cotangent for (unused outputs)."""
@@ -251,18 +259,38 @@ class DirectCall:
 
     def __call__(self, args: Sequence[Any], made: dict[str, np.ndarray],
                  cotangents: dict[str, torch.Tensor | None] | None = None) -> dict[str, torch.Tensor]:
-        arrays = []
+        """Call with the tensors' addresses: every buffer is contiguous, of the entry's shape and
+        dtype, and only the outputs (fresh) and the arena (this call's own) are written, so the
+        C function's checks are known to pass and are not repeated."""
+        keep: list[Any] = []  # what the addresses point into, alive until the call returns
+        addresses: list[int] = []
         for kind, source in self.sources:
             if kind == "arg":
-                arrays.append(args[source].detach().contiguous().numpy())
+                t = args[source] if args[source].is_contiguous() else args[source].contiguous()
             elif kind == "copy":
-                arrays.append(args[source].detach().numpy().copy())
-            elif kind == "made" or (g := cotangents[source]) is None:  # type: ignore[index]
-                arrays.append(made[source])
-            else:
-                arrays.append(g.detach().contiguous().numpy())
+                t = args[source].detach().clone()
+            elif kind == "made" or (t := cotangents[source]) is None:  # type: ignore[index]
+                array = made[source]
+                keep.append(array)
+                addresses.append(array.ctypes.data)
+                continue
+            elif not t.is_contiguous():
+                t = t.contiguous()
+            keep.append(t)
+            addresses.append(t.data_ptr())
         outs = {name: torch.empty(shape, dtype=dtype) for name, shape, dtype in self.outputs}
-        self.fn(*arrays, *(t.numpy() for t in outs.values()))
+        addresses += [t.data_ptr() for t in outs.values()]
+        try:
+            arena, slots = self._pool.pop()
+        except IndexError:  # every pooled arena is in use (or none made yet): one more
+            arena = None if self.fn.arena_bytes is None else aligned_arena(self.fn.arena_bytes)
+            slots = self.fn.slots(arena)
+        try:
+            for k, address in enumerate(addresses):
+                slots[k] = address
+            self.fn.call_slots(slots)
+        finally:
+            self._pool.append((arena, slots))
         for name, position in self.updates.items():
             args[position].copy_(outs.pop(name))
         return outs

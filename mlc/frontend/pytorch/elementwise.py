@@ -12,12 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch.fx import Node
 
-from mlc.frontend.pytorch.graph import Unsupported, Value, arguments, number, tensor, tup
+from mlc.frontend.pytorch.graph import INTEGER_TENSOR, Unsupported, Value, arguments, number, tensor, tup
 from mlc.frontend.pytorch.importer import Importer, handles
 
 
 def literal(node: Node, x: Any) -> str:
     """A Python scalar operand as an mlc literal (parenthesised when negative)."""
+    if isinstance(x, Node):
+        raise Unsupported(node, f"an operand is {INTEGER_TENSOR}")
     if isinstance(x, bool) or not isinstance(x, int | float):
         raise Unsupported(node, f"an operand of type {type(x).__name__}")
     if not math.isfinite(x):

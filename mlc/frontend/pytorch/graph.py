@@ -154,7 +154,12 @@ def pair(x: int | Sequence[int]) -> tuple[int, int]:
     return (int(x[0]), int(x[1]))
 
 
+INTEGER_TENSOR = "an integer tensor (mlc computes in floating point; only class targets may be integers)"
+
+
 def tensor(node: Node, v: Any, what: str = "operand") -> Value:
+    if isinstance(v, Node):  # what resolve leaves of an integer placeholder
+        raise Unsupported(node, f"its {what} is {INTEGER_TENSOR}")
     if not isinstance(v, Value):
         raise Unsupported(node, f"its {what} is not a tensor mlc computes ({type(v).__name__})")
     return v

@@ -68,6 +68,10 @@ class Importer:
     def __init__(self, gm: GraphModule, args: Sequence[Any]) -> None:
         self.gm = gm
         self.args = list(args)
+        placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+        for node, a in zip(placeholders, args):
+            if isinstance(a, torch.Tensor) and a.device.type != "cpu":
+                raise Unsupported(node, f"a tensor on {a.device} (mlc's C programs run on the CPU)")
         self.meta = _propagate(gm, args)
         floats = {v.dtype for v in self.meta.values() if isinstance(v, torch.Tensor) and v.dtype.is_floating_point}
         if len(floats) > 1:

@@ -30,6 +30,14 @@ def one_hot(imp: Importer, node: Node, target: Node, classes: int) -> Value:
     return imp.derived(target.name + "_onehot", (n, classes), ("one_hot", classes), imp.position(target))
 
 
+def _check_ignore_index(node: Node, a: dict, classes: int) -> None:
+    """Targets equal to ignore_index drop out of the loss, which mlc's one-hot loss cannot say:
+    any ignore_index but PyTorch's default -100 is refused, and a call whose targets fall outside
+    [0, C) (-100 among them) raises a ValueError."""
+    if int(a["ignore_index"]) != -100:
+        raise Unsupported(node, f"ignore_index={a['ignore_index']} (targets to leave out of the loss)")
+
+
 def _target_node(node: Node) -> Node:
     return node.args[1] if len(node.args) > 1 else node.kwargs["target"]
 
@@ -50,6 +58,8 @@ def cross_entropy(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value
         raise Unsupported(node, f"{z.rank}-d logits (mlc takes [N, C])")
     st = imp.state
     target = a["target"]
+    if not isinstance(target, Value):
+        _check_ignore_index(node, a, z.shape[1])
     onehot = target if isinstance(target, Value) and target.shape == z.shape else one_hot(imp, node, _target_node(node), z.shape[1])
     expr = f"softmax_cross_entropy({st.torch_order(z)}, {st.torch_order(onehot)})"
     return st.bind(node.name, expr if reduction == "mean" else f"{expr} * {z.shape[0]}", ())
@@ -67,6 +77,7 @@ def nll_loss(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
     if logp.rank != 2:
         raise Unsupported(node, f"{logp.rank}-d input (mlc takes [N, C])")
     st = imp.state
+    _check_ignore_index(node, a, logp.shape[1])
     onehot = one_hot(imp, node, _target_node(node), logp.shape[1])
     total = f"sum({st.torch_order(logp)} * {onehot.name})"
     return st.bind(node.name, f"-({total} / {float(logp.shape[0])})" if reduction == "mean" else f"-{total}", ())
@@ -84,6 +95,8 @@ def mse_loss(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
         raise Unsupported(node, f"broadcasting input {list(x.shape)} against target {list(t.shape)}")
     st = imp.state
     xs, ts = st.torch_order(x), st.torch_order(t)
+    if x.rank == 0:  # one element: its mean and its sum
+        return st.bind(node.name, f"square({xs} - {ts})", ())
     return st.bind(node.name, f"mse({xs}, {ts})" if reduction == "mean" else f"sum(square({xs} - {ts}))", ())
 
 

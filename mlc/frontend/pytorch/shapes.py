@@ -24,6 +24,8 @@ def reshape(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
     out = imp.out_shape(node)
     if out == x.shape:
         return x
+    if out == ():  # one element as a scalar: its sum (the language's reshape takes no empty shape)
+        return imp.state.bind(node.name, f"sum({x.name})", out)
     return imp.state.bind(node.name, f"reshape({imp.state.torch_order(x)}, {tup(out)})", out)
 
 
@@ -33,6 +35,8 @@ def permute(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
     p^-1[q[d]]: the same mlc value under another name for its order, no copy."""
     x = tensor(node, args[0])
     rank = x.rank
+    if rank < 2:  # a 0-d or 1-d tensor's transpose (dims 0 and -1) is itself
+        return x
     name = str(getattr(node.target, "__name__", node.target))
     rest = list(args[1:]) or list(kwargs.values())
     if name == "permute":
