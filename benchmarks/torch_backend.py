@@ -73,6 +73,7 @@ def measure(steps: dict[str, Step], runs: int, iters: int) -> dict[str, float]:
 
 
 def contenders(name: str, batch: int, mode: str) -> tuple[dict[str, Step], dict[str, float]]:
+    torch._dynamo.reset()  # Dynamo keeps 8 graphs per function: past that it runs eager, silently
     torch.manual_seed(0)
     eager = ZOO[name]()
     if mode == "forward":
@@ -101,6 +102,7 @@ def python_overhead(name: str, batch: int, runs: int, iters: int) -> tuple[float
         entries.append(self)
 
     torch_backend.Entry.__init__ = record  # type: ignore[method-assign]
+    torch._dynamo.reset()
     try:
         torch.manual_seed(0)
         model = ZOO[name]().eval()

@@ -23,6 +23,19 @@ dead relu's weights) becomes a full step of either sign from rounding noise, dif
 two implementations: that compares rounding, not training."""
 
 
+@pytest.fixture(autouse=True)
+def fresh_dynamo(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Dynamo keeps 8 graphs per function and runs it eager past that, without the backend:
+    each test starts afresh, and counts the mlc programs its calls run (`mlc_runs`)."""
+    from mlc.runtime import torch_backend
+
+    torch._dynamo.reset()
+    runs: list[str] = []
+    original = torch_backend.Entry.__call__
+    monkeypatch.setattr(torch_backend.Entry, "__call__", lambda self, args: runs.append(self.imported.text) or original(self, args))
+    return runs
+
+
 def relative(got: torch.Tensor, want: torch.Tensor) -> float:
     got, want = got.detach().double(), want.detach().double()
     return float((got - want).abs().max() / want.abs().max().clamp_min(1e-30)) if want.numel() else 0.0
@@ -33,7 +46,7 @@ def _optimizer(name: str, params) -> torch.optim.Optimizer:  # noqa: ANN001 - pa
 
 
 @pytest.mark.parametrize("name", sorted(ZOO))
-def test_zoo_trains_and_infers_like_eager(name: str) -> None:
+def test_zoo_trains_and_infers_like_eager(name: str, fresh_dynamo: list[str]) -> None:
     """5 steps of f32 training (losses, parameters, batch-norm buffers within 1e-5 relative,
     `num_batches_tracked` equal), then the eval() forward under no_grad; all with fallback=error.
     Dropout masks and randn_like come from PyTorch's generator: the seeds before each step are
@@ -71,10 +84,11 @@ def test_zoo_trains_and_infers_like_eager(name: str) -> None:
         got = compiled(x, y)
     for g, w in zip(got, want, strict=True):
         assert relative(g, w) <= 1e-5
+    assert len(fresh_dynamo) == 6, "every call ran an mlc program"
 
 
 @pytest.mark.parametrize("name", ["lenet5", "resnet", "separable"])
-def test_f64_gradients_match_eager(name: str) -> None:
+def test_f64_gradients_match_eager(name: str, fresh_dynamo: list[str]) -> None:
     """One backward in f64: every parameter's .grad within 1e-9 of eager's (relative to the
     largest gradient: a bias before a batch norm has a gradient that is zero in exact arithmetic,
     rounding noise in both), and the input's gradient when the input requires grad."""
@@ -93,7 +107,7 @@ def test_f64_gradients_match_eager(name: str) -> None:
     assert relative(x_mine.grad, x_eager.grad) <= 1e-9
 
 
-def test_eval_mode_gradients_use_the_running_statistics() -> None:
+def test_eval_mode_gradients_use_the_running_statistics(fresh_dynamo: list[str]) -> None:
     """Gradients through an eval() model (input attribution, fine-tuning above frozen batch norms)
     treat the running statistics as constants, as eager does, and leave them unchanged."""
     torch.manual_seed(6)
@@ -108,6 +122,7 @@ def test_eval_mode_gradients_use_the_running_statistics() -> None:
     x_eager, x_mine = x.clone().requires_grad_(), x.clone().requires_grad_()
     eager(x_eager, y)[0].backward()
     torch.compile(mine, backend="mlc", options={"fallback": "error"})(x_mine, y)[0].backward()
+    assert fresh_dynamo, "mlc ran"
     assert relative(x_mine.grad, x_eager.grad) <= 1e-9
     scale = max(float(p.grad.abs().max()) for p in eager.parameters())
     for want, got in zip(eager.parameters(), mine.parameters(), strict=True):
@@ -125,15 +140,11 @@ class _WithCumsum(nn.Module):
         return torch.cumsum(F.relu(self.fc(x)), dim=1).sum()
 
 
-def test_unsupported_op_runs_in_pytorch_and_the_rest_in_mlc(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unsupported_op_runs_in_pytorch_and_the_rest_in_mlc(fresh_dynamo: list[str]) -> None:
     """The graph is split around the op: one warning names it, its shapes and the source line;
     the linear and relu before it and the sum after it run as mlc programs, and training
     through the three parts gives eager's gradients."""
-    from mlc.runtime import torch_backend
-
-    programs: list[str] = []
-    original = torch_backend.Entry.__call__
-    monkeypatch.setattr(torch_backend.Entry, "__call__", lambda self, args: programs.append(self.imported.text) or original(self, args))
+    programs = fresh_dynamo
     torch.manual_seed(2)
     eager = _WithCumsum()
     mine = copy.deepcopy(eager)
@@ -161,7 +172,7 @@ def test_unsupported_op_with_fallback_error_names_op_shapes_and_line() -> None:
         compiled(torch.randn(3, 6))
 
 
-def test_a_new_batch_size_compiles_again() -> None:
+def test_a_new_batch_size_compiles_again(fresh_dynamo: list[str]) -> None:
     torch.manual_seed(4)
     model = ZOO["lenet5"]()
     compiled = torch.compile(model, backend="mlc", options={"fallback": "error"})
@@ -170,6 +181,8 @@ def test_a_new_batch_size_compiles_again() -> None:
         with torch.no_grad():
             got, want = compiled(x, y), model(x, y)
         assert relative(got[1], want[1]) <= 1e-5 and got[1].shape == (batch, 10)
+    shapes = [re.search(r"input +x: f32\[(\d+),", text).group(1) for text in fresh_dynamo]
+    assert shapes == ["2", "3", "5"]
 
 
 def test_inference_mode_runs_the_forward_program_only() -> None:
