@@ -87,7 +87,7 @@ def test_zoo_trains_and_infers_like_eager(name: str, fresh_dynamo: list[str]) ->
     assert len(fresh_dynamo) == 6, "every call ran an mlc program"
 
 
-@pytest.mark.parametrize("name", ["lenet5", "resnet", "separable"])
+@pytest.mark.parametrize("name", ["lenet5", "separable"])  # resnet: in f64 by the eval-mode test
 def test_f64_gradients_match_eager(name: str, fresh_dynamo: list[str]) -> None:
     """One backward in f64: every parameter's .grad within 1e-9 of eager's (relative to the
     largest gradient: a bias before a batch norm has a gradient that is zero in exact arithmetic,

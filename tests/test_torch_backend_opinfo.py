@@ -5,7 +5,7 @@ backward (random cotangents) against eager in f64, within 1e-9 relative to the l
 A sample mlc refuses counts as excluded only when the refusal is one of `EXCLUSIONS` (what the
 language cannot say, with the reason); any other refusal fails. Each op prints
 `samples / run / excluded / passed` (`pytest -s`). Arguments an op updates in place (batch norm's
-running statistics) must end as eager's. By default `LIMIT` samples per op, chosen by a
+running statistics) must end as eager's. By default `LIMIT` (one) sample per op, chosen by a
 fixed seed (`MLC_OPINFO_LIMIT=N` for N); `MLC_OPINFO_ALL=1` runs every sample.
 """
 
@@ -23,7 +23,7 @@ from torch.testing._internal.common_methods_invocations import op_db
 
 from mlc.runtime.torch_backend import MlcUnsupportedError
 
-LIMIT = None if os.environ.get("MLC_OPINFO_ALL") else int(os.environ.get("MLC_OPINFO_LIMIT", "2"))
+LIMIT = None if os.environ.get("MLC_OPINFO_ALL") else int(os.environ.get("MLC_OPINFO_LIMIT", "1"))
 TOL = 1e-9
 
 OPS = [
