@@ -229,6 +229,13 @@ def test_inference_mode_runs_the_forward_program_only() -> None:
         torch_backend.Entry.backward = original  # type: ignore[method-assign]
 
 
+def test_a_class_target_out_of_range_is_a_clear_error() -> None:
+    compiled = torch.compile(ZOO["lenet5"](), backend="mlc", options={"fallback": "error"})
+    x, _ = ZOO["lenet5"].inputs(2, torch.float32)
+    with pytest.raises(ValueError, match=r"class targets must lie in \[0, 10\)"):
+        compiled(x, torch.tensor([3, 10]))
+
+
 def test_registered_as_a_dynamo_backend() -> None:
     names = {e.name for e in importlib.metadata.entry_points(group="torch_dynamo_backends")}
     assert "mlc" in names

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import torch.utils._pytree as pytree
 
 from mlc.backends.c.runtime import aligned_arena, set_num_threads
@@ -192,12 +191,14 @@ class Entry:
         """An argument the call makes: a one-hot of a class target, or a draw from PyTorch's
         generator as eager draws it (dropout: `bernoulli_(1 - p)` then `div_(1 - p)`)."""
         kind = argument.make[0]
-        if kind == "one_hot":
+        if kind == "one_hot":  # scatter_ checks every target is in [0, classes)
             classes = argument.make[1]
             target = args[argument.source]
-            if target.numel() and (int(target.min()) < 0 or int(target.max()) >= classes):
-                raise ValueError(f"mlc backend: class targets must lie in [0, {classes}) (ignore_index is not supported)")
-            return F.one_hot(target.long(), classes).to(self.dtype).numpy()
+            try:
+                return torch.zeros(argument.shape, dtype=self.dtype).scatter_(1, target.view(-1, 1).long(), 1.0).numpy()
+            except RuntimeError:
+                raise ValueError(f"mlc backend: class targets must lie in [0, {classes}) "
+                                 "(ignore_index is not supported)") from None
         if kind == "dropout":
             p = argument.make[1]
             return torch.empty(argument.shape, dtype=self.dtype).bernoulli_(1 - p).div_(1 - p).numpy()
