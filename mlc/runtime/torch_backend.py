@@ -30,7 +30,7 @@ import torch.utils._pytree as pytree
 
 from mlc.backends.c.runtime import aligned_arena, set_num_threads
 from mlc.frontend.pytorch.graph import Argument
-from mlc.frontend.pytorch.importer import Imported, Unsupported, describe, import_graph, source_line
+from mlc.frontend.pytorch.importer import Imported, Unsupported, describe, import_graph, propagate, source_line
 from mlc.runtime.program import compile as compile_program
 
 FALLBACKS = ("eager", "error")
@@ -144,10 +144,8 @@ class _Compiled(torch.nn.Module):
 
 
 def _shapes(gm: torch.fx.GraphModule, args: Sequence[Any]) -> dict:
-    from mlc.frontend.pytorch.importer import _propagate
-
     try:
-        return _propagate(gm, args)
+        return propagate(gm, args)
     except Unsupported:
         return {}
 
@@ -222,7 +220,7 @@ class Entry:
             self._backward = DirectCall(variant, self.imported, scratch_states=True)
         names = [n for n in self.imported.outputs if n is not None]
         cot = {f"cot.{n}": g for n, g in zip(names, cotangents)}
-        outs = self._backward(args, {**made, **self._backward.zeros_for(cot)}, cot)
+        outs = self._backward(args, made, cot)
         return {a.source: outs[f"grad.{a.name}"] for a in self.params}
 
 
@@ -249,17 +247,11 @@ class DirectCall:
         states = {a.name: a.source for a in imported.arguments if a.kind == "state"}
         self.updates = {name: states[name.removeprefix("new.")] for name, _, _ in self.outputs
                         if name.startswith("new.") and name.removeprefix("new.") in states}
-        self.cotangent_shapes = {spec.name: (spec.shape, dtype[np.dtype(spec.dtype)])
-                                 for spec in program.signature.args if spec.name.startswith("cot.")}
         self._pool: list[tuple[np.ndarray | None, Any]] = []
         """Arenas with their argument arrays, one per call in flight (as `CFunction`'s pool)."""
 
-    def zeros_for(self, cotangents: dict[str, torch.Tensor | None]) -> dict[str, np.ndarray]:
-        """Zeros for the outputs autograd sends no cotangent for (unused outputs)."""
-        return {name: torch.zeros(*self.cotangent_shapes[name]).numpy() for name, g in cotangents.items() if g is None}
-
     def __call__(self, args: Sequence[Any], made: dict[str, np.ndarray],
-                 cotangents: dict[str, torch.Tensor | None] | None = None) -> dict[str, torch.Tensor]:
+                 cotangents: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """Call with the tensors' addresses: every buffer is contiguous, of the entry's shape and
         dtype, and only the outputs (fresh) and the arena (this call's own) are written, so the
         C function's checks are known to pass and are not repeated."""
@@ -270,13 +262,14 @@ class DirectCall:
                 t = args[source] if args[source].is_contiguous() else args[source].contiguous()
             elif kind == "copy":
                 t = args[source].detach().clone()
-            elif kind == "made" or (t := cotangents[source]) is None:  # type: ignore[index]
+            elif kind == "made":
                 array = made[source]
                 keep.append(array)
                 addresses.append(array.ctypes.data)
                 continue
-            elif not t.is_contiguous():
-                t = t.contiguous()
+            else:  # a cotangent: autograd passes zeros for an unused output (materialised grads)
+                t = cotangents[source]  # type: ignore[index]
+                t = t if t.is_contiguous() else t.contiguous()
             keep.append(t)
             addresses.append(t.data_ptr())
         outs = {name: torch.empty(shape, dtype=dtype) for name, shape, dtype in self.outputs}

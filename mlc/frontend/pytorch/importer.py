@@ -3,7 +3,7 @@
 `import_graph(gm, args)` translates a `torch.fx.GraphModule` called with `args` into the text of
 an mlc model (`Imported.text`), which goes through the same parser, graph dialect, passes and
 code as any `.mlc` file: nothing is imported that the language cannot say. Shapes are those of
-the call: the graph is first run on meta tensors of the arguments' shapes (`_propagate`), so a
+the call: the graph is first run on meta tensors of the arguments' shapes (`propagate`), so a
 graph Dynamo made with symbolic sizes imports at each concrete shape.
 
 Placeholders become the model's arguments: a tensor that requires grad is a `param` (it gets a
@@ -72,7 +72,7 @@ class Importer:
         for node, a in zip(placeholders, args):
             if isinstance(a, torch.Tensor) and a.device.type != "cpu":
                 raise Unsupported(node, f"a tensor on {a.device} (mlc's C programs run on the CPU)")
-        self.meta = _propagate(gm, args)
+        self.meta = propagate(gm, args)
         floats = {v.dtype for v in self.meta.values() if isinstance(v, torch.Tensor) and v.dtype.is_floating_point}
         if len(floats) > 1:
             raise Unsupported(next(iter(gm.graph.nodes)), f"mixed float dtypes {sorted(map(str, floats))}; mlc programs have one")
@@ -213,7 +213,7 @@ def _running_statistics(gm: GraphModule) -> list[Node]:
     return found
 
 
-def _propagate(gm: GraphModule, args: Sequence[Any]) -> dict[Node, Any]:
+def propagate(gm: GraphModule, args: Sequence[Any]) -> dict[Node, Any]:
     """Every node's value when `gm` runs on meta tensors shaped like `args` (sizes concrete)."""
     values: dict[Node, Any] = {}
 
@@ -266,4 +266,5 @@ def source_line(node: Node) -> str | None:
     return f"{path}:{line}"
 
 
-__all__ = ["FUNCTIONS", "METHODS", "Imported", "Importer", "Unsupported", "describe", "import_graph", "source_line"]
+__all__ = ["FUNCTIONS", "METHODS", "Imported", "Importer", "Unsupported", "describe", "import_graph", "propagate",
+           "source_line"]
