@@ -31,6 +31,7 @@ PASSES: dict[str, str] = {
     "mlc-lower-graph": "mlc.passes.lower_graph:LowerGraphPass",
     "mlc-autodiff": "mlc.passes.autodiff:AutodiffPass",
     "mlc-scatter-to-gather": "mlc.passes.scatter_to_gather:ScatterToGatherPass",
+    "mlc-split-vjp": "mlc.passes.split_vjp:SplitVjpPass",
     "mlc-optimizer": "mlc.passes.optimizer:OptimizerPass",
     "mlc-checkpoint": "mlc.passes.checkpoint:CheckpointPass",
     "mlc-tile": "mlc.passes.tile:TilePass",

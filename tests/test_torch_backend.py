@@ -87,11 +87,13 @@ def test_zoo_trains_and_infers_like_eager(name: str, fresh_dynamo: list[str]) ->
     assert len(fresh_dynamo) == 6, "every call ran an mlc program"
 
 
-@pytest.mark.parametrize("name", ["lenet5", "separable"])  # resnet: in f64 by the eval-mode test
-def test_f64_gradients_match_eager(name: str, fresh_dynamo: list[str]) -> None:
+@pytest.mark.parametrize("name,options", [("lenet5", {}), ("separable", {}), ("separable", {"budget": "60%"})])
+def test_f64_gradients_match_eager(name: str, options: dict, fresh_dynamo: list[str]) -> None:
     """One backward in f64: every parameter's .grad within 1e-9 of eager's (relative to the
     largest gradient: a bias before a batch norm has a gradient that is zero in exact arithmetic,
-    rounding noise in both), and the input's gradient when the input requires grad."""
+    rounding noise in both), and the input's gradient when the input requires grad. Without
+    checkpoint options the backward is the split VJP's; with a budget, the checkpointed VJP
+    (which recomputes forward values under the budget). resnet: in f64 by the eval-mode test."""
     torch.manual_seed(1)
     eager = ZOO[name]().double()
     mine = copy.deepcopy(eager)
@@ -100,7 +102,7 @@ def test_f64_gradients_match_eager(name: str, fresh_dynamo: list[str]) -> None:
     torch.manual_seed(3)
     eager(x_eager, y)[0].backward()
     torch.manual_seed(3)
-    torch.compile(mine, backend="mlc", options={"fallback": "error"})(x_mine, y)[0].backward()
+    torch.compile(mine, backend="mlc", options={"fallback": "error", **options})(x_mine, y)[0].backward()
     scale = max(float(p.grad.abs().max()) for p in eager.parameters())
     for (key, want), got in zip(eager.named_parameters(), mine.parameters(), strict=True):
         assert float((got.grad - want.grad).abs().max()) <= 1e-9 * scale, key

@@ -51,8 +51,8 @@ def _worker(rank: int, port: int, out: str) -> None:
         from mlc.runtime import torch_backend
 
         calls = {"forward": 0, "backward": 0}
-        forward, backward = torch_backend.Entry.forward, torch_backend.Entry.backward
-        torch_backend.Entry.forward = lambda *a: calls.__setitem__("forward", calls["forward"] + 1) or forward(*a)
+        forward, backward = torch_backend.Entry.forward_saving, torch_backend.Entry.backward
+        torch_backend.Entry.forward_saving = lambda *a: calls.__setitem__("forward", calls["forward"] + 1) or forward(*a)
         torch_backend.Entry.backward = lambda *a: calls.__setitem__("backward", calls["backward"] + 1) or backward(*a)
         _train(mine, torch.compile(mine, backend="mlc", options={"fallback": "error"}), rank)
         torch.save({"eager": eager.module.state_dict(), "mlc": mine.module.state_dict(), "calls": calls},

@@ -77,3 +77,32 @@ def test_every_output_needs_its_cotangent() -> None:
     program = mlc.compile(TWO_OUTPUTS)
     with pytest.raises(ValueError, match="missing cotangent 's' \\(expected cotangents: h, s, x\\)"):
         program.vjp(program.init_params(0), {"x": np.ones((3, 5))}, {"h": np.zeros((3, 4))})
+
+
+@pytest.mark.parametrize("source,wrt", [(TWO_OUTPUTS, "all"), (BATCHNORM, "params"), (BATCHNORM, "all")])
+def test_split_vjp_gives_the_vjp(source: str, wrt: str) -> None:
+    """The forward half then the backward half (mlc-split-vjp) give `vjp`'s outputs, state
+    updates and gradients."""
+    program = mlc.compile(source)
+    forward, backward = program.split_vjp_programs(wrt)
+    rng = np.random.default_rng(1)
+    params = program.init_params(2)
+    inputs = {k: rng.normal(size=shape) for k, (shape, _) in program.inputs.items()}
+    cotangents = {o.name: rng.normal(size=o.shape) for o in program.signature.outputs}
+    whole = {k: v.copy() for k, v in params.items()}
+    want_outs, want_grads = program.vjp(whole, inputs, cotangents, wrt=wrt)
+
+    halves = {k: v.copy() for k, v in params.items()}
+    outs = forward.run(halves, inputs, training=True)
+    assert {k for k in outs if not k.startswith("saved.")} == set(want_outs)
+    available = {**halves, **inputs, **outs, **{f"cot.{k}": v for k, v in cotangents.items()}}
+    assert all(a.name in available for a in backward.signature.args)
+    backward_params = {a.name: available[a.name] for a in (*backward.signature.params, *backward.signature.states)}
+    grads = backward.run(backward_params, {a.name: available[a.name] for a in backward.signature.inputs}, training=True)
+    assert sorted(grads) == sorted(f"grad.{k}" for k in want_grads)
+    for k, v in want_grads.items():
+        np.testing.assert_allclose(grads[f"grad.{k}"], v, rtol=1e-12, atol=1e-12, err_msg=k)
+    for k, v in want_outs.items():
+        np.testing.assert_allclose(outs[k], v, rtol=1e-12, atol=1e-12, err_msg=k)
+    for k in program.states:
+        np.testing.assert_allclose(halves[k], whole[k], rtol=1e-12, err_msg=k)

@@ -67,11 +67,11 @@ class ModelSignature:
         out_names = _strings(f, "mlc.output_names")
         types = list(f.function_type.inputs)
         args = tuple(
-            TensorSpec(n, *_shape_dtype(t), kind=k, init=i)
+            TensorSpec(n, *shape_and_dtype(t), kind=k, init=i)
             for n, k, i, t in zip(names, kinds, inits, types[: len(names)], strict=True)
         )
         results = list(f.function_type.outputs) or types[len(names) : len(names) + len(out_names)]
-        outputs = tuple(TensorSpec(n, *_shape_dtype(t), kind="output") for n, t in zip(out_names, results, strict=True))
+        outputs = tuple(TensorSpec(n, *shape_and_dtype(t), kind="output") for n, t in zip(out_names, results, strict=True))
         return ModelSignature(f.sym_name.data, args, outputs)
 
     def attach(self, f: func.FuncOp) -> None:
@@ -104,7 +104,7 @@ def _strings(f: func.FuncOp, key: str) -> list[str]:
     return [s.data for s in attr.data]  # pyright: ignore[reportAttributeAccessIssue]
 
 
-def _shape_dtype(t: object) -> tuple[Shape, np.dtype]:
+def shape_and_dtype(t: object) -> tuple[Shape, np.dtype]:
     assert isinstance(t, TensorType | MemRefType), t
     elt = t.get_element_type()
     dtype = {Float32Type: np.dtype(np.float32), Float64Type: np.dtype(np.float64)}[type(elt)]

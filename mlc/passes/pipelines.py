@@ -38,14 +38,19 @@ def checkpoint_pass(budget: str | int | None = None, policy: str | None = None) 
 
 
 def gradient_pipeline(wrt: str = "params", loss: str = "", checkpoint: str = "", vjp: bool = False,
-                      training: bool = True) -> str:
+                      training: bool = True, split: bool = False) -> str:
     """The model plus `@<model>_grad` (outputs and loss gradients, or with `vjp` the products of
     the outputs' cotangents with their Jacobians), lowered to loops; `checkpoint` is an
     `mlc-checkpoint{...}` pass (see `checkpoint_pass`) or empty. `training=False` differentiates
-    the inference-mode model (running statistics as constants: an input gradient in eval mode)."""
+    the inference-mode model (running statistics as constants: an input gradient in eval mode).
+    `split` (with `vjp`, without `checkpoint`) makes `@<model>_grad_forward` and
+    `@<model>_grad_backward` of it instead (see mlc-split-vjp)."""
+    if split and (not vjp or checkpoint):
+        raise ValueError("a split gradient is a vector-Jacobian product without checkpointing")
     options = f"wrt={wrt}" + (f" loss={loss}" if loss else "") + (" vjp=true" if vjp else "")
     lowering = TRAINING_LOWERING if training else "mlc-lower-graph"
-    return f"{lowering},mlc-autodiff{{{options}}},mlc-scatter-to-gather,{SCHEDULE},{_then(checkpoint)}{LOWER_TO_C}"
+    return (f"{lowering},mlc-autodiff{{{options}}},mlc-scatter-to-gather,{_then('mlc-split-vjp' if split else '')}"
+            f"{SCHEDULE},{_then(checkpoint)}{LOWER_TO_C}")
 
 
 def training_pipeline(optimizer: str = "sgd", nesterov: bool = False, checkpoint: str = "") -> str:

@@ -134,7 +134,7 @@ def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: st
     if not isinstance(source, ModuleOp):
         text = _read_source(source)
         key = content_key("program", _code_version(), repr(host()), text, model or "", pipeline, entry_suffix)
-        if (program := Program.load_cached(key, source, model, pipeline)) is not None:
+        if (program := _load_cached(key, source, model, pipeline)) is not None:
             return program
     ctx = make_context()
     module = load_module(source, ctx)
@@ -158,7 +158,7 @@ def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: st
     module.verify()
     program = Program.build(ModelSignature.of(entry), module, source, name, pipeline)
     if key is not None:
-        program.store(key)
+        _store(program, key)
     return program
 
 
@@ -193,7 +193,7 @@ class Program:
         self._pipeline = pipeline
         self._source = source.clone() if isinstance(source, ModuleOp) else source
         self._model = model
-        self._variants: dict[str, Program] = {}
+        self._variants: dict[tuple[str, str], Program] = {}
         self._variants_lock = threading.Lock()
         self.c_source = c_source
         self.library_path = library_path
@@ -217,41 +217,6 @@ class Program:
         fn = CFunction.from_func(handle, lowered)
         return Program(signature, c_source, library, list(fn.args), fn.arena_bytes, module, source, model,
                        memory_report(lowered), pipeline)
-
-    def store(self, key: str) -> None:
-        """Record this program in the cache under `key` (atomically, as every cache entry)."""
-        record = {
-            "signature": _signature_to_json(self.signature),
-            "args": [[spec.dtype.str, list(spec.shape), spec.read_only] for spec in self._arg_specs],
-            "arena_bytes": self._fn.arena_bytes,
-            "memory": self._memory,
-            "c_source": self.c_source,
-        }
-        cached_build(key, ".json", lambda path: path.write_text(json.dumps(record)))
-
-    @staticmethod
-    def load_cached(key: str, source: str | Path | None = None, model: str | None = None,
-                    pipeline: str | None = None) -> Program | None:
-        """The program cached under `key`, or None (then it is compiled again). Its library is
-        looked up by its C source under this process's build flags (and built if missing): a
-        sanitized build, another compiler or CPU reuse the passes' work. A damaged record
-        (unreadable JSON, missing fields) is removed with a warning, so the rebuild replaces it."""
-        if (path := lookup(f"{key}.json")) is None:
-            return None
-        try:
-            record = json.loads(path.read_text())
-            args = [BufferSpec(np.dtype(d), tuple(s), r) for d, s, r in record["args"]]
-            signature = _signature_from_json(record["signature"])
-            c_source, arena, memory = record["c_source"], record["arena_bytes"], record.get("memory")
-            if not isinstance(c_source, str):
-                raise TypeError("c_source is not text")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            warnings.warn(f"mlc: the cached program {path} is unusable ({error}); rebuilding it", CacheWarning,
-                          stacklevel=2)
-            discard(path)
-            return None
-        library, _ = load_compiled(c_source)
-        return Program(signature, c_source, library, args, arena, None, source, model, memory, pipeline)
 
     # -- what the model takes and returns -----------------------------------------------------
     @property
@@ -352,13 +317,13 @@ class Program:
 
     # -- gradients and training ---------------------------------------------------------------
     def _variant(self, pipeline: str, suffix: str) -> Program:
-        """This model compiled through another pipeline (cached per pipeline)."""
+        """This model's function `@<model><suffix>` compiled through another pipeline (cached)."""
         if self._source is None:
             raise ValueError("this program was not compiled from a model source, so it has no gradient")
         with self._variants_lock:  # threads asking for the same variant compile it once
-            if pipeline not in self._variants:
-                self._variants[pipeline] = build_program(self._source, self._model, pipeline, suffix)
-            return self._variants[pipeline]
+            if (pipeline, suffix) not in self._variants:
+                self._variants[pipeline, suffix] = build_program(self._source, self._model, pipeline, suffix)
+            return self._variants[pipeline, suffix]
 
     def grad_program(self, wrt: str = "params", budget: str | int | None = None,
                      checkpoint: str | None = None) -> Program:
@@ -402,6 +367,19 @@ class Program:
         pipeline = gradient_pipeline(wrt, checkpoint=checkpoint_pass(budget, checkpoint), vjp=True, training=training)
         return self._variant(pipeline, "_grad")
 
+    def split_vjp_programs(self, wrt: str = "params", training: bool = True) -> tuple[Program, Program]:
+        """`vjp_program` split in two (`mlc-split-vjp`): the forward returns the outputs and the
+        `saved.<k>` values the backward reads; the backward takes, after the model arguments it
+        reads, every saved value (a forward output by its name) and the cotangents, and returns
+        the `grad.<argument>`s. For a framework's autograd, which calls the backward after the
+        forward: the forward runs once. Checkpointing needs the unsplit `vjp_program`."""
+        from mlc.passes.pipelines import gradient_pipeline
+
+        if wrt not in ("params", "inputs", "all"):
+            raise ValueError(f"wrt must be 'params', 'inputs' or 'all', got '{wrt}'")
+        pipeline = gradient_pipeline(wrt, vjp=True, training=training, split=True)
+        return self._variant(pipeline, "_grad_forward"), self._variant(pipeline, "_grad_backward")
+
     def vjp(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], cotangents: Mapping[str, np.ndarray],
             wrt: str = "params", budget: str | int | None = None,
             checkpoint: str | None = None, training: bool = True) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -430,6 +408,42 @@ class Program:
         nesterov = bool(hyper.get("nesterov", False))
         step = self._variant(training_pipeline(optimizer, nesterov, checkpoint_pass(budget, checkpoint)), "_step")
         return Trainer(step, optimizer, hyper)
+
+
+def _store(program: Program, key: str) -> None:
+    """Record `program` in the cache under `key` (atomically, as every cache entry)."""
+    record = {
+        "signature": _signature_to_json(program.signature),
+        "args": [[spec.dtype.str, list(spec.shape), spec.read_only] for spec in program._arg_specs],
+        "arena_bytes": program._fn.arena_bytes,
+        "memory": program._memory,
+        "c_source": program.c_source,
+    }
+    cached_build(key, ".json", lambda path: path.write_text(json.dumps(record)))
+
+
+def _load_cached(key: str, source: str | Path | None = None, model: str | None = None,
+                 pipeline: str | None = None) -> Program | None:
+    """The program cached under `key`, or None (then it is compiled again). Its library is
+    looked up by its C source under this process's build flags (and built if missing): a
+    sanitized build, another compiler or CPU reuse the passes' work. A damaged record
+    (unreadable JSON, missing fields) is removed with a warning, so the rebuild replaces it."""
+    if (path := lookup(f"{key}.json")) is None:
+        return None
+    try:
+        record = json.loads(path.read_text())
+        args = [BufferSpec(np.dtype(d), tuple(s), r) for d, s, r in record["args"]]
+        signature = _signature_from_json(record["signature"])
+        c_source, arena, memory = record["c_source"], record["arena_bytes"], record.get("memory")
+        if not isinstance(c_source, str):
+            raise TypeError("c_source is not text")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        warnings.warn(f"mlc: the cached program {path} is unusable ({error}); rebuilding it", CacheWarning,
+                      stacklevel=2)
+        discard(path)
+        return None
+    library, _ = load_compiled(c_source)
+    return Program(signature, c_source, library, args, arena, None, source, model, memory, pipeline)
 
 
 def _is_state_update(name: str, sig: ModelSignature) -> bool:

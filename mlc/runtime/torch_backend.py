@@ -13,7 +13,8 @@ Options (`torch.compile(..., options={...})`):
   op naming it and the user's source line; `"error"` raises `MlcUnsupportedError` instead.
 - `threads`: mlc's thread count (OpenMP) for its calls.
 - `budget`, `checkpoint`: the backward's memory budget and keep-or-recompute policy, as
-  `Program.grad` takes them.
+  `Program.grad` takes them. Without them the VJP is split (`mlc-split-vjp`): the forward call
+  keeps what the backward reads, as eager autograd does, and the backward does not recompute it.
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ class Entry:
         self.dtype = torch.float32 if "f32[" in imported.text else torch.float64
         self._forward: DirectCall | None = None
         self._backward: DirectCall | None = None
+        self._forward_half: DirectCall | None = None
         self._made = [a for a in imported.arguments if a.make]
         self._plain_tuple = all(n is not None for n in imported.outputs) and \
             pytree.tree_unflatten(list(range(len(imported.outputs))), imported.output_spec) == tuple(range(len(imported.outputs)))
@@ -205,22 +207,41 @@ class Entry:
         assert kind == "rand", kind
         return torch.rand(argument.shape, dtype=self.dtype).numpy()
 
+    @property
+    def splits(self) -> bool:
+        """Whether a differentiated call runs the split VJP (`mlc-split-vjp`: the forward keeps
+        what the backward reads, so the backward does not run the forward again). Checkpointing
+        decides keep-or-recompute over the whole VJP, so with a budget or a policy the backward
+        is the unsplit one, which recomputes the forward (under that budget)."""
+        return self.options.budget is None and self.options.checkpoint is None
+
     def forward(self, args: Sequence[Any], made: dict[str, np.ndarray]) -> list[torch.Tensor]:
         if self._forward is None:
             self._forward = DirectCall(self.program.forward_program(self.imported.training), self.imported)
         outs = self._forward(args, made)
         return [outs[n] for n in self.imported.outputs if n is not None]
 
-    def backward(self, args: Sequence[Any], made: dict[str, np.ndarray], cotangents: Sequence[torch.Tensor | None]
-                 ) -> dict[int, torch.Tensor]:
+    def forward_saving(self, args: Sequence[Any], made: dict[str, np.ndarray]
+                       ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+        """The outputs, and the tensors the split backward takes by name (outputs, `saved.<k>`)."""
+        if self._forward_half is None:
+            halves = self.program.split_vjp_programs("params", self.imported.training)
+            self._forward_half = DirectCall(halves[0], self.imported)
+            self._backward = DirectCall(halves[1], self.imported, scratch_states=True)
+        outs = self._forward_half(args, made)
+        saved = {name: outs[name] for name in self._backward.extras if not name.startswith("cot.")}  # type: ignore[union-attr]
+        return [outs[n] for n in self.imported.outputs if n is not None], saved
+
+    def backward(self, args: Sequence[Any], made: dict[str, np.ndarray], cotangents: Sequence[torch.Tensor | None],
+                 saved: dict[str, torch.Tensor]) -> dict[int, torch.Tensor]:
         """d/d(each param placeholder) of Σ cotangent · output, by placeholder position. The
         states get scratch copies: the forward already updated them."""
         if self._backward is None:
             variant = self.program.vjp_program("params", self.options.budget, self.options.checkpoint, self.imported.training)
             self._backward = DirectCall(variant, self.imported, scratch_states=True)
         names = [n for n in self.imported.outputs if n is not None]
-        cot = {f"cot.{n}": g for n, g in zip(names, cotangents)}
-        outs = self._backward(args, made, cot)
+        extras = {**saved, **{f"cot.{n}": g for n, g in zip(names, cotangents)}}
+        outs = self._backward(args, made, extras)
         return {a.source: outs[f"grad.{a.name}"] for a in self.params}
 
 
@@ -236,8 +257,8 @@ class DirectCall:
         self.sources: list[tuple[str, Any]] = []
         for spec in program.signature.args:
             a = by_name.get(spec.name)
-            if a is None:  # a cotangent
-                self.sources.append(("cotangent", spec.name))
+            if a is None:  # a cotangent, or a split VJP's tensor saved by its forward
+                self.sources.append(("extra", spec.name))
             elif a.make:
                 self.sources.append(("made", a.name))
             else:
@@ -247,11 +268,12 @@ class DirectCall:
         states = {a.name: a.source for a in imported.arguments if a.kind == "state"}
         self.updates = {name: states[name.removeprefix("new.")] for name, _, _ in self.outputs
                         if name.startswith("new.") and name.removeprefix("new.") in states}
+        self.extras = [name for kind, name in self.sources if kind == "extra"]
         self._pool: list[tuple[np.ndarray | None, Any]] = []
         """Arenas with their argument arrays, one per call in flight (as `CFunction`'s pool)."""
 
     def __call__(self, args: Sequence[Any], made: dict[str, np.ndarray],
-                 cotangents: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+                 extras: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """Call with the tensors' addresses: every buffer is contiguous, of the entry's shape and
         dtype, and only the outputs (fresh) and the arena (this call's own) are written, so the
         C function's checks are known to pass and are not repeated."""
@@ -267,8 +289,8 @@ class DirectCall:
                 keep.append(array)
                 addresses.append(array.ctypes.data)
                 continue
-            else:  # a cotangent: autograd passes zeros for an unused output (materialised grads)
-                t = cotangents[source]  # type: ignore[index]
+            else:  # autograd passes zeros as the cotangent of an unused output (materialised grads)
+                t = extras[source]  # type: ignore[index]
                 t = t if t.is_contiguous() else t.contiguous()
             keep.append(t)
             addresses.append(t.data_ptr())
@@ -286,7 +308,7 @@ class DirectCall:
         finally:
             self._pool.append((arena, slots))
         for name, position in self.updates.items():
-            args[position].copy_(outs.pop(name))
+            args[position].copy_(outs[name])
         return outs
 
 
@@ -301,13 +323,20 @@ class _Call(torch.autograd.Function):
         states = {a.source for a in entry.imported.arguments if a.kind == "state"}
         ctx.positions = [k for k, a in enumerate(args) if isinstance(a, torch.Tensor) and k not in states]
         ctx.others = [a if not isinstance(a, torch.Tensor) or k in states else None for k, a in enumerate(args)]
-        ctx.save_for_backward(*[args[k] for k in ctx.positions])
-        return tuple(entry.forward(args, made))
+        if entry.splits:
+            outs, saved = entry.forward_saving(args, made)
+        else:
+            outs, saved = entry.forward(args, made), {}
+        ctx.saved_names = list(saved)
+        ctx.save_for_backward(*[args[k] for k in ctx.positions], *saved.values())
+        return tuple(outs)
 
     @staticmethod
     def backward(ctx: Any, *cotangents: torch.Tensor | None) -> tuple[Any, ...]:  # type: ignore[override]
         args = list(ctx.others)
-        for k, t in zip(ctx.positions, ctx.saved_tensors):
+        tensors = ctx.saved_tensors
+        for k, t in zip(ctx.positions, tensors):
             args[k] = t
-        grads = ctx.entry.backward(args, ctx.made, cotangents)
+        saved = dict(zip(ctx.saved_names, tensors[len(ctx.positions):], strict=True))
+        grads = ctx.entry.backward(args, ctx.made, cotangents, saved)
         return (None, None, *[grads.get(k) for k in range(len(args))])

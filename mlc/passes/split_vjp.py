@@ -1,0 +1,140 @@
+"""`mlc-split-vjp`: a vector-Jacobian function as a forward half that keeps what the backward
+reads, and a backward half that starts from it.
+
+`mlc-autodiff{vjp=true}` makes one function, `@m_grad(args, cot.*) -> (outputs, grad.*)`, that
+computes the forward again before its backward. A framework whose autograd runs the forward
+when the model is called and the backward later (PyTorch's `autograd.Function`) would so run
+every forward op twice. This pass replaces `@m_grad` by
+
+    @m_grad_forward(model args)                    -> (outputs, new.<state>, saved.0, saved.1, ...)
+    @m_grad_backward(args it reads, saved, cot.*)  -> (grad.*)
+
+The forward half is every op the outputs (and state updates) depend on: the model itself. The
+backward half is every other op the gradients depend on. The *saved* values are those the
+forward half computes and the backward half reads (the tape): each is one more forward output
+`saved.<k>`, and one backward argument of the same name, unless it already is an output, whose
+name the backward argument then takes. So a caller passes the backward each forward output it
+names. The backward takes only the model arguments and cotangents it reads.
+
+Run it after `mlc-scatter-to-gather` and before scheduling. `mlc-checkpoint` keeps its meaning
+(what to keep and what to recompute under a budget) only in the unsplit function, whose whole
+tape it sees: with a split, every saved value lives from the forward call to the backward call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp
+from xdsl.ir import Block, OpResult, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import PassFailedException
+
+from mlc.graph.locations import OUTPUT_LOCS
+from mlc.graph.signature import IN_PLACE, ModelSignature, TensorSpec, is_model, shape_and_dtype
+
+SAVED = "saved."
+COTANGENT = "cot."
+
+
+@dataclass(frozen=True)
+class SplitVjpPass(ModulePass):
+    name = "mlc-split-vjp"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        vjps = [f for f in op.ops if isinstance(f, func.FuncOp) and is_vjp(f)]
+        if not vjps:
+            raise PassFailedException("mlc-split-vjp: no vector-Jacobian function to split; run mlc-autodiff{vjp=true} first")
+        for f in vjps:
+            forward, backward = split(f)
+            op.body.block.insert_ops_after([forward, backward], f)
+            op.body.block.detach_op(f)
+            f.erase()
+
+
+def is_vjp(f: func.FuncOp) -> bool:
+    """`@m_grad` made by `mlc-autodiff{vjp=true}` (seeded by cotangents, not by a loss)."""
+    loss = f.attributes.get("mlc.loss")
+    return is_model(f) and "mlc.grad_of" in f.attributes and isinstance(loss, ArrayAttr) and not loss.data
+
+
+def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
+    """`@<f>_forward` and `@<f>_backward` (see the module docstring)."""
+    sig = ModelSignature.of(f)
+    block = f.body.block
+    ret = block.last_op
+    if not isinstance(ret, func.ReturnOp) or any(op.successors for op in block.ops):
+        raise PassFailedException(f"mlc-split-vjp: @{sig.name} is not one block ending in func.return")
+    n_grads = len(f.attributes["mlc.grad_of"].data)  # pyright: ignore[reportAttributeAccessIssue]
+    results = list(ret.arguments)
+    kept, grads = results[: len(results) - n_grads], results[len(results) - n_grads :]
+    forward_ops = _ancestors(kept)
+    backward_ops = _ancestors(grads) - forward_ops
+    model_args = [k for k, a in enumerate(sig.args) if not a.name.startswith(COTANGENT)]
+
+    saved: dict[SSAValue, str] = {}  # forward value -> its name as a forward output
+    read_by_backward = {v for op in backward_ops for v in op.operands} | set(grads)
+    for op in block.ops:
+        if op in forward_ops:
+            for v in op.results:
+                if v in read_by_backward:
+                    saved[v] = sig.outputs[kept.index(v)].name if v in kept else f"{SAVED}{len(saved)}"
+    extra = [v for v, name in saved.items() if name.startswith(SAVED)]
+
+    name = f"{sig.name}_forward"
+    forward = _function(f, name, [block.args[k] for k in model_args], [op for op in block.ops if op in forward_ops],
+                        [*kept, *extra], ModelSignature(name, tuple(sig.args[k] for k in model_args),
+                                                        (*sig.outputs[: len(kept)], *(_spec(saved[v], v) for v in extra))))
+    for name in ("mlc.grad_of", "mlc.loss"):
+        del forward.attributes[name]
+
+    read = {v for op in backward_ops for v in op.operands} | set(grads)
+    args = [(a, block.args[k]) for k, a in enumerate(sig.args) if block.args[k] in read]
+    inputs = [a for a, _ in args if not a.name.startswith(COTANGENT)]
+    cotangents = [a for a, _ in args if a.name.startswith(COTANGENT)]
+    by_spec = dict((a.name, v) for a, v in args)
+    values = [by_spec[a.name] for a in inputs] + list(saved) + [by_spec[a.name] for a in cotangents]
+    name = f"{sig.name}_backward"
+    backward = _function(f, name, values, [op for op in block.ops if op in backward_ops], grads,
+                         ModelSignature(name, (*inputs, *(_spec(n, v) for v, n in saved.items()), *cotangents),
+                                        sig.outputs[len(kept) :]))
+    for name in (OUTPUT_LOCS, IN_PLACE):
+        backward.attributes.pop(name, None)
+    return forward, backward
+
+
+def _ancestors(values: Iterable[SSAValue]) -> set[Operation]:
+    """The ops whose results `values` depend on."""
+    ops: set[Operation] = set()
+    stack = [v for v in values if isinstance(v, OpResult)]
+    while stack:
+        op = stack.pop().op
+        if op not in ops:
+            ops.add(op)
+            stack.extend(v for v in op.operands if isinstance(v, OpResult))
+    return ops
+
+
+def _function(f: func.FuncOp, name: str, args: list[SSAValue], ops: list[Operation], results: list[SSAValue],
+              sig: ModelSignature) -> func.FuncOp:
+    """A function of `args` that computes `ops` (cloned, in order) and returns `results`, with
+    `f`'s attributes and the signature `sig` (whose argument names name the block's arguments)."""
+    block = Block(arg_types=[v.type for v in args])
+    mapping: dict[SSAValue, SSAValue] = {}
+    for old, new, spec in zip(args, block.args, sig.args, strict=True):
+        mapping[old] = new
+        new.name_hint = spec.name.replace(".", "_")
+    for op in ops:
+        block.add_op(op.clone(mapping))
+    block.add_op(func.ReturnOp(*(mapping[v] for v in results)))
+    g = func.FuncOp(name, ([v.type for v in args], [v.type for v in results]), Region(block))
+    g.attributes.update(f.attributes)
+    sig.attach(g)
+    return g
+
+
+def _spec(name: str, v: SSAValue) -> TensorSpec:
+    return TensorSpec(name, *shape_and_dtype(v.type), kind="input")
