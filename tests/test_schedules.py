@@ -47,14 +47,15 @@ def _arrays(specs: dict[str, tuple[tuple[int, ...], np.dtype]], seed: int) -> di
     return {k: rng.uniform(-1.0, 1.0, shape).astype(dtype) for k, (shape, dtype) in specs.items()}
 
 
-def _grad_module(text: str, schedules: str | int | None):
+def _grad_module(text: str, schedules: str | int | None, vector_bytes: int = 0):
     """The model and its gradients at the index level, with no schedules (None), the automatic
-    ones ("auto"), or random ones (a seed); then lowered like the API does."""
+    ones ("auto", for vectors of `vector_bytes`, by default the host's), or random ones (a
+    seed); then lowered like the API does."""
     ctx = make_context()
     module = load_module(text, ctx)
     run_pipeline(module, DIFFERENTIATE, ctx)
     if schedules == "auto":
-        run_pipeline(module, SCHEDULE, ctx)
+        run_pipeline(module, f"{SCHEDULE}{{vector_bytes={vector_bytes}}}", ctx)
     elif isinstance(schedules, int):
         set_random_schedules(module, schedules)
     for op in [o for o in module.ops if not (isinstance(o, func.FuncOp) and o.sym_name.data.endswith("_grad"))]:
@@ -109,13 +110,15 @@ def test_partial_vectors_give_the_same_bits_without_avx512(monkeypatch: pytest.M
     """LeNet-5's 6-channel convolutions and 10-wide output layer run partial vectors (8 and 16
     lanes, 6 and 10 active: masked loads and stores). Compiled for AVX-512 (masked moves) and
     without it (the `memcpy` fallback), the loss and every gradient are the bits of the
-    unscheduled scalar program."""
+    unscheduled scalar program. The schedules are made for AVX-512's 64-byte vectors on any host
+    (on one without AVX-512 both builds take the fallback: the C is correct on every machine)."""
     text = (EXAMPLES / "lenet5.mlc").read_text().replace("[32,", "[2,")
     arrays = None
     results = []
+    lowering = LOWER_TO_C.replace("mlc-lower-loops", "mlc-lower-loops{vector_bytes=64}")
     for schedules, flags in ((None, DEFAULT_FLAGS), ("auto", DEFAULT_FLAGS), ("auto", (*DEFAULT_FLAGS, "-mno-avx512f"))):
         monkeypatch.setattr(mlc.api, "load_compiled", lambda source, flags=flags: load_compiled(source, flags=flags))
-        program = build_program(_grad_module(text, schedules), None, LOWER_TO_C)
+        program = build_program(_grad_module(text, schedules, vector_bytes=64), None, lowering)
         if schedules == "auto":
             assert "mlc_load_prefix_v8f32" in program.c_source and "mlc_store_prefix_v16f32" in program.c_source
         arrays = arrays or _arrays({s.name: (s.shape, s.dtype) for s in program.signature.args}, 5)

@@ -79,9 +79,12 @@ def conv2d_nhwc(x: Tensor, w: Tensor, stride: Sequence[int], pads: Sequence[int]
     """y[n,i,j,f] = Σ_{a,b,c} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c] * w[a,b,c,f].
 
     The OIHW filter is made contiguous: PyTorch's f64 CPU convolution rejects a strided weight
-    in its backward pass."""
+    in its backward pass. So is the NCHW input: given the channels-last strides of a permuted
+    NHWC tensor, PyTorch 2.13's f32 oneDNN convolution on an AVX2 CPU (no AVX-512) returns a
+    wrong weight gradient (a 1x1 filter at stride 2 over 3 channels: the last channel's row is
+    off by up to 100%; the contiguous input, f64 and mkldnn disabled all agree with NumPy)."""
     oihw = w.permute(3, 2, 0, 1).contiguous()
-    y = F.conv2d(pad_hw(nchw(x), pads, pad_value), oihw, stride=tuple(stride), dilation=tuple(dilation), groups=groups)
+    y = F.conv2d(pad_hw(nchw(x), pads, pad_value).contiguous(), oihw, stride=tuple(stride), dilation=tuple(dilation), groups=groups)
     return nhwc(y)
 
 
