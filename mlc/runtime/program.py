@@ -81,21 +81,23 @@ def select_model(module: ModuleOp, model: str | None) -> func.FuncOp:
     return models[0]
 
 
-def run_pipeline(module: ModuleOp, pipeline: str, ctx: Context, keep: str | None = None) -> None:
+def run_pipeline(module: ModuleOp, pipeline: str, ctx: Context, keep: str | tuple[str, ...] | None = None) -> None:
     """Apply a pass pipeline given in `mlc-opt -p` syntax. With `keep`, once a pass has made the
-    function `@keep`, the module's other functions are dropped (the later passes, which do the
-    costly lowering, then work on that function alone)."""
+    function `@keep` (every function of a tuple), the module's other functions are dropped (the
+    later passes, which do the costly lowering, then work on those functions alone)."""
+    kept = (keep,) if isinstance(keep, str) else keep or ()
     from xdsl.transforms import get_all_passes
 
     from mlc.universe import MLC_UNIVERSE
 
     def prune(_: ModulePass, current: ModuleOp, __: ModulePass) -> None:
-        if any(isinstance(op, func.FuncOp) and op.sym_name.data == keep for op in current.ops):
-            for op in [o for o in current.ops if not (isinstance(o, func.FuncOp) and o.sym_name.data == keep)]:
+        names = {op.sym_name.data for op in current.ops if isinstance(op, func.FuncOp)}
+        if all(name in names for name in kept):
+            for op in [o for o in current.ops if not (isinstance(o, func.FuncOp) and o.sym_name.data in kept)]:
                 current.body.block.detach_op(op)
 
     passes = {**get_all_passes(), **MLC_UNIVERSE.all_passes}
-    PassPipeline.parse_spec(passes, pipeline, prune if keep is not None else None).apply(ctx, module)
+    PassPipeline.parse_spec(passes, pipeline, prune if kept else None).apply(ctx, module)
 
 
 def compile(  # noqa: A001 - the public name mirrors torch.compile / mlc-opt
@@ -130,12 +132,21 @@ def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: st
     Gradient and training variants are the same model through a longer pipeline, whose passes
     add `@<model>_grad` or `@<model>_step` next to the model.
     """
-    key = None
+    return build_programs(source, model, pipeline, (entry_suffix,))[0]
+
+
+def build_programs(source: str | Path | ModuleOp, model: str | None, pipeline: str,
+                   entry_suffixes: tuple[str, ...]) -> list[Program]:
+    """`build_program` for several functions one pipeline makes (the halves of a split VJP):
+    the passes run once, and the functions share one C library."""
+    keys: list[str] = []
     if not isinstance(source, ModuleOp):
         text = _read_source(source)
-        key = content_key("program", _code_version(), repr(host()), text, model or "", pipeline, entry_suffix)
-        if (program := _load_cached(key, source, model, pipeline)) is not None:
-            return program
+        keys = [content_key("program", _code_version(), repr(host()), text, model or "", pipeline, suffix)
+                for suffix in entry_suffixes]
+        cached = [_load_cached(key, source, model, pipeline) for key in keys]
+        if all(program is not None for program in cached):
+            return cached  # type: ignore[return-value]
     ctx = make_context()
     module = load_module(source, ctx)
     chosen = select_model(module, model)
@@ -143,23 +154,37 @@ def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: st
         if op is not chosen:
             module.body.block.detach_op(op)
     name = chosen.sym_name.data
+    wanted = tuple(name + suffix for suffix in entry_suffixes)
     try:
-        run_pipeline(module, pipeline, ctx, keep=name + entry_suffix)
+        run_pipeline(module, pipeline, ctx, keep=wanted)
     except CompileError as error:  # a pass's located error about program text: show its lines
         if isinstance(source, str) and "\n" in source and error.source is None:
             raise error.with_source(source) from None
         raise
-    entry = next((op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == name + entry_suffix), None)
-    if entry is None:
-        raise ValueError(f"the pipeline '{pipeline}' produced no function @{name}{entry_suffix}")
+    entries = {op.sym_name.data: op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data in wanted}
+    if missing := [w for w in wanted if w not in entries]:
+        raise ValueError(f"the pipeline '{pipeline}' produced no function @{missing[0]}")
     for op in list(module.ops):
-        if op is not entry:
+        if op not in entries.values():
             module.body.block.detach_op(op)
     module.verify()
-    program = Program.build(ModelSignature.of(entry), module, source, name, pipeline)
-    if key is not None:
+    programs = [Program.build(ModelSignature.of(entries[w]), module, source, name, pipeline) for w in wanted]
+    for program, key in zip(programs, keys):
         _store(program, key)
-    return program
+    return programs
+
+
+def split_vjp(source: str | Path | ModuleOp, model: str | None, wrt: str = "params",
+              training: bool = True) -> tuple[Program, Program]:
+    """The two halves of the model's VJP (`Program.split_vjp_programs`), from one pipeline run
+    and one C library."""
+    from mlc.passes.pipelines import gradient_pipeline
+
+    if wrt not in ("params", "inputs", "all"):
+        raise ValueError(f"wrt must be 'params', 'inputs' or 'all', got '{wrt}'")
+    pipeline = gradient_pipeline(wrt, vjp=True, training=training, split=True)
+    forward, backward = build_programs(source, model, pipeline, ("_grad_forward", "_grad_backward"))
+    return forward, backward
 
 
 def _read_source(source: str | Path) -> str:
@@ -194,6 +219,7 @@ class Program:
         self._source = source.clone() if isinstance(source, ModuleOp) else source
         self._model = model
         self._variants: dict[tuple[str, str], Program] = {}
+        self._splits: dict[tuple[str, bool], tuple[Program, Program]] = {}
         self._variants_lock = threading.Lock()
         self.c_source = c_source
         self.library_path = library_path
@@ -373,12 +399,12 @@ class Program:
         reads, every saved value (a forward output by its name) and the cotangents, and returns
         the `grad.<argument>`s. For a framework's autograd, which calls the backward after the
         forward: the forward runs once. Checkpointing needs the unsplit `vjp_program`."""
-        from mlc.passes.pipelines import gradient_pipeline
-
-        if wrt not in ("params", "inputs", "all"):
-            raise ValueError(f"wrt must be 'params', 'inputs' or 'all', got '{wrt}'")
-        pipeline = gradient_pipeline(wrt, vjp=True, training=training, split=True)
-        return self._variant(pipeline, "_grad_forward"), self._variant(pipeline, "_grad_backward")
+        if self._source is None:
+            raise ValueError("this program was not compiled from a model source, so it has no gradient")
+        with self._variants_lock:
+            if (wrt, training) not in self._splits:
+                self._splits[wrt, training] = split_vjp(self._source, self._model, wrt, training)
+            return self._splits[wrt, training]
 
     def vjp(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], cotangents: Mapping[str, np.ndarray],
             wrt: str = "params", budget: str | int | None = None,

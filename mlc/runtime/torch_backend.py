@@ -23,6 +23,7 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ import torch.utils._pytree as pytree
 from mlc.backends.c.runtime import aligned_arena, set_num_threads
 from mlc.frontend.pytorch.graph import Argument
 from mlc.frontend.pytorch.importer import Imported, Unsupported, describe, import_graph, propagate, source_line
+from mlc.runtime.program import Program, split_vjp
 from mlc.runtime.program import compile as compile_program
 
 FALLBACKS = ("eager", "error")
@@ -157,7 +159,6 @@ class Entry:
     def __init__(self, imported: Imported, options: BackendOptions) -> None:
         self.imported = imported
         self.options = options
-        self.program = compile_program(imported.text)
         self.params = [a for a in imported.arguments if a.kind == "param"]
         self.dtype = torch.float32 if "f32[" in imported.text else torch.float64
         self._forward: DirectCall | None = None
@@ -207,6 +208,12 @@ class Entry:
         assert kind == "rand", kind
         return torch.rand(argument.shape, dtype=self.dtype).numpy()
 
+    @cached_property
+    def program(self) -> Program:
+        """The inference-mode program (compiled on first use: a training call needs only the
+        split VJP's halves)."""
+        return compile_program(self.imported.text)
+
     @property
     def splits(self) -> bool:
         """Whether a differentiated call runs the split VJP (`mlc-split-vjp`: the forward keeps
@@ -225,7 +232,7 @@ class Entry:
                        ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
         """The outputs, and the tensors the split backward takes by name (outputs, `saved.<k>`)."""
         if self._forward_half is None:
-            halves = self.program.split_vjp_programs("params", self.imported.training)
+            halves = split_vjp(self.imported.text, None, "params", self.imported.training)
             self._forward_half = DirectCall(halves[0], self.imported)
             self._backward = DirectCall(halves[1], self.imported, scratch_states=True)
         outs = self._forward_half(args, made)
