@@ -91,8 +91,7 @@ def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
     for name in ("mlc.grad_of", "mlc.loss"):
         del forward.attributes[name]
 
-    read = {v for op in backward_ops for v in op.operands} | set(grads)
-    args = [(a, block.args[k]) for k, a in enumerate(sig.args) if block.args[k] in read]
+    args = [(a, block.args[k]) for k, a in enumerate(sig.args) if block.args[k] in read_by_backward]
     inputs = [a for a, _ in args if not a.name.startswith(COTANGENT)]
     cotangents = [a for a, _ in args if a.name.startswith(COTANGENT)]
     by_spec = dict((a.name, v) for a, v in args)
