@@ -76,32 +76,34 @@ def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
     model_args = [k for k, a in enumerate(sig.args) if not a.name.startswith(COTANGENT)]
 
     saved: dict[SSAValue, str] = {}  # forward value -> its name as a forward output
+    extra: list[SSAValue] = []  # the saved values that are no output: `saved.<k>`
     read_by_backward = {v for op in backward_ops for v in op.operands} | set(grads)
-    for op in block.ops:
-        if op in forward_ops:
-            for v in op.results:
-                if v in read_by_backward:
-                    saved[v] = sig.outputs[kept.index(v)].name if v in kept else f"{SAVED}{len(saved)}"
-    extra = [v for v, name in saved.items() if name.startswith(SAVED)]
+    for op in [o for o in block.ops if o in forward_ops]:
+        for v in op.results:
+            if v in read_by_backward:
+                if v in kept:
+                    saved[v] = sig.outputs[kept.index(v)].name
+                else:
+                    saved[v] = f"{SAVED}{len(extra)}"
+                    extra.append(v)
 
-    name = f"{sig.name}_forward"
-    forward = _function(f, name, [block.args[k] for k in model_args], [op for op in block.ops if op in forward_ops],
-                        [*kept, *extra], ModelSignature(name, tuple(sig.args[k] for k in model_args),
+    forward_name = f"{sig.name}_forward"
+    forward = _function(f, forward_name, [block.args[k] for k in model_args], [op for op in block.ops if op in forward_ops],
+                        [*kept, *extra], ModelSignature(forward_name, tuple(sig.args[k] for k in model_args),
                                                         (*sig.outputs[: len(kept)], *(_spec(saved[v], v) for v in extra))))
-    for name in ("mlc.grad_of", "mlc.loss"):
-        del forward.attributes[name]
+    for attribute in ("mlc.grad_of", "mlc.loss"):
+        del forward.attributes[attribute]
 
-    args = [(a, block.args[k]) for k, a in enumerate(sig.args) if block.args[k] in read_by_backward]
-    inputs = [a for a, _ in args if not a.name.startswith(COTANGENT)]
-    cotangents = [a for a, _ in args if a.name.startswith(COTANGENT)]
-    by_spec = dict((a.name, v) for a, v in args)
-    values = [by_spec[a.name] for a in inputs] + list(saved) + [by_spec[a.name] for a in cotangents]
-    name = f"{sig.name}_backward"
-    backward = _function(f, name, values, [op for op in block.ops if op in backward_ops], grads,
-                         ModelSignature(name, (*inputs, *(_spec(n, v) for v, n in saved.items()), *cotangents),
-                                        sig.outputs[len(kept) :]))
-    for name in (OUTPUT_LOCS, IN_PLACE):
-        backward.attributes.pop(name, None)
+    read = [(a, v) for a, v in zip(sig.args, block.args, strict=True) if v in read_by_backward]
+    inputs = [(a, v) for a, v in read if not a.name.startswith(COTANGENT)]
+    cotangents = [(a, v) for a, v in read if a.name.startswith(COTANGENT)]
+    backward_name = f"{sig.name}_backward"
+    backward = _function(f, backward_name, [v for _, v in inputs] + list(saved) + [v for _, v in cotangents],
+                         [op for op in block.ops if op in backward_ops], grads,
+                         ModelSignature(backward_name, (*(a for a, _ in inputs), *(_spec(n, v) for v, n in saved.items()),
+                                                        *(a for a, _ in cotangents)), sig.outputs[len(kept) :]))
+    for attribute in (OUTPUT_LOCS, IN_PLACE):
+        backward.attributes.pop(attribute, None)
     return forward, backward
 
 

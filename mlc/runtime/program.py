@@ -180,11 +180,15 @@ def split_vjp(source: str | Path | ModuleOp, model: str | None, wrt: str = "para
     and one C library."""
     from mlc.passes.pipelines import gradient_pipeline
 
-    if wrt not in ("params", "inputs", "all"):
-        raise ValueError(f"wrt must be 'params', 'inputs' or 'all', got '{wrt}'")
+    _check_wrt(wrt)
     pipeline = gradient_pipeline(wrt, vjp=True, training=training, split=True)
     forward, backward = build_programs(source, model, pipeline, ("_grad_forward", "_grad_backward"))
     return forward, backward
+
+
+def _check_wrt(wrt: str) -> None:
+    if wrt not in ("params", "inputs", "all"):
+        raise ValueError(f"wrt must be 'params', 'inputs' or 'all', got '{wrt}'")
 
 
 def _read_source(source: str | Path) -> str:
@@ -361,8 +365,7 @@ class Program:
         """
         from mlc.passes.pipelines import checkpoint_pass, gradient_pipeline
 
-        if wrt not in ("params", "inputs", "all"):
-            raise ValueError(f"wrt must be 'params', 'inputs' or 'all', got '{wrt}'")
+        _check_wrt(wrt)
         return self._variant(gradient_pipeline(wrt, checkpoint=checkpoint_pass(budget, checkpoint)), "_grad")
 
     def grad(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], wrt: str = "params",
@@ -388,8 +391,7 @@ class Program:
         statistics, which then get no update)."""
         from mlc.passes.pipelines import checkpoint_pass, gradient_pipeline
 
-        if wrt not in ("params", "inputs", "all"):
-            raise ValueError(f"wrt must be 'params', 'inputs' or 'all', got '{wrt}'")
+        _check_wrt(wrt)
         pipeline = gradient_pipeline(wrt, checkpoint=checkpoint_pass(budget, checkpoint), vjp=True, training=training)
         return self._variant(pipeline, "_grad")
 
