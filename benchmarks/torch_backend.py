@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -88,36 +87,40 @@ def contenders(name: str, batch: int, mode: str) -> tuple[dict[str, Step], dict[
     return steps, firsts
 
 
-def python_overhead(name: str, batch: int, runs: int, iters: int) -> tuple[float, float]:
-    """(µs of a compiled forward call under no_grad, µs of its C function alone on the same
-    arrays): their difference is the Python around one call (Dynamo's guards, the module call,
-    the backend's argument passing)."""
-    from mlc.runtime import torch_backend
+def python_overhead(name: str, batch: int, runs: int, iters: int) -> tuple[float, float, float]:
+    """(µs of a compiled forward call under no_grad, µs of its C function within that call, µs
+    of the same call through a backend that returns its outputs at once): the first less the
+    second is the Python around one call, the third is Dynamo's part of it (its guards, the
+    module call), which any backend pays."""
+    from mlc.backends.c.runtime import CFunction
 
-    entries: list[torch_backend.Entry] = []
-    original = torch_backend.Entry.__init__
-
-    def record(self: torch_backend.Entry, *args: object, **kwargs: object) -> None:
-        original(self, *args, **kwargs)
-        entries.append(self)
-
-    torch_backend.Entry.__init__ = record  # type: ignore[method-assign]
     torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = ZOO[name]().eval()
+    x, y = ZOO[name].inputs(batch, torch.float32)
+    call = forward(torch.compile(model, backend="mlc", options={"fallback": "error"}), x, y)
+
+    def answer_at_once(gm: torch.fx.GraphModule, example_inputs: list) -> Callable:
+        results = gm(*example_inputs)
+        return lambda *args: results
+
+    dynamo = forward(torch.compile(copy.deepcopy(model), backend=answer_at_once), x, y)
+    ms = measure({"call": call, "dynamo": dynamo}, runs, iters)
+    c_seconds: list[float] = []
+    original = CFunction.call_slots
+
+    def timed(self: CFunction, slots: object) -> None:
+        start = time.perf_counter()
+        original(self, slots)  # type: ignore[arg-type]
+        c_seconds.append(time.perf_counter() - start)
+
+    CFunction.call_slots = timed  # type: ignore[method-assign]
     try:
-        torch.manual_seed(0)
-        model = ZOO[name]().eval()
-        x, y = ZOO[name].inputs(batch, torch.float32)
-        compiled = torch.compile(model, backend="mlc", options={"fallback": "error"})
-        call = forward(compiled, x, y)
-        call()
+        for _ in range(runs * iters):
+            call()
     finally:
-        torch_backend.Entry.__init__ = original  # type: ignore[method-assign]
-    direct = entries[-1]._forward
-    assert direct is not None
-    inputs = [np.random.default_rng(0).random(s.shape).astype(s.dtype) for s in entries[-1].program.signature.args]
-    outs = [torch.empty(shape, dtype=dtype).numpy() for _, shape, dtype in direct.outputs]
-    ms = measure({"call": call, "c": lambda: direct.fn(*inputs, *outs)}, runs, iters)
-    return ms["call"] * 1e3, ms["c"] * 1e3
+        CFunction.call_slots = original  # type: ignore[method-assign]
+    return ms["call"] * 1e3, statistics.median(c_seconds) * 1e6, ms["dynamo"] * 1e3
 
 
 def main() -> None:
@@ -134,10 +137,12 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ms per call, median of {args.runs} runs of "
           f"{args.iters}")
     if "overhead" in args.modes.split(","):
-        print(f"{'model':<12} {'batch':>5} {'call us':>9} {'C us':>9} {'python us':>10}")
+        print(f"{'model':<12} {'batch':>5} {'call us':>9} {'C us':>9} {'python us':>10} {'dynamo us':>10} "
+              f"{'mlc us':>8}")
         for name in args.models.split(","):
-            call, c = python_overhead(name, 1, args.runs, args.iters * 10)
-            print(f"{name:<12} {1:>5} {call:>9.1f} {c:>9.1f} {call - c:>10.1f}", flush=True)
+            call, c, dynamo = python_overhead(name, 1, args.runs, args.iters * 10)
+            print(f"{name:<12} {1:>5} {call:>9.1f} {c:>9.1f} {call - c:>10.1f} {dynamo:>10.1f} {call - c - dynamo:>8.1f}",
+                  flush=True)
     modes = [m for m in args.modes.split(",") if m != "overhead"]
     if modes:
         print(f"{'model':<12} {'mode':<8} {'batch':>5} {'eager':>8} {'inductor':>9} {'mlc':>8} {'eager/mlc':>10} "

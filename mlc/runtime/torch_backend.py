@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-import numpy as np
 import torch
 import torch.utils._pytree as pytree
 
-from mlc.backends.c.runtime import aligned_arena, set_num_threads
+from mlc.backends.c.runtime import set_num_threads
 from mlc.frontend.pytorch.graph import Argument
 from mlc.frontend.pytorch.importer import Imported, Unsupported, describe, import_graph, propagate, source_line
+from mlc.runtime.direct_call import DirectCall
 from mlc.runtime.program import Program, split_vjp
 from mlc.runtime.program import compile as compile_program
 
@@ -73,7 +73,18 @@ class BackendOptions:
 def mlc_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], options: dict[str, Any] | None = None,
                 **_: Any) -> Callable[..., Any]:
     """The Dynamo backend (registered as `mlc` by the `torch_dynamo_backends` entry point)."""
-    return CompiledGraph(gm, BackendOptions.of(options))
+    return CompiledGraph(gm, BackendOptions.of(options), guarded=_static(gm))
+
+
+def _static(gm: torch.fx.GraphModule) -> bool:
+    """Whether every input of Dynamo's graph is a tensor of fixed sizes. Dynamo then guards each
+    one's shape, strides, dtype and requires_grad, so the graph is called with one signature
+    only. A graph with symbolic sizes takes each size as an input of its own."""
+    for node in gm.graph.find_nodes(op="placeholder"):
+        value = node.meta.get("example_value")
+        if not isinstance(value, torch.Tensor) or not all(isinstance(d, int) for d in value.shape):
+            return False
+    return True
 
 
 _warned: set[str] = set()
@@ -81,16 +92,19 @@ _warned: set[str] = set()
 
 class CompiledGraph:
     """One Dynamo graph: an mlc program per call signature (shapes, dtypes, requires_grad),
-    imported and compiled on the first call with that signature."""
+    imported and compiled on the first call with that signature. `guarded`: Dynamo's guards
+    allow one signature only (`_static`), so a call does not work out its own."""
 
-    def __init__(self, gm: torch.fx.GraphModule, options: BackendOptions) -> None:
+    def __init__(self, gm: torch.fx.GraphModule, options: BackendOptions, guarded: bool = False) -> None:
         self.gm = gm
         self.options = options
+        self.guarded = guarded
         self._entries: dict[tuple, Callable[[Sequence[Any]], Any] | None] = {}
         self._lock = threading.Lock()
 
     def __call__(self, *args: Any) -> Any:
-        key = tuple((a.shape, a.dtype, a.requires_grad) if isinstance(a, torch.Tensor) else ("value", a) for a in args)
+        key = () if self.guarded else \
+            tuple((a.shape, a.dtype, a.requires_grad) if isinstance(a, torch.Tensor) else ("value", a) for a in args)
         if key not in self._entries:
             with self._lock:
                 if key not in self._entries:
@@ -116,7 +130,7 @@ class CompiledGraph:
                 part = "this op" if split is not None else "this graph"
                 warnings.warn(f"{message}; {part} runs in PyTorch", MlcFallbackWarning, stacklevel=3)
             return split
-        return Entry(imported, self.options)
+        return Entry(imported, self.options, self.guarded)
 
     def _split(self, node: torch.fx.Node) -> Callable[[Sequence[Any]], Any] | None:
         """The graph as three parts: the nodes before `node`, `node` itself (left to PyTorch),
@@ -154,17 +168,25 @@ def _shapes(gm: torch.fx.GraphModule, args: Sequence[Any]) -> dict:
 
 
 class Entry:
-    """A compiled graph at one call signature."""
+    """A compiled graph at one call signature. `guarded`: Dynamo's guards fix the shapes,
+    strides, dtypes and requires_grad of every input, so what depends on them only is worked
+    out on the first call."""
 
-    def __init__(self, imported: Imported, options: BackendOptions) -> None:
+    def __init__(self, imported: Imported, options: BackendOptions, guarded: bool = False) -> None:
         self.imported = imported
         self.options = options
+        self.guarded = guarded
         self.params = [a for a in imported.arguments if a.kind == "param"]
         self.dtype = torch.float32 if "f32[" in imported.text else torch.float64
         self._forward: DirectCall | None = None
         self._backward: DirectCall | None = None
         self._forward_half: DirectCall | None = None
         self._made = [a for a in imported.arguments if a.make]
+        self._identities = {a.name: torch.eye(a.make[1], dtype=self.dtype) for a in self._made if a.make[0] == "one_hot"}
+        self._outputs = [n for n in imported.outputs if n is not None]
+        self._grads = [(a.source, f"grad.{a.name}") for a in self.params]
+        self._loose: list[int] | None = None
+        """The positions of the inputs that are not contiguous (once, when guarded)."""
         self._plain_tuple = all(n is not None for n in imported.outputs) and \
             pytree.tree_unflatten(list(range(len(imported.outputs))), imported.output_spec) == tuple(range(len(imported.outputs)))
         """The graph returns a flat tuple of tensors (the usual case): no structure to rebuild."""
@@ -188,25 +210,36 @@ class Entry:
                 flat[k] = next(tensors)
         return pytree.tree_unflatten(flat, self.imported.output_spec)
 
-    def _make(self, argument: Argument, args: Sequence[Any]) -> np.ndarray:
-        """An argument the call makes: a one-hot of a class target, or a draw from PyTorch's
-        generator as eager draws it (dropout: `bernoulli_(1 - p)` then `div_(1 - p)`)."""
+    def contiguous(self, args: Sequence[Any]) -> Sequence[Any]:
+        """`args` with every tensor contiguous (the C code reads dense row-major buffers)."""
+        if self._loose is None or not self.guarded:
+            self._loose = [k for k, a in enumerate(args) if isinstance(a, torch.Tensor) and not a.is_contiguous()]
+        if not self._loose:
+            return args
+        dense = list(args)
+        for k in self._loose:
+            dense[k] = dense[k].contiguous()
+        return dense
+
+    def _make(self, argument: Argument, args: Sequence[Any]) -> torch.Tensor:
+        """An argument the call makes: a one-hot of a class target (rows of an identity matrix),
+        or a draw from PyTorch's generator as eager draws it (dropout: `bernoulli_(1 - p)` then
+        `div_(1 - p)`)."""
         kind = argument.make[0]
-        if kind == "one_hot":  # scatter_ checks every target is in [0, classes)
+        if kind == "one_hot":  # index_select checks every target is in [0, classes)
             classes = argument.make[1]
-            target = args[argument.source]
             try:
-                return torch.zeros(argument.shape, dtype=self.dtype).scatter_(1, target.view(-1, 1).long(), 1.0).numpy()
-            except RuntimeError:
+                return self._identities[argument.name].index_select(0, args[argument.source].view(-1))
+            except (IndexError, RuntimeError):
                 raise ValueError(f"mlc backend: class targets must lie in [0, {classes}) "
                                  "(ignore_index is not supported)") from None
         if kind == "dropout":
             p = argument.make[1]
-            return torch.empty(argument.shape, dtype=self.dtype).bernoulli_(1 - p).div_(1 - p).numpy()
+            return torch.empty(argument.shape, dtype=self.dtype).bernoulli_(1 - p).div_(1 - p)
         if kind == "randn":
-            return torch.randn(argument.shape, dtype=self.dtype).numpy()
+            return torch.randn(argument.shape, dtype=self.dtype)
         assert kind == "rand", kind
-        return torch.rand(argument.shape, dtype=self.dtype).numpy()
+        return torch.rand(argument.shape, dtype=self.dtype)
 
     @cached_property
     def program(self) -> Program:
@@ -222,128 +255,75 @@ class Entry:
         is the unsplit one, which recomputes the forward (under that budget)."""
         return self.options.budget is None and self.options.checkpoint is None
 
-    def forward(self, args: Sequence[Any], made: dict[str, np.ndarray]) -> list[torch.Tensor]:
+    def forward(self, args: Sequence[Any], made: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         if self._forward is None:
             self._forward = DirectCall(self.program.forward_program(self.imported.training), self.imported)
-        outs = self._forward(args, made)
-        return [outs[n] for n in self.imported.outputs if n is not None]
+        outs, _ = self._forward(self.contiguous(args), made, states=args)
+        return [outs[n] for n in self._outputs]
 
-    def forward_saving(self, args: Sequence[Any], made: dict[str, np.ndarray]
-                       ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
-        """The outputs, and the tensors the split backward takes by name (outputs, `saved.<k>`)."""
-        if self._forward_half is None:
-            halves = split_vjp(self.imported.text, None, "params", self.imported.training)
-            self._forward_half = DirectCall(halves[0], self.imported)
-            self._backward = DirectCall(halves[1], self.imported, scratch_states=True)
-        outs = self._forward_half(args, made)
-        saved = {name: outs[name] for name in self._backward.extras if not name.startswith("cot.")}  # type: ignore[union-attr]
-        return [outs[n] for n in self.imported.outputs if n is not None], saved
-
-    def backward(self, args: Sequence[Any], made: dict[str, np.ndarray], cotangents: Sequence[torch.Tensor | None],
-                 saved: dict[str, torch.Tensor]) -> dict[int, torch.Tensor]:
-        """d/d(each param placeholder) of Σ cotangent · output, by placeholder position. The
-        states get scratch copies: the forward already updated them."""
+    def differentiated(self) -> tuple[DirectCall | None, DirectCall]:
+        """The split VJP's forward half (None when the VJP is not split) and the backward."""
         if self._backward is None:
-            variant = self.program.vjp_program("params", self.options.budget, self.options.checkpoint, self.imported.training)
-            self._backward = DirectCall(variant, self.imported, scratch_states=True)
-        names = [n for n in self.imported.outputs if n is not None]
-        extras = {**saved, **{f"cot.{n}": g for n, g in zip(names, cotangents)}}
-        outs = self._backward(args, made, extras)
-        return {a.source: outs[f"grad.{a.name}"] for a in self.params}
+            if self.splits:
+                halves = split_vjp(self.imported.text, None, "params", self.imported.training)
+                self._forward_half = DirectCall(halves[0], self.imported)
+                self._backward = DirectCall(halves[1], self.imported, saved_from=self._forward_half)
+            else:  # the states get scratch copies: the forward already updated them
+                variant = self.program.vjp_program("params", self.options.budget, self.options.checkpoint,
+                                                   self.imported.training)
+                self._backward = DirectCall(variant, self.imported, scratch_states=True)
+        return self._forward_half, self._backward
 
+    def forward_saving(self, args: Sequence[Any], made: dict[str, torch.Tensor]
+                       ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor], torch.Tensor | None]:
+        """The outputs, the outputs the split backward also reads (by name), and the buffer of
+        the other values it reads (`saved.<k>`)."""
+        forward_half, backward = self.differentiated()
+        assert forward_half is not None
+        outs, kept = forward_half(self.contiguous(args), made, states=args)
+        return [outs[n] for n in self._outputs], {n: outs[n] for n in backward.extras if not n.startswith("cot.")}, kept
 
-class DirectCall:
-    """A compiled function called on tensors' memory with no per-call bookkeeping: the order of
-    its C arguments is worked out once, outputs are torch tensors the C code writes into, and a
-    training-mode state update (`new.<state>`) is copied into its buffer. The shapes and dtypes
-    are those of the call signature the entry was made for (Dynamo guards them)."""
-
-    def __init__(self, program: Any, imported: Imported, scratch_states: bool = False) -> None:
-        self.fn = program.function
-        by_name = {a.name: a for a in imported.arguments}
-        self.sources: list[tuple[str, Any]] = []
-        for spec in program.signature.args:
-            a = by_name.get(spec.name)
-            if a is None:  # a cotangent, or a split VJP's tensor saved by its forward
-                self.sources.append(("extra", spec.name))
-            elif a.make:
-                self.sources.append(("made", a.name))
-            else:
-                self.sources.append(("copy" if scratch_states and a.kind == "state" else "arg", a.source))
-        dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
-        self.outputs = [(spec.name, spec.shape, dtype[np.dtype(spec.dtype)]) for spec in program.signature.outputs]
-        states = {a.name: a.source for a in imported.arguments if a.kind == "state"}
-        self.updates = {name: states[name.removeprefix("new.")] for name, _, _ in self.outputs
-                        if name.startswith("new.") and name.removeprefix("new.") in states}
-        self.extras = [name for kind, name in self.sources if kind == "extra"]
-        self._pool: list[tuple[np.ndarray | None, Any]] = []
-        """Arenas with their argument arrays, one per call in flight (as `CFunction`'s pool)."""
-
-    def __call__(self, args: Sequence[Any], made: dict[str, np.ndarray],
-                 extras: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-        """Call with the tensors' addresses: every buffer is contiguous, of the entry's shape and
-        dtype, and only the outputs (fresh) and the arena (this call's own) are written, so the
-        C function's checks are known to pass and are not repeated."""
-        keep: list[Any] = []  # what the addresses point into, alive until the call returns
-        addresses: list[int] = []
-        for kind, source in self.sources:
-            if kind == "arg":
-                t = args[source] if args[source].is_contiguous() else args[source].contiguous()
-            elif kind == "copy":
-                t = args[source].detach().clone()
-            elif kind == "made":
-                array = made[source]
-                keep.append(array)
-                addresses.append(array.ctypes.data)
-                continue
-            else:  # autograd passes zeros as the cotangent of an unused output (materialised grads)
-                t = extras[source]  # type: ignore[index]
-                t = t if t.is_contiguous() else t.contiguous()
-            keep.append(t)
-            addresses.append(t.data_ptr())
-        outs = {name: torch.empty(shape, dtype=dtype) for name, shape, dtype in self.outputs}
-        addresses += [t.data_ptr() for t in outs.values()]
-        try:
-            arena, slots = self._pool.pop()
-        except IndexError:  # every pooled arena is in use (or none made yet): one more
-            arena = None if self.fn.arena_bytes is None else aligned_arena(self.fn.arena_bytes)
-            slots = self.fn.slots(arena)
-        try:
-            for k, address in enumerate(addresses):
-                slots[k] = address
-            self.fn.call_slots(slots)
-        finally:
-            self._pool.append((arena, slots))
-        for name, position in self.updates.items():
-            args[position].copy_(outs[name])
-        return outs
+    def backward(self, args: Sequence[Any], made: dict[str, torch.Tensor], cotangents: Sequence[torch.Tensor | None],
+                 saved: dict[str, torch.Tensor], kept: torch.Tensor | None) -> list[torch.Tensor | None]:
+        """d/d(each param placeholder) of Σ cotangent · output, by placeholder position (None
+        for the others)."""
+        _, backward = self.differentiated()
+        extras = {**saved, **{f"cot.{n}": g for n, g in zip(self._outputs, cotangents)}}
+        outs, _ = backward(args, made, extras, saved=kept)
+        grads: list[torch.Tensor | None] = [None] * len(args)
+        for position, name in self._grads:
+            grads[position] = outs[name]
+        return grads
 
 
 class _Call(torch.autograd.Function):
-    """One mlc call as an autograd node: forward runs the program, backward its VJP program."""
+    """One mlc call as an autograd node: forward runs the program (or the split VJP's forward
+    half), backward the VJP program (or its backward half)."""
 
     @staticmethod
-    def forward(ctx: Any, entry: Entry, made: dict[str, np.ndarray], *args: Any) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
-        ctx.entry, ctx.made = entry, made
-        # the states are updated in place by a training-mode forward and only read (copied) by
-        # the backward, so they are kept as they are; every other tensor is saved (checked)
-        states = {a.source for a in entry.imported.arguments if a.kind == "state"}
-        ctx.positions = [k for k, a in enumerate(args) if isinstance(a, torch.Tensor) and k not in states]
-        ctx.others = [a if not isinstance(a, torch.Tensor) or k in states else None for k, a in enumerate(args)]
+    def forward(ctx: Any, entry: Entry, made: dict[str, torch.Tensor], *args: Any) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
+        _, backward = entry.differentiated()
         if entry.splits:
-            outs, saved = entry.forward_saving(args, made)
+            outs, saved, kept = entry.forward_saving(args, made)
         else:
-            outs, saved = entry.forward(args, made), {}
+            outs, saved, kept = entry.forward(args, made), {}, None
+        ctx.entry, ctx.made, ctx.kept, ctx.count = entry, made, kept, len(args)
+        # a state the backward reads is copied by it (the forward updated it in place); every
+        # other tensor it reads is saved, so autograd checks that nothing changed it since
+        ctx.held = [(k, args[k]) for k in backward.copies]
         ctx.saved_names = list(saved)
-        ctx.save_for_backward(*[args[k] for k in ctx.positions], *saved.values())
+        dense = entry.contiguous(args)
+        ctx.save_for_backward(*[dense[k] for k in backward.reads], *saved.values())
         return tuple(outs)
 
     @staticmethod
     def backward(ctx: Any, *cotangents: torch.Tensor | None) -> tuple[Any, ...]:  # type: ignore[override]
-        args = list(ctx.others)
+        _, backward = ctx.entry.differentiated()
         tensors = ctx.saved_tensors
-        for k, t in zip(ctx.positions, tensors):
+        args: list[Any] = [None] * ctx.count
+        for k, t in zip(backward.reads, tensors):
             args[k] = t
-        saved = dict(zip(ctx.saved_names, tensors[len(ctx.positions):], strict=True))
-        grads = ctx.entry.backward(args, ctx.made, cotangents, saved)
-        return (None, None, *[grads.get(k) for k in range(len(args))])
+        for k, t in ctx.held:
+            args[k] = t
+        saved = dict(zip(ctx.saved_names, tensors[len(backward.reads):], strict=True))
+        return (None, None, *ctx.entry.backward(args, ctx.made, cotangents, saved, ctx.kept))
