@@ -130,10 +130,12 @@ def main() -> None:
     parser.add_argument("--modes", default="overhead,train,forward")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--iters", type=int, default=20)
-    parser.add_argument("--warm-cache", action="store_true", help="keep mlc's build cache (first calls then load)")
+    parser.add_argument("--warm-cache", action="store_true",
+                        help="keep mlc's and Inductor's build caches (first calls then load)")
     args = parser.parse_args()
-    if not args.warm_cache:  # first calls compile, as on a fresh machine
+    if not args.warm_cache:  # first calls compile, as on a fresh machine: mlc's and Inductor's caches both empty
         os.environ["MLC_CACHE_DIR"] = tempfile.mkdtemp(prefix="mlc-bench-cache-")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-bench-cache-")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ms per call, median of {args.runs} runs of "
           f"{args.iters}")
     if "overhead" in args.modes.split(","):

@@ -113,21 +113,29 @@ def test_examples_train_the_same_with_and_without_schedules(example: str) -> Non
     assert all(np.array_equal(params_a[k], params_b[k]) for k in params_a)
 
 
-def test_partial_vectors_give_the_same_bits_without_avx512(monkeypatch: pytest.MonkeyPatch) -> None:
-    """LeNet-5's 6-channel convolutions and 10-wide output layer run partial vectors (8 and 16
-    lanes, 6 and 10 active: masked loads and stores). Compiled for AVX-512 (masked moves) and
-    without it (the `memcpy` fallback), the loss and every gradient are the bits of the
-    unscheduled scalar program. The schedules are made for AVX-512's 64-byte vectors on any host
-    (on one without AVX-512 both builds take the fallback: the C is correct on every machine)."""
-    text = (EXAMPLES / "lenet5.mlc").read_text().replace("[32,", "[2,")
+@pytest.mark.parametrize(("dtype", "vector_bytes", "helpers"), [
+    ("f32", 64, ("mlc_load_prefix_v8f32", "mlc_store_prefix_v16f32")),
+    ("f64", 32, ("mlc_load_prefix_v4f64", "mlc_store_prefix_v4f64")),
+    ("f32", 16, ("mlc_load_prefix_v4f32", "mlc_store_prefix_v4f32")),
+])
+def test_partial_vectors_give_the_same_bits_on_every_x86(dtype: str, vector_bytes: int, helpers: tuple[str, ...],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """LeNet-5's 6-channel convolutions and 10-wide output layer run partial vectors (6 and 10
+    lanes active: masked loads and stores). Compiled for AVX-512 (masked moves), for AVX without
+    AVX-512 (`vmaskmov`) and for SSE only (the `memcpy` fallback), the loss and every gradient
+    are the bits of the unscheduled scalar program. The schedules are made for the given vector
+    width on any host (a build for an ISA the host lacks takes the next one down: the C is
+    correct on every machine)."""
+    text = (EXAMPLES / "lenet5.mlc").read_text().replace("[32,", "[2,").replace("f32", dtype)
     arrays = None
     results = []
-    lowering = LOWER_TO_C.replace("mlc-lower-loops", "mlc-lower-loops{vector_bytes=64}")
-    for schedules, flags in ((None, DEFAULT_FLAGS), ("auto", DEFAULT_FLAGS), ("auto", (*DEFAULT_FLAGS, "-mno-avx512f"))):
+    lowering = LOWER_TO_C.replace("mlc-lower-loops", f"mlc-lower-loops{{vector_bytes={vector_bytes}}}")
+    for schedules, flags in ((None, DEFAULT_FLAGS), ("auto", DEFAULT_FLAGS), ("auto", (*DEFAULT_FLAGS, "-mno-avx512f")),
+                             ("auto", (*DEFAULT_FLAGS, "-mno-avx"))):
         monkeypatch.setattr(mlc.api, "load_compiled", lambda source, flags=flags: load_compiled(source, flags=flags))
-        program = build_program(_grad_module(text, schedules, vector_bytes=64), None, lowering)
+        program = build_program(_grad_module(text, schedules, vector_bytes=vector_bytes), None, lowering)
         if schedules == "auto":
-            assert "mlc_load_prefix_v8f32" in program.c_source and "mlc_store_prefix_v16f32" in program.c_source
+            assert all(helper in program.c_source for helper in helpers)
         arrays = arrays or _arrays({s.name: (s.shape, s.dtype) for s in program.signature.args}, 5)
         results.append(program._call(arrays))  # noqa: SLF001
     for other in results[1:]:

@@ -168,7 +168,10 @@ def build_programs(source: str | Path | ModuleOp, model: str | None, pipeline: s
         if op not in entries.values():
             module.body.block.detach_op(op)
     module.verify()
-    programs = [Program.build(ModelSignature.of(entries[w]), module, source, name, pipeline) for w in wanted]
+    from mlc.backends.c.emitter import emit_c
+
+    c_source = emit_c(module)
+    programs = [Program.build(ModelSignature.of(entries[w]), module, source, name, pipeline, c_source) for w in wanted]
     for program, key in zip(programs, keys):
         _store(program, key)
     return programs
@@ -236,12 +239,12 @@ class Program:
 
     @staticmethod
     def build(signature: ModelSignature, module: ModuleOp, source: str | Path | ModuleOp | None = None,
-              model: str | None = None, pipeline: str | None = None) -> Program:
-        """Emit C for a lowered module, compile and load it."""
+              model: str | None = None, pipeline: str | None = None, c_source: str | None = None) -> Program:
+        """Emit C for a lowered module (unless given its C), compile and load it."""
         from mlc.backends.c.emitter import emit_c
         from mlc.passes.plan_memory import memory_report
 
-        c_source = emit_c(module)
+        c_source = emit_c(module) if c_source is None else c_source
         lowered = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == signature.name)
         library, handle = load_compiled(c_source)
         fn = CFunction.from_func(handle, lowered)

@@ -88,7 +88,7 @@ class CPrinter(CStylePrinter):
         for header in INCLUDES:
             self.line(f"#include <{header}>")
         if any(name.startswith(("mlc_fma_", "mlc_load_prefix_", "mlc_store_prefix_")) for name in self.helpers):
-            self.line("#if defined(__AVX512F__) || defined(__FMA__)")
+            self.line("#if defined(__AVX__)")
             self.line("#include <immintrin.h>")
             self.line("#endif")
         if self.vector_types:

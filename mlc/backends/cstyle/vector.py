@@ -26,7 +26,7 @@ def x86_or_fallback(t: VectorType, guards: dict[int, str], intrinsic: str, fallb
         return fallback
     prefix, mtype = X86_VECTORS[bits]
     suffix, mtype = ("ps", mtype) if elt == "float" else ("pd", mtype + "d")
-    call = intrinsic.format(prefix=prefix, suffix=suffix, mtype=mtype)
+    call = intrinsic.format(prefix=prefix, suffix=suffix, mtype=mtype, bits=bits)
     return f"#if {guards[bits]}\n  {call}\n#else\n{fallback}\n#endif"
 
 
@@ -101,9 +101,11 @@ class VectorPrinter(PrinterCore):
 
     def prefix_access(self, value: SSAValue, kind: str) -> str:
         """`mlc_load_prefix_v8f32(p, passthru, n)` / `mlc_store_prefix_v8f32(p, v, n)`: the first
-        `n` lanes from or to memory, the rest untouched (the pass-through lanes of a load); an
-        AVX-512 masked move where the target has one, else `memcpy` of `n` elements (through
-        the stack: correct, slower)."""
+        `n` lanes from or to memory, the rest untouched (the pass-through lanes of a load). An
+        AVX-512 masked move where the target has one; else AVX's `vmaskmov` with the lane mask
+        read from a table (`n` is a constant once inlined, so the mask is too); else `memcpy`
+        of `n` elements, through the stack: correct, slower (a store of `n` lanes and a load of
+        all of them defeat store forwarding)."""
         vtype = self.value_type(value)
         t = value.type
         assert isinstance(t, VectorType)
@@ -114,10 +116,21 @@ class VectorPrinter(PrinterCore):
             signature = f"static inline {vtype} {name}(const {elt}* p, {vtype} v, int n)"
             fallback = f"  memcpy(&v, p, (size_t)n * sizeof({elt}));\n  return v;"
             call = f"return ({vtype}){{prefix}}_mask_loadu_{{suffix}}(({{mtype}})v, {mask}, p);"
+            avx = f"return ({vtype}){{prefix}}_blendv_{{suffix}}(({{mtype}})v, {{prefix}}_maskload_{{suffix}}(p, m), " \
+                  f"{{prefix}}_castsi{{bits}}_{{suffix}}(m));"
         else:
             signature = f"static inline void {name}({elt}* p, {vtype} v, int n)"
             fallback = f"  memcpy(p, &v, (size_t)n * sizeof({elt}));"
             call = f"{{prefix}}_mask_storeu_{{suffix}}(p, {mask}, ({{mtype}})v);"
+            avx = "{prefix}_maskstore_{suffix}(p, m, ({mtype})v);"
+        bits = lanes * C_SIZES[elt] * 8
+        if bits in (128, 256) and elt in ("float", "double"):
+            width = C_SIZES[elt] * 8
+            per = 256 // width  # lanes of a 256-bit vector: the table serves both widths
+            table = self.helper(f"mlc_lanes{width}", f"static const int{width}_t mlc_lanes{width}[{2 * per}] = "
+                                + "{" + ", ".join(["-1"] * per + ["0"] * per) + "};")
+            load_mask = f"{X86_VECTORS[bits][0]}_loadu_si{bits}((const __m{bits}i*)({table} + {per} - n))"
+            fallback = x86_or_fallback(t, {bits: "defined(__AVX__)"}, f"__m{bits}i m = {load_mask};\n  " + avx, fallback)
         masked = "defined(__AVX512F__) && defined(__AVX512VL__)"
         body = x86_or_fallback(t, {512: "defined(__AVX512F__)", 256: masked, 128: masked}, call, fallback)
         return self.helper(name, f"{signature} {{\n{body}\n}}")
