@@ -7,6 +7,7 @@ import re
 import threading
 import warnings
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: st
 def build_programs(source: str | Path | ModuleOp, model: str | None, pipeline: str,
                    entry_suffixes: tuple[str, ...]) -> list[Program]:
     """`build_program` for several functions one pipeline makes (the halves of a split VJP):
-    the passes run once, and the functions share one C library."""
+    the passes run once, and the functions' C libraries are compiled in parallel."""
     keys: list[str] = []
     if not isinstance(source, ModuleOp):
         text = _read_source(source)
@@ -170,8 +171,12 @@ def build_programs(source: str | Path | ModuleOp, model: str | None, pipeline: s
     module.verify()
     from mlc.backends.c.emitter import emit_c
 
-    c_source = emit_c(module)
-    programs = [Program.build(ModelSignature.of(entries[w]), module, source, name, pipeline, c_source) for w in wanted]
+    # one C file per function, compiled at once by as many compiler processes (the C compiler
+    # is most of a cold build, and a function's C needs nothing from the others)
+    sources = {w: emit_c(ModuleOp([entries[w].clone()])) for w in wanted}
+    with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+        programs = list(pool.map(
+            lambda w: Program.build(ModelSignature.of(entries[w]), module, source, name, pipeline, sources[w]), wanted))
     for program, key in zip(programs, keys):
         _store(program, key)
     return programs
@@ -180,7 +185,7 @@ def build_programs(source: str | Path | ModuleOp, model: str | None, pipeline: s
 def split_vjp(source: str | Path | ModuleOp, model: str | None, wrt: str = "params",
               training: bool = True) -> tuple[Program, Program]:
     """The two halves of the model's VJP (`Program.split_vjp_programs`), from one pipeline run
-    and one C library."""
+    (`build_programs`)."""
     from mlc.passes.pipelines import gradient_pipeline
 
     _check_wrt(wrt)
