@@ -1,4 +1,4 @@
-"""transpose, slice, pad and upsample2d (LANGUAGE.md): forward against NumPy's and PyTorch's,
+"""transpose, broadcast_to, slice, pad and upsample2d (LANGUAGE.md): forward against NumPy's and PyTorch's,
 gradients against autograd, on awkward cases (negative and clamped bounds, negative and long
 steps, padding a dim on one side only, padding with a value, bilinear upsampling at the edges,
 of one-cell images and with a scale of 1 on one axis), and their located errors."""
@@ -21,6 +21,9 @@ SLICES = [  # (axis, start, stop, step) as Python's slice
     (2, 4, 0, -1), (2, None, None, 7), (1, -2, -1, 1),
 ]
 PADS = [((1, 0), 0.0), ((0, 0, 2, 1), 0.0), ((1, 1, 0, 2, 3, 0), -1.5)]
+BROADCASTS = [  # (x's shape, target): size-1 dims repeated, leading dims added, both, neither
+    ((2, 1, 5), (2, 3, 5)), ((1, 3, 1), (4, 2, 3, 7)), ((5,), (2, 3, 5)), ((2, 3, 5), (2, 3, 5)), ((1,), (1, 1)),
+]
 
 
 def slice_call(axis, start, stop, step) -> str:
@@ -54,6 +57,21 @@ def test_forward_against_numpy(dtype):
         np.testing.assert_array_equal(out[n], ref, err_msg=call)  # a copy: exactly the same bits
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "target"), BROADCASTS)
+def test_broadcast_to_against_numpy(dtype, shape, target):
+    x = rand(np.random.default_rng(34), shape, dtype)
+    out = run(model(f"  y = broadcast_to(x, {target})\n  output y", x=x), x=x)
+    np.testing.assert_array_equal(out["y"], np.broadcast_to(x, target))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("shape", "target"), BROADCASTS)
+def test_broadcast_to_gradient_sums_the_repeats(dtype, shape, target):
+    x = rand(np.random.default_rng(35), shape, dtype)
+    check_against_torch(f"  y = square(broadcast_to(x, {target}))", "y", x=x)
+
+
 CALLS = [f"transpose(x, {p})" for p in TRANSPOSES[1:]] + [slice_call(*s) for s in SLICES[1:]]
 CALLS += [f"pad(x, {pads}, value={value})" for pads, value in PADS]
 
@@ -80,6 +98,8 @@ ERRORS = {
     "slice(x, axis=0, step=0)": "slice step cannot be 0",
     "pad(x, (1, 2, 3))": "pad: padding [1, 2, 3] is not one (before, after) pair of sizes >= 0 per dim of f32[2, 3, 5]",
     "pad(x, (1, -1))": "pad: padding [1, -1] is not one (before, after) pair of sizes >= 0 per dim of f32[2, 3, 5]",
+    "broadcast_to(x, (2, 4, 5))": "broadcast_to: cannot broadcast f32[2, 3, 5] to f32[2, 4, 5]",
+    "broadcast_to(x, (3, 5))": "broadcast_to: cannot broadcast f32[2, 3, 5] to f32[3, 5]",
 }
 
 

@@ -34,7 +34,8 @@ OPS = [
     "log_softmax", "sum", "mean", "amax", "amin", "mm", "bmm", "addmm", "exp", "log", "sqrt", "abs", "pow", "clamp",
     "add", "sub", "mul", "div", "nn.functional.mse_loss", "nn.functional.binary_cross_entropy",
     "nn.functional.binary_cross_entropy_with_logits", "nn.functional.cross_entropy", "nn.functional.nll_loss",
-    "cat", "stack", "permute", "transpose", "reshape", "flatten", "squeeze", "unsqueeze", "split", "chunk",
+    "cat", "stack", "permute", "transpose", "reshape", "flatten", "squeeze", "unsqueeze", "split", "chunk", "expand",
+    "expand_as", "broadcast_to",
 ]
 
 EXCLUSIONS = {

@@ -256,6 +256,12 @@ def _transpose(op: nn.TransposeOp) -> Kernel:
     return lambda x: x.permute(*perm)
 
 
+@kernel(nn.BroadcastToOp)
+def _broadcast_to(op: nn.BroadcastToOp) -> Kernel:
+    shape = op.out.type.get_shape()  # pyright: ignore[reportAttributeAccessIssue]
+    return lambda x: x.expand(*shape)
+
+
 @kernel(nn.SliceOp)
 def _slice(op: nn.SliceOp) -> Kernel:
     """`index_select` at the indices Python's slicing would take (torch slicing has no negative step)."""

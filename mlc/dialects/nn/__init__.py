@@ -63,14 +63,14 @@ from mlc.dialects.nn.losses import BCELogitsOp, BCEOp, KLNormalOp, LossOp, MSEOp
 from mlc.dialects.nn.reductions import (
     BatchNormOp, LayerNormOp, LogSoftmaxOp, MaxOp, MeanOp, MinOp, RunningBatchNormOp, SoftmaxOp, SumOp,
 )
-from mlc.dialects.nn.shape_ops import ConcatOp, PadOp, ReshapeOp, SliceOp, TransposeOp, UpsampleOp
+from mlc.dialects.nn.shape_ops import BroadcastToOp, ConcatOp, PadOp, ReshapeOp, SliceOp, TransposeOp, UpsampleOp
 
 
 NN = Dialect(
     "nn",
     [
         Conv2DOp, BinConv2DOp, Conv2DTransposeOp, DenseOp, MatmulOp, MaxPool2DOp, AvgPool2DOp, ReshapeOp, ConcatOp,
-        TransposeOp, SliceOp, PadOp, UpsampleOp,
+        TransposeOp, BroadcastToOp, SliceOp, PadOp, UpsampleOp,
         *UNARY.values(), GeluOp, *ACTIVATIONS.values(), ClampTensorOp, AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, PowOp, ConstantOp, SumOp, MeanOp,
         MaxOp, MinOp, SoftmaxOp, LogSoftmaxOp, BatchNormOp, RunningBatchNormOp, LayerNormOp, MSEOp, BCEOp, BCELogitsOp,
         SoftmaxCrossEntropyOp, KLNormalOp,
@@ -79,7 +79,7 @@ NN = Dialect(
 )
 
 __all__ = [
-    "PadOp", "SliceOp", "TransposeOp", "UpsampleOp", "MaximumOp", "MinimumOp", "PowOp", "MaxOp", "MinOp", "LayerNormOp", "RunningBatchNormOp", "BCELogitsOp",
+    "BroadcastToOp", "PadOp", "SliceOp", "TransposeOp", "UpsampleOp", "MaximumOp", "MinimumOp", "PowOp", "MaxOp", "MinOp", "LayerNormOp", "RunningBatchNormOp", "BCELogitsOp",
     "ACTIVATIONS", "ActivationOp", "ClampOp", "ClampTensorOp", "EluOp", "ErfOp", "GeluOp", "HardtanhOp", "LeakyReluOp", "SiluOp", "SoftplusOp", "SquareOp",
     "AbsOp", "AddOp", "AvgPool2DOp", "BCEOp", "BINARY", "BatchNormOp", "BinConv2DOp", "BinaryOp", "ConcatOp",
     "ConstantOp", "Conv2DOp", "Conv2DTransposeOp", "DenseOp", "DivOp", "ExpOp", "FORMAT_1", "FORMAT_2", "GraphOp", "KLNormalOp", "LogOp",

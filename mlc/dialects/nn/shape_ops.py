@@ -1,5 +1,5 @@
-"""The shape ops of `nn`: reshape, concatenation, transposition, slicing, constant padding and
-upsampling (nearest-neighbour and bilinear)."""
+"""The shape ops of `nn`: reshape, concatenation, transposition, broadcasting, slicing, constant
+padding and upsampling (nearest-neighbour and bilinear)."""
 
 from __future__ import annotations
 
@@ -91,6 +91,28 @@ class TransposeOp(GraphOp):
         if sorted(perm) != list(range(len(shape))):
             raise ShapeError(f"{list(perm)} is not a permutation of the {len(shape)} dims of {fmt(tensor_type(self.x))}")
         return self.tensor([shape[p] for p in perm])
+
+
+@irdl_op_definition
+class BroadcastToOp(GraphOp):
+    """NumPy's `broadcast_to(x, shape)`: x's dims aligned with the trailing dims of `shape`, each
+    equal to its target or 1 (repeated along it); the leading dims of `shape` repeat all of x."""
+
+    name = "nn.broadcast_to"
+    x = operand_def(TensorType)
+    out = result_def(TensorType)
+    assembly_format = FORMAT_1
+
+    def __init__(self, x: SSAValue, shape: Sequence[int]):
+        super().__init__(operands=[x], result_types=[TensorType(tensor_type(x).get_element_type(), list(shape))])
+
+    def infer(self) -> TensorType:
+        got = tensor_type(self.out)
+        source, target = tensor_type(self.x).get_shape(), got.get_shape()
+        lead = len(target) - len(source)
+        if lead < 0 or any(d not in (1, t) for d, t in zip(source, target[lead:])) or 0 in target:
+            raise ShapeError(f"cannot broadcast {fmt(tensor_type(self.x))} to {fmt(got)}")
+        return got
 
 
 @irdl_op_definition

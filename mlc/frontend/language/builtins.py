@@ -316,6 +316,10 @@ def _transpose(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
     return nn.TransposeOp(args[0], opts["perm"].value)
 
 
+def _broadcast_to(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    return nn.BroadcastToOp(args[0], opts["shape"].value)
+
+
 def _slice(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
     """Python's slicing (negative start/stop from the end, clamped) on the axis; an empty result
     is an error, as a size-0 dimension is."""
@@ -424,6 +428,7 @@ def _table() -> dict[str, Builtin]:
     entries += [Builtin(name, (X,), _operands(cls)) for name, cls in nn.UNARY.items()]
     entries += [
         Builtin("transpose", (X, Param("perm", int_list)), _transpose),
+        Builtin("broadcast_to", (X, Param("shape", shape)), _broadcast_to),
         Builtin("slice", (X, Param("axis", integer), Param("start", optional_int, None),
                           Param("stop", optional_int, None), Param("step", integer, 1)), _slice),
         Builtin("pad", (X, Param("pads", int_list), Param("value", number, 0.0)), _pad),

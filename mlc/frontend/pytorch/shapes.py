@@ -1,6 +1,6 @@
 """Shape ops and reductions: view/reshape/flatten, permute/transpose (free: they change a
-value's layout only), squeeze/unsqueeze, cat/stack, slicing, split/chunk, sum/mean/amax/amin,
-softmax/log_softmax."""
+value's layout only), squeeze/unsqueeze, expand, cat/stack, slicing, split/chunk,
+sum/mean/amax/amin, softmax/log_softmax."""
 
 from __future__ import annotations
 
@@ -50,6 +50,17 @@ def permute(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
     inverse = [p.index(d) for d in range(rank)]
     order = tuple(inverse[d] for d in x.order)
     return Value(x.name, imp.out_shape(node), None if order == tuple(range(rank)) else order)
+
+
+@handles("expand", "expand_as", torch.broadcast_to, "broadcast_to")
+def expand(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
+    """`x.expand(sizes)`: mlc's `broadcast_to` of the value in PyTorch's order (a view in
+    PyTorch, a copy in mlc; its gradient sums over the repeated dims)."""
+    x = tensor(node, args[0])
+    out = imp.out_shape(node)
+    if out == x.shape:
+        return x
+    return imp.state.bind(node.name, f"broadcast_to({imp.state.torch_order(x)}, {tup(out)})", out)
 
 
 @handles(torch.cat, torch.concat, torch.concatenate)

@@ -1,4 +1,5 @@
-"""Lowerings of the ops that move elements: reshape, concat, transpose, slice, upsample, pad."""
+"""Lowerings of the ops that move elements: reshape, concat, transpose, broadcast, slice,
+upsample, pad."""
 
 from __future__ import annotations
 
@@ -51,6 +52,16 @@ def lower_transpose(op: nn.TransposeOp) -> SSAValue:
     """y[i] = x[j] with j[perm[d]] = i[d]"""
     perm = int_tuple(op.perm)
     return compute(out_shape(op), [Access(op.x, lambda *d: [d[perm.index(e)] for e in range(len(perm))])], lambda v: v)
+
+
+@lowers(nn.BroadcastToOp)
+def lower_broadcast_to(op: nn.BroadcastToOp) -> SSAValue:
+    """y[i_0, ..., i_k] = x[j] with j[d] = i[lead + d], or 0 where x's dim d is 1 (lead: the
+    dims y has in front of x's)"""
+    source, shape = shape_of(op.x), out_shape(op)
+    lead = len(shape) - len(source)
+    return compute(shape, [Access(op.x, lambda *i: [0 if n == 1 else i[lead + d] for d, n in enumerate(source)])],
+                   lambda v: v)
 
 
 @lowers(nn.SliceOp)

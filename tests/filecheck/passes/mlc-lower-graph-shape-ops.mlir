@@ -8,6 +8,14 @@ func.func @transpose(%x: tensor<2x3x4xf32>) -> tensor<4x2x3xf32> {
 // CHECK-LABEL: func.func @transpose
 // CHECK-NEXT:    %y = ix.compute (%x[d1, d2, d0]) : (tensor<2x3x4xf32>) -> tensor<4x2x3xf32> {
 
+// broadcast_to [3, 1, 4] -> [2, 3, 5, 4]: the leading dim is new, the size-1 dim reads index 0.
+func.func @broadcast_to(%x: tensor<3x1x4xf32>) -> tensor<2x3x5x4xf32> {
+  %y = nn.broadcast_to %x : (tensor<3x1x4xf32>) -> tensor<2x3x5x4xf32>
+  func.return %y : tensor<2x3x5x4xf32>
+}
+// CHECK-LABEL: func.func @broadcast_to
+// CHECK-NEXT:    %y = ix.compute (%x[d1, 0, d3]) : (tensor<3x1x4xf32>) -> tensor<2x3x5x4xf32> {
+
 // slice start=3 step=-2: y[.., k] = x[.., 3 - 2k], a negative stride.
 func.func @slice(%x: tensor<2x3x4xf32>) -> tensor<2x3x2xf32> {
   %y = nn.slice %x {axis = 2 : i64, start = 3 : i64, step = -2 : i64} : (tensor<2x3x4xf32>) -> tensor<2x3x2xf32>
