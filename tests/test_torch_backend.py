@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch_zoo import ZOO
 
+from mlc.runtime import torch_backend
 from mlc.runtime.torch_backend import MlcFallbackWarning, MlcUnsupportedError
 
 ADAM = {"vae"}
@@ -88,7 +89,8 @@ def test_zoo_trains_and_infers_like_eager(name: str, fresh_dynamo: list[str]) ->
 
 
 @pytest.mark.parametrize("name,options", [("lenet5", {}), ("separable", {}), ("separable", {"budget": "60%"})])
-def test_f64_gradients_match_eager(name: str, options: dict, fresh_dynamo: list[str]) -> None:
+def test_f64_gradients_match_eager(name: str, options: dict, fresh_dynamo: list[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """One backward in f64: every parameter's .grad within 1e-9 of eager's (relative to the
     largest gradient: a bias before a batch norm has a gradient that is zero in exact arithmetic,
     rounding noise in both), and the input's gradient when the input requires grad. Without
@@ -102,7 +104,12 @@ def test_f64_gradients_match_eager(name: str, options: dict, fresh_dynamo: list[
     torch.manual_seed(3)
     eager(x_eager, y)[0].backward()
     torch.manual_seed(3)
+    backwards: list[str] = []
+    original = torch_backend.Entry.backward
+    monkeypatch.setattr(torch_backend.Entry, "backward",
+                        lambda self, *a: backwards.append(self.differentiated()[1].fn.name) or original(self, *a))
     torch.compile(mine, backend="mlc", options={"fallback": "error", **options})(x_mine, y)[0].backward()
+    assert backwards and all(b.endswith("_grad" if options else "_grad_backward") for b in backwards), backwards
     scale = max(float(p.grad.abs().max()) for p in eager.parameters())
     for (key, want), got in zip(eager.named_parameters(), mine.parameters(), strict=True):
         assert float((got.grad - want.grad).abs().max()) <= 1e-9 * scale, key
