@@ -1,5 +1,5 @@
-"""The activations with PyTorch's definitions (LANGUAGE.md): square, silu, softplus, erf, gelu
-(both forms), leaky_relu, elu, hardtanh and clamp (number and tensor bounds), forward against
+"""The activations with PyTorch's definitions (LANGUAGE.md): square, silu, softplus (with beta and
+threshold), erf, gelu (both forms), leaky_relu, elu, hardtanh and clamp (number and tensor bounds), forward against
 PyTorch's own functions (f64 1e-10, f32 1e-5 of the magnitude) and gradients against autograd,
 at their kinks too (0, lo, hi exactly, softplus's threshold and an input whose exp overflows),
 erf and gelu over a wide range, clamp at ties of x with its bounds and of the bounds."""
@@ -21,6 +21,8 @@ CALLS = {  # mlc call -> the PyTorch function it must equal
     "square(x)": torch.square,
     "silu(x)": F.silu,
     "softplus(x)": F.softplus,
+    "softplus(x, beta=3, threshold=0.75)": lambda t: F.softplus(t, 3.0, 0.75),
+    "softplus(x, beta=-0.5)": lambda t: F.softplus(t, -0.5),
     "erf(x)": torch.erf,
     "gelu(x)": F.gelu,
     "gelu(x, approximate=tanh)": lambda t: F.gelu(t, approximate="tanh"),
@@ -121,6 +123,11 @@ def test_erf_and_gelu_gradients_over_a_wide_range(dtype, call):
 def test_gelu_approximation_is_checked() -> None:
     text = compile_error("model m {\n  input x: f32[2]\n  y = gelu(x, approximate=sigmoid)\n  output y\n}\n")
     assert text.startswith("<input>:3:") and "approximate must be none or tanh, got 'sigmoid'" in text, text
+
+
+def test_softplus_beta_zero_is_an_error() -> None:
+    text = compile_error("model m {\n  input x: f32[2]\n  y = softplus(x, beta=0)\n  output y\n}\n")
+    assert text.startswith("<input>:3:") and "softplus: beta must not be 0" in text, text
 
 
 def clamp_inputs(dtype) -> dict[str, np.ndarray]:

@@ -59,7 +59,6 @@ EXCLUSIONS = {
     r"a layer norm without weight and bias": "LayerNorm(elementwise_affine=False)",
     r"eval mode without running statistics": "F.batch_norm(training=False) with no statistics",
     r"without weight and bias|weight without a bias": "partial affine parameters",
-    r"beta or threshold": "softplus with other beta/threshold",
     r"the graph returns no tensor|no tensor mlc computes": "no tensor to compute",
     r"dtype torch\.|mixed float dtypes": "not f32/f64",
     r"broadcasting input": "broadcast loss operands",

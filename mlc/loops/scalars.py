@@ -138,12 +138,16 @@ SOFTPLUS_THRESHOLD = 20.0
 """Above it softplus(x) is x (PyTorch's threshold: log(1 + exp(x)) - x < 2.1e-9 there)."""
 
 
-def softplus(x: SSAValue) -> SSAValue:
-    """softplus(x) = x > 20 ? x : log(1 + exp(x)); d/dx = sigmoid(x) below the threshold, 1 above.
+def softplus(x: SSAValue, beta: float = 1.0, threshold: float = SOFTPLUS_THRESHOLD) -> SSAValue:
+    """softplus(x) = beta x > threshold ? x : log(1 + exp(beta x)) / beta (PyTorch's; with
+    beta = 1 no multiply or divide); d/dx = sigmoid(beta x) below the threshold, 1 above.
 
     The branch not taken may overflow (exp(x) = inf for large x); a select never mixes it in,
     and neither does its derivative, which is the select of the branches' derivatives."""
-    return select(cmpf("ogt", x, SOFTPLUS_THRESHOLD), x, log(add(1.0, exp(x))))
+    if beta == 1.0:
+        return select(cmpf("ogt", x, threshold), x, log(add(1.0, exp(x))))
+    z = mul(x, beta)
+    return select(cmpf("ogt", z, threshold), x, div(log(add(1.0, exp(z))), beta))
 
 
 def leaky_relu(x: SSAValue, alpha: float) -> SSAValue:

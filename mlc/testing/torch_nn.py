@@ -238,7 +238,7 @@ def _concat(op: nn.ConcatOp) -> Kernel:
 UNARY: dict[type[Operation], Kernel] = {
     nn.ReluOp: torch.relu, nn.SigmoidOp: torch.sigmoid, nn.TanhOp: torch.tanh, nn.ExpOp: torch.exp,
     nn.LogOp: torch.log, nn.SqrtOp: torch.sqrt, nn.AbsOp: torch.abs, nn.SignOp: ste_sign, nn.NegOp: torch.neg,
-    nn.SquareOp: torch.square, nn.SiluOp: F.silu, nn.SoftplusOp: F.softplus, nn.ErfOp: torch.erf,
+    nn.SquareOp: torch.square, nn.SiluOp: F.silu, nn.ErfOp: torch.erf,
 }  # fmt: skip
 BINARY: dict[type[Operation], Kernel] = {
     nn.AddOp: torch.add, nn.SubOp: torch.sub, nn.MulOp: torch.mul, nn.DivOp: torch.div,
@@ -308,6 +308,7 @@ def _pad(op: nn.PadOp) -> Kernel:
 
 ACTIVATIONS: dict[type[Operation], Callable[..., Tensor]] = {
     nn.LeakyReluOp: F.leaky_relu, nn.EluOp: F.elu, nn.HardtanhOp: F.hardtanh, nn.ClampOp: torch.clamp,
+    nn.SoftplusOp: F.softplus,
 }  # fmt: skip
 """PyTorch's own functions (with their own gradients at the kinks); each takes the op's options in
 its `OPTIONS` order, positionally."""

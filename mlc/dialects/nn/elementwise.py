@@ -40,11 +40,10 @@ SignOp = _unary("sign", "+1 if x >= 0 else -1 (straight-through gradient).")
 NegOp = _unary("neg", "-x.")
 SquareOp = _unary("square", "x * x.")
 SiluOp = _unary("silu", "x * sigmoid(x).")
-SoftplusOp = _unary("softplus", "log(1 + exp(x)), and x above 20 (PyTorch's threshold).")
 ErfOp = _unary("erf", "The error function 2/sqrt(pi) ∫_0^x exp(-t^2) dt.")
 UNARY: dict[str, type[UnaryOp]] = {
     c.name.split(".")[1]: c
-    for c in (ReluOp, SigmoidOp, TanhOp, ExpOp, LogOp, SqrtOp, AbsOp, SignOp, NegOp, SquareOp, SiluOp, SoftplusOp, ErfOp)
+    for c in (ReluOp, SigmoidOp, TanhOp, ExpOp, LogOp, SqrtOp, AbsOp, SignOp, NegOp, SquareOp, SiluOp, ErfOp)
 }
 
 
@@ -140,7 +139,35 @@ class ClampOp(_RangeActivation):
     name = "nn.clamp"
 
 
-ACTIVATIONS: dict[str, type[ActivationOp]] = {c.name.split(".")[1]: c for c in (LeakyReluOp, EluOp, HardtanhOp, ClampOp)}
+@irdl_op_definition
+class SoftplusOp(ActivationOp):
+    """PyTorch's softplus: x where beta * x > threshold, else log(1 + exp(beta * x)) / beta. A
+    property at its default (beta = 1, threshold = 20) is left out of the IR."""
+
+    name = "nn.softplus"
+    OPTIONS: ClassVar[tuple[str, ...]] = ("beta", "threshold")
+    DEFAULTS: ClassVar[dict[str, float]] = {"beta": 1.0, "threshold": 20.0}
+    beta = opt_prop_def(FloatAttr)
+    threshold = opt_prop_def(FloatAttr)
+
+    def __init__(self, x: SSAValue, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__(x, beta=beta, threshold=threshold)
+        for name, default in self.DEFAULTS.items():
+            if self.option(name) == default:
+                del self.properties[name]
+
+    def option(self, name: str) -> float:
+        return self.DEFAULTS[name] if name not in self.properties else super().option(name)
+
+    def infer(self) -> TensorType:
+        if self.option("beta") == 0:
+            raise ShapeError("beta must not be 0")
+        return super().infer()
+
+
+ACTIVATIONS: dict[str, type[ActivationOp]] = {
+    c.name.split(".")[1]: c for c in (LeakyReluOp, EluOp, HardtanhOp, ClampOp, SoftplusOp)
+}
 
 
 @irdl_op_definition

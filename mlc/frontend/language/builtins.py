@@ -435,6 +435,7 @@ def _table() -> dict[str, Builtin]:
         Builtin("upsample2d", (X, Param("scale", pair), Param("mode", enum("nearest", "bilinear"), "nearest")), _upsample),
         Builtin("leaky_relu", (X, Param("alpha", number, 0.01)), _activation(nn.LeakyReluOp)),
         Builtin("elu", (X, Param("alpha", number, 1.0)), _activation(nn.EluOp)),
+        Builtin("softplus", (X, Param("beta", number, 1.0), Param("threshold", number, 20.0)), _activation(nn.SoftplusOp)),
         Builtin("hardtanh", (X, Param("lo", number, -1.0), Param("hi", number, 1.0)), _activation(nn.HardtanhOp)),
         Builtin("clamp", (X, Param("lo", numbers=True), Param("hi", numbers=True)), _clamp),
         Builtin("gelu", (X, Param("approximate", enum("none", "tanh"), "none")), _gelu),

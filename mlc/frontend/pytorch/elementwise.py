@@ -138,10 +138,12 @@ def gelu(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
 @handles(F.softplus, torch._C._nn.softplus)
 def softplus(imp: Importer, node: Node, args: tuple, kwargs: dict) -> Value:
     a = arguments(node, args, kwargs, ("input", "beta", "threshold"), {"beta": 1.0, "threshold": 20.0})
-    if a["beta"] != 1 or a["threshold"] != 20:
-        raise Unsupported(node, "beta or threshold other than PyTorch's defaults (1, 20)")
-    x = tensor(node, a["input"])
-    return imp.state.bind(node.name, f"softplus({x.name})", x.shape, x.perm)
+    x, beta, threshold = tensor(node, a["input"]), float(a["beta"]), float(a["threshold"])
+    if beta == 0:
+        raise Unsupported(node, "beta=0 (a division by zero)")
+    options = "".join(f", {k}={number(v)}" for k, v, default in (("beta", beta, 1.0), ("threshold", threshold, 20.0))
+                      if v != default)
+    return imp.state.bind(node.name, f"softplus({x.name}{options})", x.shape, x.perm)
 
 
 @handles(F.leaky_relu, torch._C._nn.leaky_relu)
