@@ -170,9 +170,7 @@ def build_programs(source: str | Path | ModuleOp, model: str | None, pipeline: s
             module.body.block.detach_op(op)
     module.verify()
     from mlc.backends.c.emitter import emit_c
-
-    # one C file per function, compiled at once by as many compiler processes (the C compiler
-    # is most of a cold build, and a function's C needs nothing from the others)
+    # one C file per function (each needs nothing from the others), compiled in parallel
     sources = {w: emit_c(ModuleOp([entries[w].clone()])) for w in wanted}
     with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
         programs = list(pool.map(
