@@ -20,24 +20,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlc.backends.c.runtime import ARENA_ALIGNMENT, aligned_arena
+from mlc.backends.c.runtime import aligned_arena
 from mlc.frontend.pytorch.graph import Argument
 from mlc.frontend.pytorch.importer import Imported
+from mlc.loops.arena import place
 
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 
 class _Layout:
-    """Named tensors packed into one byte buffer at aligned offsets."""
+    """Named tensors packed into one byte buffer, all live at once: the arena placement
+    (`mlc.loops.arena.place`, aligned offsets) of intervals that all overlap."""
 
     def __init__(self, tensors: Sequence[tuple[str, tuple[int, ...], np.dtype]]) -> None:
-        self.offsets: dict[str, int] = {}
-        self.shapes: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
-        end = 0
-        for name, shape, dtype in tensors:
-            self.offsets[name], self.shapes[name] = end, (shape, dtype)
-            end += -(-math.prod(shape) * dtype.itemsize // ARENA_ALIGNMENT) * ARENA_ALIGNMENT
-        self.nbytes = end
+        self.shapes = {name: (shape, dtype) for name, shape, dtype in tensors}
+        offsets, self.nbytes = place([(math.prod(shape) * dtype.itemsize, 0, 0) for _, shape, dtype in tensors])
+        self.offsets = {name: offset for (name, _, _), offset in zip(tensors, offsets)}
 
     def view(self, buffer: torch.Tensor, name: str) -> torch.Tensor:
         shape, dtype = self.shapes[name]
@@ -78,8 +76,8 @@ class DirectCall:
         self.copies: list[int] = self._sources["copy"]
         """Those of the states it reads from a scratch copy."""
         self.extras = self._sources["extra"]
-        self.saved_offsets = np.array([saved_from.kept.offsets[n] for n in self._sources["saved"]], dtype=np.uintp) \
-            if saved_from is not None else np.array([], dtype=np.uintp)
+        self.saved_offsets = np.array([saved_from.kept.offsets[n] for n in self._sources["saved"]],  # type: ignore[union-attr]
+                                      dtype=np.uintp)  # (no `saved` source without `saved_from`)
 
         first = len(program.signature.args)
         states = {a.name: a.source for a in imported.arguments if a.kind == "state"}
@@ -88,7 +86,7 @@ class DirectCall:
             entry = (spec.name, spec.shape, np.dtype(spec.dtype))
             if spec.name.startswith("saved."):
                 kept.append((slot, entry))
-            elif spec.name.removeprefix("new.") in states and spec.name.startswith("new."):
+            elif spec.name.startswith("new.") and spec.name.removeprefix("new.") in states:
                 updates.append((slot, entry))
             else:
                 fresh.append((slot, entry))

@@ -14,17 +14,22 @@ from mlc.dialects.nn.base import FORMAT_1, GraphOp, ShapeError, fmt, i64_array, 
 
 
 # -- shape ops --------------------------------------------------------------------------------
-@irdl_op_definition
-class ReshapeOp(GraphOp):
-    """Row-major reinterpretation to the result shape (flatten is a reshape to [N, rest])."""
+class _ToShapeOp(GraphOp):
+    """An op of one tensor whose result shape is given (its `infer` checks it against x's)."""
 
-    name = "nn.reshape"
     x = operand_def(TensorType)
     out = result_def(TensorType)
     assembly_format = FORMAT_1
 
     def __init__(self, x: SSAValue, shape: Sequence[int]):
         super().__init__(operands=[x], result_types=[TensorType(tensor_type(x).get_element_type(), list(shape))])
+
+
+@irdl_op_definition
+class ReshapeOp(_ToShapeOp):
+    """Row-major reinterpretation to the result shape (flatten is a reshape to [N, rest])."""
+
+    name = "nn.reshape"
 
     def infer(self) -> TensorType:
         got = self.results[0].type
@@ -94,17 +99,11 @@ class TransposeOp(GraphOp):
 
 
 @irdl_op_definition
-class BroadcastToOp(GraphOp):
+class BroadcastToOp(_ToShapeOp):
     """NumPy's `broadcast_to(x, shape)`: x's dims aligned with the trailing dims of `shape`, each
     equal to its target or 1 (repeated along it); the leading dims of `shape` repeat all of x."""
 
     name = "nn.broadcast_to"
-    x = operand_def(TensorType)
-    out = result_def(TensorType)
-    assembly_format = FORMAT_1
-
-    def __init__(self, x: SSAValue, shape: Sequence[int]):
-        super().__init__(operands=[x], result_types=[TensorType(tensor_type(x).get_element_type(), list(shape))])
 
     def infer(self) -> TensorType:
         got = tensor_type(self.out)
