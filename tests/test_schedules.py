@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -140,6 +141,36 @@ def test_partial_vectors_give_the_same_bits_on_every_x86(dtype: str, vector_byte
         results.append(program._call(arrays))  # noqa: SLF001
     for other in results[1:]:
         assert all(np.array_equal(results[0][k], other[k]) for k in results[0])
+
+
+ONE_CHANNEL = """
+model one_channel {
+  input  x: f32[3, 9, 10, 1]
+  input  t: f32[3, 9, 10, 1]
+  param  w: f32[3, 3, 1, 1]
+  param  b: f32[1]
+  y = sigmoid(conv2d(x, w, padding=same) + b)
+  loss = bce(y, t) + bce_logits(x, t)
+  output loss, y
+}
+"""
+
+
+@pytest.mark.parametrize("vector_bytes", [16, 32])
+def test_one_channel_images_and_loss_terms_run_in_vectors(vector_bytes: int) -> None:
+    """A one-channel NHWC image vectorizes along its width (its vectors load and store consecutive
+    elements across the one-element channel dim; 10 columns: full vectors and a partial one),
+    and a loss's terms, which call `log` and `exp`, run in vectors before their scalar sum. The
+    loss and the gradients are the unscheduled program's bits."""
+    lowering = LOWER_TO_C.replace("mlc-lower-loops", f"mlc-lower-loops{{vector_bytes={vector_bytes}}}")
+    results = []
+    for schedules in (None, "auto"):
+        module = _grad_module(ONE_CHANNEL, schedules, vector_bytes=vector_bytes)
+        if schedules == "auto":
+            assert len(re.findall(r"order\(d0, d1, d3, d2[^)]*\), vectorize\(d2", str(module))) >= 3
+        program = build_program(module, None, lowering)
+        results.append(program._call(_arrays({s.name: (s.shape, s.dtype) for s in program.signature.args}, 7)))  # noqa: SLF001
+    assert all(np.array_equal(results[0][k], results[1][k]) for k in results[0])
 
 
 def test_one_and_two_threads_give_the_same_bits() -> None:

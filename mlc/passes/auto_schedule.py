@@ -10,7 +10,11 @@ Fusion, readers before producers (so a producer knows where its readers' values 
    turn its readers' walks along rows into walks across them, and a reshape, whose index has
    divisions: 16; a few arithmetic ops: 4; a body that calls a function such as `exp`: 1). So a
    conv's filter given as OIHW is transposed to HWIO once per call, not read across its rows
-   at every tap (3x slower for LeNet-5's forward at batch 8).
+   at every tap (3x slower for LeNet-5's forward at batch 8). A body that calls a function is
+   not inlined into a reader that would run it in scalars where its own nest runs vectors (a
+   loss summed to one value: BCE's two logs per pixel, 8x slower so), and a producer is not
+   inlined into a reader that calls one if the reader vectorizes only when the producer has a
+   buffer.
 2. Compute a reduction at the loops of its only reader when that reader is elementwise and reads
    it at its own index (bias, activation and the like run on the reduction's registers before
    they are stored): the reader takes the reduction's output loops (rule 4), the reduction
@@ -18,9 +22,11 @@ Fusion, readers before producers (so a producer knows where its readers' values 
 
 Loops, for every op with a nest of its own:
 
-3. Vectorize the last output dimension (contiguous in the output) when every read either does
-   not depend on it or is contiguous in it and stays inside its tensor along it, the body does
-   not use its index, and it has at least one vector of iterations. Reads are judged inside one
+3. Vectorize the last output dimension (contiguous in the output; the last longer than 1, the
+   one-element dims after it moving before it, so that a one-channel image vectorizes along its
+   width) when every read either does not depend on it or is contiguous in it and stays inside
+   its tensor along it, the body does not use its index, and it has at least one vector of
+   iterations. Reads are judged inside one
    vector (lanes starting at a multiple of the lane count): a read that divides the index,
    `(f floordiv Fg) * Cg + c` in a grouped conv, does not move with the lanes when `Fg` is a
    multiple of the lanes; for a smaller `Fg` the vectors narrow (down to `MIN_LANES`) until it
@@ -86,10 +92,11 @@ from xdsl.passes import ModulePass
 from mlc.loops.affine import coefficient, iteration_ranges, linear_form, read_in_bounds
 from mlc.dialects import ix
 from mlc.loops.nest.reads import effective_reads
-from mlc.loops.nest.vectors import MIN_LANES, narrowest_lanes, vector_cells
+from mlc.loops.nest.vectors import MIN_LANES, lane_axis, narrowest_lanes, vector_cells
 from mlc.loops.schedule import SCHEDULE, Schedule, schedule_of, set_schedule
 from mlc.loops.target import CpuTarget, host
 from mlc.passes.auto_schedule_analysis import (
+    as_own_nest,
     block_bytes,
     body_ops,
     element_bytes,
@@ -100,6 +107,7 @@ from mlc.passes.auto_schedule_analysis import (
     tile_footprint,
     readers_of,
     vectorizable,
+    vectorizes_on,
 )
 
 INLINE_READS = {"copy": float("inf"), "transpose": 16, "reshape": 16, "arithmetic": 4, "call": 1}
@@ -147,6 +155,8 @@ def schedule_function(f: func.FuncOp, target: CpuTarget) -> None:
     for op in reversed(computes):
         if op not in fixed and op.result not in returned and _inlinable(op):
             set_schedule(op, Schedule(inline=True))
+            if not _keeps_vectors(op, target):
+                del op.attributes[SCHEDULE]
     for op in computes:
         if op in fixed or not schedule_of(op).is_root:
             continue
@@ -184,6 +194,22 @@ def _inlinable(op: ix.ComputeOp) -> bool:
             return False
         per_element += prod(reader.iteration_extents) / size
     return per_element <= INLINE_READS[_cost_class(op)]
+
+
+def _keeps_vectors(op: ix.ComputeOp, target: CpuTarget) -> bool:
+    """Whether inlining `op` (its schedule says so) keeps the functions called in vectors. It does
+    not when a reader does not vectorize with `op` inlined, and `op` calls a function and
+    vectorizes in a nest of its own (a loss summed to one value), or that reader calls one and
+    vectorizes when `op` has a buffer (a transposed conv's interleaved phases before a sigmoid)."""
+    readers = [r for r, _ in readers_of(op.result)]
+    stuck = [r for r in readers if not vectorizes_on(r, target)]
+    if not stuck:
+        return True
+    with as_own_nest(op):
+        if _cost_class(op) == "call" and vectorizes_on(op, target):
+            return False
+        return not any(isinstance(r, ix.ComputeOp) and _cost_class(r) == "call" and vectorizes_on(r, target)
+                       for r in stuck)
 
 
 def _cost_class(op: ix.ComputeOp) -> str:
@@ -288,15 +314,16 @@ def _group_lanes(op: ix.ComputeOp, target: CpuTarget) -> int:
     target's lanes because a read divides its index (a grouped conv's input, read per group of
     filters), the widest vectors of at least `MIN_LANES` that each stay inside one group; else 0."""
     rank, shape = op.rank, op.result_type.get_shape()
-    if not rank or not any(rank - 1 in e.used_dims() and linear_form(e) is None
+    axis = lane_axis(shape) if rank else 0
+    if not rank or not any(axis in e.used_dims() and linear_form(e) is None
                            for _, amap in effective_reads(op) for e in amap.results):
         return 0
-    lanes = narrowest_lanes(target.lanes(element_bytes(op)), shape[-1])
-    if lanes < 2 or shape[-1] < lanes or reads_to_stage(op, rank - 1, lanes) is not None:
+    lanes = narrowest_lanes(target.lanes(element_bytes(op)), shape[axis])
+    if lanes < 2 or shape[axis] < lanes or reads_to_stage(op, axis, lanes) is not None:
         return 0
     while lanes > MIN_LANES:
         lanes //= 2
-        if reads_to_stage(op, rank - 1, lanes) is not None:
+        if reads_to_stage(op, axis, lanes) is not None:
             return lanes
     return 0
 
@@ -304,10 +331,11 @@ def _group_lanes(op: ix.ComputeOp, target: CpuTarget) -> int:
 def _loop_plan(op: ix.ComputeOp, target: CpuTarget, widest: int = 0) -> LoopPlan:
     rank, shape = op.rank, op.result_type.get_shape()
     lanes = target.lanes(element_bytes(op))
-    natural = tuple(f"d{k}" for k in range(rank))
-    lanes = narrowest_lanes(lanes, shape[-1]) if rank else lanes
-    staged = reads_to_stage(op, rank - 1, lanes) if rank and shape[-1] >= lanes and lanes > 1 else None
-    vec = rank - 1 if staged is not None else None
+    axis = lane_axis(shape) if rank else 0  # the dim vectors walk: the one-element dims after it go
+    natural = tuple(f"d{k}" for k in (*range(axis), *range(axis + 1, rank), axis)) if rank else ()  # before it
+    lanes = narrowest_lanes(lanes, shape[axis]) if rank else lanes
+    staged = reads_to_stage(op, axis, lanes) if rank and shape[axis] >= lanes and lanes > 1 else None
+    vec = axis if staged is not None else None
     points = prod(op.iteration_extents) * body_ops(op)
     reduction = prod(op.reduction_extents) if op.reduction.data != "none" else 0
     if not rank or (vec is None and reduction < TILE_MIN_REDUCTION):
@@ -315,9 +343,9 @@ def _loop_plan(op: ix.ComputeOp, target: CpuTarget, widest: int = 0) -> LoopPlan
     if reduction < TILE_MIN_REDUCTION:
         last = natural[-1]
         whole_stages = [(k, None) for k in staged or ()]
-        if any(stage_loop(op, k, rank - 1, shape[-1]) is not None for k in staged or ()):
+        if any(stage_loop(op, k, axis, shape[axis]) is not None for k in staged or ()):
             return _loop_plan(op, CpuTarget(vector_bytes=1, cores=target.cores))  # a staged copy would not fit
-        if shape[-1] <= 2 * lanes or (reduction and shape[-1] <= TILE_VECTORS * lanes):
+        if shape[axis] <= 2 * lanes or (reduction and shape[axis] <= TILE_VECTORS * lanes):
             # the vectors of a row are the cells of a small reduction
             return LoopPlan((), natural[:-1], (last,), last, (), _parallel(natural[:-1], shape, {}, points, target),
                             tuple(whole_stages))
@@ -327,15 +355,15 @@ def _loop_plan(op: ix.ComputeOp, target: CpuTarget, widest: int = 0) -> LoopPlan
             # with 10**5 outputs and 3 inputs emitted 25,000 vector ops and took minutes).
             width = TILE_VECTORS * lanes
             outer = (*natural[:-1], f"{last}o")
-            extents = {f"{last}o": -(-shape[-1] // width)}
+            extents = {f"{last}o": -(-shape[axis] // width)}
             return LoopPlan(((last, width),), outer, (f"{last}i",), f"{last}i", (),
                             _parallel(outer, shape, extents, points, target), tuple(whole_stages))
         # elementwise along a long row: a loop over vectors (not all of them written out)
         outer = (*natural[:-1], f"{last}o")
-        extents = {f"{last}o": -(-shape[-1] // lanes)}
+        extents = {f"{last}o": -(-shape[axis] // lanes)}
         return LoopPlan(((last, lanes),), outer, (f"{last}i",), f"{last}i", (),
                         _parallel(outer, shape, extents, points, target), tuple(whole_stages))
-    last = rank - 1
+    last = axis
     if vec is not None:
         width = min(TILE_VECTORS * lanes, shape[last], widest or shape[last])
         cells = vector_cells(target.lanes(element_bytes(op)), width)

@@ -5,7 +5,8 @@ register-tile sizes and the operations per iteration point. Not a pass: analyses
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from xdsl.dialects import arith
 from xdsl.ir import Operation, SSAValue
@@ -14,7 +15,9 @@ from xdsl.ir.affine import AffineExpr, AffineMap
 from mlc.loops.affine import Interval, coefficient, iteration_ranges, linear_form, read_in_bounds, simplify_within, substitute
 from mlc.dialects import ix
 from mlc.loops.nest.reads import effective_reads
-from mlc.loops.schedule import STAGE_BYTES, schedule_of
+from mlc.loops.nest.vectors import lane_axis, narrowest_lanes
+from mlc.loops.schedule import SCHEDULE, STAGE_BYTES, schedule_of
+from mlc.loops.target import CpuTarget
 
 
 def readers_of(value: SSAValue) -> list[tuple[Operation, AffineMap]]:
@@ -38,7 +41,8 @@ def tile_footprint(op: ix.ComputeOp, splits: dict[str, int]) -> int:
     """Bytes the reduction of one register block reads (the block's output dimensions at their
     block sizes, the others at one point, the reduction whole): what the block streams through
     the caches."""
-    spans = [splits.get(f"d{k}", n if k == op.rank - 1 else 1) - 1 for k, n in enumerate(op.result_type.get_shape())]
+    axis = lane_axis(op.result_type.get_shape()) if op.rank else 0
+    spans = [splits.get(f"d{k}", n if k == axis else 1) - 1 for k, n in enumerate(op.result_type.get_shape())]
     spans += [n - 1 for n in op.reduction_extents]
     total = 0
     for read in op.reads:
@@ -101,7 +105,9 @@ def reads_to_stage(op: ix.ComputeOp, k: int, lanes: int) -> list[int] | None:
         results = in_vector(read.map, k, lanes, ranges)[0].results
         if not any(k in e.used_dims() for e in results):
             continue
-        if all(k not in e.used_dims() for e in results[:-1]) and coefficient(results[-1], k) == 1 and not through:
+        axis = lane_axis(read.value.type.get_shape())  # pyright: ignore[reportAttributeAccessIssue]
+        if all(k not in e.used_dims() for j, e in enumerate(results) if j != axis) \
+                and coefficient(results[axis], k) == 1 and not through:
             continue
         moving = [e for e in results if k in e.used_dims()]
         if through or any(linear_form(e) is None for e in results) and (len(moving) != 1 or coefficient(moving[0], k) != 1):
@@ -112,7 +118,8 @@ def reads_to_stage(op: ix.ComputeOp, k: int, lanes: int) -> list[int] | None:
 
 def _reads_vectorizable(op: ix.ComputeOp, k: int, lanes: int, staged: set[int]) -> bool:
     """Every read but the staged ones (taken as contiguous) contiguous along the lanes of
-    output dimension `k` or independent of them, and inside its tensor along them."""
+    output dimension `k` (along its tensor's lane axis, `lane_axis`) or independent of them, and
+    inside its tensor along them."""
     ranges = iteration_ranges(op.result_type.get_shape(), op.reduction_extents)
     for j, read in enumerate(op.reads):
         if j in staged:
@@ -123,12 +130,13 @@ def _reads_vectorizable(op: ix.ComputeOp, k: int, lanes: int, staged: set[int]) 
             reads = [(v, m.compose(read.map)) for v, m in effective_reads(producer)]
         for value, amap in reads:
             results = in_vector(amap, k, lanes, ranges)[0].results
-            if any(k in e.used_dims() for e in results[:-1]):
+            shape = value.type.get_shape()  # pyright: ignore[reportAttributeAccessIssue]
+            axis = lane_axis(shape)
+            if any(k in e.used_dims() for j, e in enumerate(results) if j != axis):
                 return False
-            if results and k in results[-1].used_dims():
-                shape = value.type.get_shape()  # pyright: ignore[reportAttributeAccessIssue]
-                if coefficient(results[-1], k) != 1 or not read_in_bounds(
-                        AffineMap(amap.num_dims, 0, amap.results[-1:]), ranges, shape[-1:])[0]:
+            if results and k in results[axis].used_dims():
+                if coefficient(results[axis], k) != 1 or not read_in_bounds(
+                        AffineMap(amap.num_dims, 0, amap.results[axis:axis + 1]), ranges, shape[axis:axis + 1])[0]:
                     return False
     return True
 
@@ -187,3 +195,24 @@ def reuse_dim(op: ix.ComputeOp, last: int, shape: Sequence[int], most: int) -> i
 def element_bytes(op: ix.ComputeOp) -> int:
     elt = op.result_type.get_element_type()
     return getattr(elt, "bitwidth", 32) // 8
+
+
+@contextmanager
+def as_own_nest(op: ix.ComputeOp) -> Iterator[None]:
+    """`op` as a nest of its own for a while (the analyses read its schedule)."""
+    schedule = op.attributes.pop(SCHEDULE)
+    try:
+        yield
+    finally:
+        op.attributes[SCHEDULE] = schedule
+
+
+def vectorizes_on(op: Operation, target: CpuTarget) -> bool:
+    """Whether rule 3 vectorizes `op` on `target` (along its lane axis, reading the ops inlined
+    into it as they are)."""
+    if not isinstance(op, ix.ComputeOp) or not op.rank:
+        return False
+    shape = op.result_type.get_shape()
+    axis = lane_axis(shape)
+    lanes = narrowest_lanes(target.lanes(element_bytes(op)), shape[axis])
+    return lanes > 1 and shape[axis] >= lanes and reads_to_stage(op, axis, lanes) is not None

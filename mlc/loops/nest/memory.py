@@ -18,6 +18,7 @@ from mlc.loops.nest.reads import attached_producers
 from mlc.loops.nest.space import Space
 from mlc.loops.nest.vectors import (
     clamped_index,
+    lane_axis,
     lane_contiguous,
     element_bytes,
     from_lanes,
@@ -81,7 +82,7 @@ class NestMemory:
         moving = [space.uses_lanes(e) for e in index]
         if not any(moving):
             return guarded_load(buffer, [space.emit(e) for e in index], unsafe, fill)
-        if lane_contiguous(index, space) and not unsafe[-1]:
+        if lane_contiguous(index, space, shape) and not unsafe[lane_axis(shape)]:
             indices = [space.emit(e) for e in index]
             cond = in_bounds(indices, shape, unsafe)
             typ = VectorType(shape_type(buffer).get_element_type(), [space.width])
@@ -103,7 +104,7 @@ class NestMemory:
             memref.StoreOp.get(value, buffer, [space.emit(e) for e in index])
             return
         value = widened(value, space.width)
-        if lane_contiguous(index, space):
+        if lane_contiguous(index, space, buffer_shape(buffer)):
             indices = [space.emit(e) for e in index]
             if space.active < space.width:
                 vector.MaskedStoreOp(buffer, indices, prefix_mask(space.active, space.width), value)

@@ -82,12 +82,26 @@ def vector_load(buffer: SSAValue, indices: Sequence[SSAValue], typ: VectorType, 
     return vector.MaskedLoadOp(buffer, indices, prefix_mask(active, width), zeros, typ).result
 
 
-def lane_contiguous(index: Sequence[AffineExpr], space: Space) -> bool:
-    """The last index moves one element per lane and the others not at all."""
-    if any(space.uses_lanes(e) for e in index[:-1]) or not index:
+def lane_axis(shape: Sequence[int]) -> int:
+    """The dim a vector walks in a buffer of `shape`: the last one longer than 1 (the dims after
+    it, of one element, do not move the address: a one-channel NHWC image is contiguous along
+    its width), or 0 when every dim has one element."""
+    k = len(shape) - 1
+    while k > 0 and shape[k] == 1:
+        k -= 1
+    return k
+
+
+def lane_contiguous(index: Sequence[AffineExpr], space: Space, shape: Sequence[int]) -> bool:
+    """The index of the lane axis (`lane_axis`) moves one element per lane and the others not at
+    all: the lanes are consecutive elements of the buffer's memory."""
+    if not index:
+        return False
+    axis = lane_axis(shape)
+    if any(space.uses_lanes(e) for k, e in enumerate(index) if k != axis):
         return False
     assert space.lane is not None
-    return coefficient(index[-1], space.lane) == 1
+    return coefficient(index[axis], space.lane) == 1
 
 
 def vector_op(op: Operation, operands: Sequence[SSAValue]) -> Operation:

@@ -8,15 +8,18 @@ from math import prod
 from xdsl.ir import SSAValue
 
 from mlc.dialects import nn
-from mlc.loops.compute_builders import reduce, shape_of
+from mlc.loops.compute_builders import pointwise, reduce, shape_of
 from mlc.loops.scalars import add, cmpf, exp, log, maximum, mul, neg, select, sub
 from mlc.passes.lower_graph.reductions import log_softmax
 from mlc.passes.lower_graph.registry import lowers
 
 
 def total(operands: Sequence[SSAValue], term: Callable[..., SSAValue], scale: float) -> SSAValue:
-    """y[] = Σ_{all r} term(a[r], b[r], ...) * scale: the losses' reduction to a scalar."""
-    return reduce(operands, range(len(shape_of(operands[0]))), term, scale=scale)
+    """y[] = Σ_{all r} e[r] * scale, e[r] = term(a[r], b[r], ...): the losses' reduction to a
+    scalar. The terms are an op of their own, so that the scheduler can compute them in vectors
+    (logs and exps, 8 at a time) when the sum, one value, runs in scalars; it inlines cheap ones."""
+    shape = shape_of(operands[0])
+    return reduce([pointwise(shape, operands, term)], range(len(shape)), lambda e: e, scale=scale)
 
 
 @lowers(nn.MSEOp)

@@ -25,13 +25,15 @@ func.func @layernorm(%x: tensor<2x3x4xf64>, %g: tensor<3x4xf64>) -> tensor<2x3x4
 // CHECK:         %[[VAR:.*]] = ix.compute sum(r0: 3, r1: 4) (%[[XC]][d0, r0, r1]) : (tensor<2x3x4xf64>) -> tensor<2x1x1xf64> {
 // CHECK:         %y = ix.compute (%[[XC]][d0, d1, d2], %[[VAR]][d0, 0, 0], %g[d1, d2], %g[d1, d2])
 
-// bce_logits: one branch per sign of z, each smooth (no max or |z| kink at 0).
+// bce_logits: one branch per sign of z, each smooth (no max or |z| kink at 0); the terms are an
+// op of their own, summed by a second one (the scheduler computes them in vectors).
 func.func @bce_logits(%z: tensor<2x3xf32>, %t: tensor<2x3xf32>) -> tensor<f32> {
   %y = nn.bce_logits %z, %t : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<f32>
   func.return %y : tensor<f32>
 }
 // CHECK-LABEL: func.func @bce_logits
-// CHECK-NEXT:    %y = ix.compute sum(r0: 2, r1: 3) (%z[r0, r1], %t[r0, r1]) : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<f32> {
+// CHECK-NEXT:    %[[TERMS:.*]] = ix.compute (%z[d0, d1], %t[d0, d1]) : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32> {
 // CHECK:           %[[POS:.*]] = arith.cmpf ogt
 // CHECK-NOT:       math.absf
 // CHECK:           arith.select %[[POS]]
+// CHECK:         %y = ix.compute sum(r0: 2, r1: 3) (%[[TERMS]][r0, r1]) : (tensor<2x3xf32>) -> tensor<f32> {

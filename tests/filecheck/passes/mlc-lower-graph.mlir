@@ -211,14 +211,14 @@ func.func @softmax(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
 // CHECK-NEXT:      %[[Q:.*]] = arith.divf %[[E2]], %[[SV]] : f32
 // CHECK-NEXT:      ix.yield %[[Q]] : f32
 
-// Binary cross-entropy: one sum over every element to a scalar, each log clamped below at -100
-// (arith.maximumf), scaled by -1/N with N = 4 the first dimension.
+// Binary cross-entropy: the terms, each log clamped below at -100 (arith.maximumf), then one sum
+// of them over every element to a scalar, scaled by -1/N with N = 4 the first dimension.
 func.func @bce(%p: tensor<4x3xf32>, %t: tensor<4x3xf32>) -> tensor<f32> {
   %y = nn.bce %p, %t : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<f32>
   func.return %y : tensor<f32>
 }
 // CHECK-LABEL: func.func @bce
-// CHECK-NEXT:    %y = ix.compute sum(r0: 4, r1: 3) (%p[r0, r1], %t[r0, r1]) : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<f32> {
+// CHECK-NEXT:    %[[TERMS:.*]] = ix.compute (%p[d0, d1], %t[d0, d1]) : (tensor<4x3xf32>, tensor<4x3xf32>) -> tensor<4x3xf32> {
 // CHECK-NEXT:    ^bb0(%[[P:.*]]: f32, %[[T:.*]]: f32):
 // CHECK-NEXT:      %[[LOGP:.*]] = math.log %[[P]] : f32
 // CHECK-NEXT:      %[[C1:.*]] = arith.constant -1.000000e+02 : f32
@@ -233,12 +233,16 @@ func.func @bce(%p: tensor<4x3xf32>, %t: tensor<4x3xf32>) -> tensor<f32> {
 // CHECK-NEXT:      %[[NT:.*]] = arith.subf %[[ONE2]], %[[T]] : f32
 // CHECK-NEXT:      %[[NTLQ:.*]] = arith.mulf %[[NT]], %[[LQ]] : f32
 // CHECK-NEXT:      %[[SUM:.*]] = arith.addf %[[TLP]], %[[NTLQ]] : f32
+// CHECK-NEXT:      ix.yield %[[SUM]] : f32
+// CHECK-NEXT:    }
+// CHECK-NEXT:    %y = ix.compute sum(r0: 4, r1: 3) (%[[TERMS]][r0, r1]) : (tensor<4x3xf32>) -> tensor<f32> {
+// CHECK-NEXT:    ^bb0(%[[E:.*]]: f32):
 // CHECK-NEXT:      %[[SCALE:.*]] = arith.constant -2.500000e-01 : f32
-// CHECK-NEXT:      %[[R:.*]] = arith.mulf %[[SUM]], %[[SCALE]] : f32
+// CHECK-NEXT:      %[[R:.*]] = arith.mulf %[[E]], %[[SCALE]] : f32
 // CHECK-NEXT:      ix.yield %[[R]] : f32
 
-// Softmax cross-entropy: log_softmax (max, shift, sum of exp, z - log s), then the scalar
-// sum of t * log_softmax scaled by -1/N (N = 2).
+// Softmax cross-entropy: log_softmax (max, shift, sum of exp, z - log s), then the terms
+// t * log_softmax and their scalar sum scaled by -1/N (N = 2).
 func.func @softmax_xent(%x: tensor<2x5xf32>, %t: tensor<2x5xf32>) -> tensor<f32> {
   %y = nn.softmax_cross_entropy %x, %t : (tensor<2x5xf32>, tensor<2x5xf32>) -> tensor<f32>
   func.return %y : tensor<f32>
@@ -251,11 +255,13 @@ func.func @softmax_xent(%x: tensor<2x5xf32>, %t: tensor<2x5xf32>) -> tensor<f32>
 // CHECK-NEXT:    ^bb0(%[[ZV:.*]]: f32, %[[SV:.*]]: f32):
 // CHECK-NEXT:      %[[LOG:.*]] = math.log %[[SV]] : f32
 // CHECK-NEXT:      %{{.*}} = arith.subf %[[ZV]], %[[LOG]] : f32
-// CHECK:         %y = ix.compute sum(r0: 2, r1: 5) (%[[LS]][r0, r1], %t[r0, r1]) : (tensor<2x5xf32>, tensor<2x5xf32>) -> tensor<f32> {
+// CHECK:         %[[TERMS:.*]] = ix.compute (%[[LS]][d0, d1], %t[d0, d1]) : (tensor<2x5xf32>, tensor<2x5xf32>) -> tensor<2x5xf32> {
 // CHECK-NEXT:    ^bb0(%[[L:.*]]: f32, %[[T:.*]]: f32):
 // CHECK-NEXT:      %[[TL:.*]] = arith.mulf %[[T]], %[[L]] : f32
+// CHECK:         %y = ix.compute sum(r0: 2, r1: 5) (%[[TERMS]][r0, r1]) : (tensor<2x5xf32>) -> tensor<f32> {
+// CHECK-NEXT:    ^bb0(%[[E:.*]]: f32):
 // CHECK-NEXT:      %[[C:.*]] = arith.constant -5.000000e-01 : f32
-// CHECK-NEXT:      %{{.*}} = arith.mulf %[[TL]], %[[C]] : f32
+// CHECK-NEXT:      %{{.*}} = arith.mulf %[[E]], %[[C]] : f32
 
 // Dense: a matmul summing over the input features, then the bias broadcast over rows.
 func.func @dense(%x: tensor<4x3xf32>, %w: tensor<3x2xf32>, %b: tensor<2xf32>) -> tensor<4x2xf32> {
