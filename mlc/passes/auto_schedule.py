@@ -18,7 +18,9 @@ Fusion, readers before producers (so a producer knows where its readers' values 
 2. Compute a reduction at the loops of its only reader when that reader is elementwise and reads
    it at its own index (bias, activation and the like run on the reduction's registers before
    they are stored): the reader takes the reduction's output loops (rule 4), the reduction
-   computes each register block inside them.
+   computes each register block inside them. Not when the reduction runs in scalars and the
+   reader calls a function and vectorizes in a nest of its own (GELU's gradient after a dense
+   input gradient at batch 8).
 
 Loops, for every op with a nest of its own:
 
@@ -164,6 +166,9 @@ def schedule_function(f: func.FuncOp, target: CpuTarget) -> None:
         reader = _epilogue_reader(op, fixed, returned)
         if reader is not None and plan.vectorize is not None and not vectorizable(
                 reader, _var(plan.vectorize), plan.lanes or target.lanes(element_bytes(reader))):
+            reader = None
+        if reader is not None and plan.vectorize is None and _cost_class(reader) == "call" \
+                and vectorizes_on(reader, target):  # its functions run in vectors in a nest of its own
             reader = None
         if plan.stage or plan.whole:  # per block of its reader, it would copy its staged reads (or sweep
             reader = None              # its whole reduction) for every block
