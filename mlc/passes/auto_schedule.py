@@ -87,23 +87,24 @@ from math import prod
 from xdsl.context import Context
 from xdsl.dialects import arith, func, math
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import SSAValue
+from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineMap
 from xdsl.passes import ModulePass
 
 from mlc.loops.affine import coefficient, iteration_ranges, linear_form, read_in_bounds
 from mlc.dialects import ix
 from mlc.loops.nest.reads import effective_reads
-from mlc.loops.nest.vectors import MIN_LANES, lane_axis, narrowest_lanes, vector_cells
+from mlc.loops.nest.vectors import MIN_LANES, vector_cells
 from mlc.loops.schedule import SCHEDULE, Schedule, schedule_of, set_schedule
 from mlc.loops.target import CpuTarget, host
 from mlc.passes.auto_schedule_analysis import (
-    as_own_nest,
     block_bytes,
     body_ops,
     element_bytes,
+    lane_plan,
     reads_to_stage,
     reuse_dim,
+    scheduled_as,
     stage_loop,
     tile_factor,
     tile_footprint,
@@ -155,10 +156,8 @@ def schedule_function(f: func.FuncOp, target: CpuTarget) -> None:
     ret = f.body.block.last_op
     returned = set(ret.operands) if ret is not None else set()
     for op in reversed(computes):
-        if op not in fixed and op.result not in returned and _inlinable(op):
+        if op not in fixed and op.result not in returned and _inlinable(op) and _keeps_vectors(op, target):
             set_schedule(op, Schedule(inline=True))
-            if not _keeps_vectors(op, target):
-                del op.attributes[SCHEDULE]
     for op in computes:
         if op in fixed or not schedule_of(op).is_root:
             continue
@@ -167,7 +166,7 @@ def schedule_function(f: func.FuncOp, target: CpuTarget) -> None:
         if reader is not None and plan.vectorize is not None and not vectorizable(
                 reader, _var(plan.vectorize), plan.lanes or target.lanes(element_bytes(reader))):
             reader = None
-        if reader is not None and plan.vectorize is None and _cost_class(reader) == "call" \
+        if reader is not None and plan.vectorize is None and _calls(reader) \
                 and vectorizes_on(reader, target):  # its functions run in vectors in a nest of its own
             reader = None
         if plan.stage or plan.whole:  # per block of its reader, it would copy its staged reads (or sweep
@@ -202,19 +201,23 @@ def _inlinable(op: ix.ComputeOp) -> bool:
 
 
 def _keeps_vectors(op: ix.ComputeOp, target: CpuTarget) -> bool:
-    """Whether inlining `op` (its schedule says so) keeps the functions called in vectors. It does
-    not when a reader does not vectorize with `op` inlined, and `op` calls a function and
-    vectorizes in a nest of its own (a loss summed to one value), or that reader calls one and
-    vectorizes when `op` has a buffer (a transposed conv's interleaved phases before a sigmoid)."""
+    """Whether inlining `op` keeps the functions called in vectors. It does not when a reader does
+    not vectorize with `op` inlined, and `op` calls a function and vectorizes in a nest of its
+    own (a loss summed to one value), or that reader calls one and vectorizes when `op` has a
+    buffer (a transposed conv's interleaved phases before a sigmoid)."""
     readers = [r for r, _ in readers_of(op.result)]
-    stuck = [r for r in readers if not vectorizes_on(r, target)]
+    with scheduled_as(op, Schedule(inline=True)):
+        stuck = [r for r in readers if not vectorizes_on(r, target)]
     if not stuck:
         return True
-    with as_own_nest(op):
-        if _cost_class(op) == "call" and vectorizes_on(op, target):
-            return False
-        return not any(isinstance(r, ix.ComputeOp) and _cost_class(r) == "call" and vectorizes_on(r, target)
-                       for r in stuck)
+    if _calls(op) and vectorizes_on(op, target):
+        return False
+    return not any(_calls(r) and vectorizes_on(r, target) for r in stuck)
+
+
+def _calls(op: Operation) -> bool:
+    """Whether `op` is a compute op whose body calls a function (`exp`, `log`, ...)."""
+    return isinstance(op, ix.ComputeOp) and _cost_class(op) == "call"
 
 
 def _cost_class(op: ix.ComputeOp) -> str:
@@ -319,12 +322,11 @@ def _group_lanes(op: ix.ComputeOp, target: CpuTarget) -> int:
     target's lanes because a read divides its index (a grouped conv's input, read per group of
     filters), the widest vectors of at least `MIN_LANES` that each stay inside one group; else 0."""
     rank, shape = op.rank, op.result_type.get_shape()
-    axis = lane_axis(shape) if rank else 0
+    axis, lanes, staged = lane_plan(op, target)
     if not rank or not any(axis in e.used_dims() and linear_form(e) is None
                            for _, amap in effective_reads(op) for e in amap.results):
         return 0
-    lanes = narrowest_lanes(target.lanes(element_bytes(op)), shape[axis])
-    if lanes < 2 or shape[axis] < lanes or reads_to_stage(op, axis, lanes) is not None:
+    if staged is not None or lanes < 2 or shape[axis] < lanes:
         return 0
     while lanes > MIN_LANES:
         lanes //= 2
@@ -335,11 +337,8 @@ def _group_lanes(op: ix.ComputeOp, target: CpuTarget) -> int:
 
 def _loop_plan(op: ix.ComputeOp, target: CpuTarget, widest: int = 0) -> LoopPlan:
     rank, shape = op.rank, op.result_type.get_shape()
-    lanes = target.lanes(element_bytes(op))
-    axis = lane_axis(shape) if rank else 0  # the dim vectors walk: the one-element dims after it go
-    natural = tuple(f"d{k}" for k in (*range(axis), *range(axis + 1, rank), axis)) if rank else ()  # before it
-    lanes = narrowest_lanes(lanes, shape[axis]) if rank else lanes
-    staged = reads_to_stage(op, axis, lanes) if rank and shape[axis] >= lanes and lanes > 1 else None
+    axis, lanes, staged = lane_plan(op, target)  # the one-element dims after the lane axis go before it
+    natural = tuple(f"d{k}" for k in (*range(axis), *range(axis + 1, rank), axis)) if rank else ()
     vec = axis if staged is not None else None
     points = prod(op.iteration_extents) * body_ops(op)
     reduction = prod(op.reduction_extents) if op.reduction.data != "none" else 0

@@ -16,7 +16,7 @@ from mlc.loops.affine import Interval, coefficient, iteration_ranges, linear_for
 from mlc.dialects import ix
 from mlc.loops.nest.reads import effective_reads
 from mlc.loops.nest.vectors import lane_axis, narrowest_lanes
-from mlc.loops.schedule import SCHEDULE, STAGE_BYTES, schedule_of
+from mlc.loops.schedule import SCHEDULE, STAGE_BYTES, Schedule, schedule_of, set_schedule
 from mlc.loops.target import CpuTarget
 
 
@@ -41,7 +41,7 @@ def tile_footprint(op: ix.ComputeOp, splits: dict[str, int]) -> int:
     """Bytes the reduction of one register block reads (the block's output dimensions at their
     block sizes, the others at one point, the reduction whole): what the block streams through
     the caches."""
-    axis = lane_axis(op.result_type.get_shape()) if op.rank else 0
+    axis = lane_axis(op.result_type.get_shape())
     spans = [splits.get(f"d{k}", n if k == axis else 1) - 1 for k, n in enumerate(op.result_type.get_shape())]
     spans += [n - 1 for n in op.reduction_extents]
     total = 0
@@ -198,21 +198,32 @@ def element_bytes(op: ix.ComputeOp) -> int:
 
 
 @contextmanager
-def as_own_nest(op: ix.ComputeOp) -> Iterator[None]:
-    """`op` as a nest of its own for a while (the analyses read its schedule)."""
-    schedule = op.attributes.pop(SCHEDULE)
+def scheduled_as(op: ix.ComputeOp, schedule: Schedule) -> Iterator[None]:
+    """`op` with `schedule` for a while (the analyses of its readers read it), then as before."""
+    before = op.attributes.get(SCHEDULE)
+    set_schedule(op, schedule)
     try:
         yield
     finally:
-        op.attributes[SCHEDULE] = schedule
+        if before is None:
+            del op.attributes[SCHEDULE]
+        else:
+            op.attributes[SCHEDULE] = before
+
+
+def lane_plan(op: ix.ComputeOp, target: CpuTarget) -> tuple[int, int, list[int] | None]:
+    """Rule 3 for `op` on `target`: its lane axis (`lane_axis`), the lanes (the target's, narrowed
+    to the axis's extent) and the reads to stage for vectors along it, or None when it does not
+    vectorize (no dims, fewer iterations than lanes, or `reads_to_stage` finds no way)."""
+    shape = op.result_type.get_shape()
+    axis = lane_axis(shape)
+    lanes = target.lanes(element_bytes(op))
+    if not op.rank:
+        return axis, lanes, None
+    lanes = narrowest_lanes(lanes, shape[axis])
+    return axis, lanes, reads_to_stage(op, axis, lanes) if shape[axis] >= lanes and lanes > 1 else None
 
 
 def vectorizes_on(op: Operation, target: CpuTarget) -> bool:
-    """Whether rule 3 vectorizes `op` on `target` (along its lane axis, reading the ops inlined
-    into it as they are)."""
-    if not isinstance(op, ix.ComputeOp) or not op.rank:
-        return False
-    shape = op.result_type.get_shape()
-    axis = lane_axis(shape)
-    lanes = narrowest_lanes(target.lanes(element_bytes(op)), shape[axis])
-    return lanes > 1 and shape[axis] >= lanes and reads_to_stage(op, axis, lanes) is not None
+    """Whether rule 3 vectorizes `op` on `target` (reading the ops inlined into it as they are)."""
+    return isinstance(op, ix.ComputeOp) and lane_plan(op, target)[2] is not None

@@ -85,8 +85,8 @@ def vector_load(buffer: SSAValue, indices: Sequence[SSAValue], typ: VectorType, 
 def lane_axis(shape: Sequence[int]) -> int:
     """The dim a vector walks in a buffer of `shape`: the last one longer than 1 (the dims after
     it, of one element, do not move the address: a one-channel NHWC image is contiguous along
-    its width), or 0 when every dim has one element."""
-    k = len(shape) - 1
+    its width), or 0 when every dim has one element (or there is none)."""
+    k = max(len(shape) - 1, 0)
     while k > 0 and shape[k] == 1:
         k -= 1
     return k

@@ -17,7 +17,7 @@ from mlc.passes.lower_graph.registry import lowers
 def total(operands: Sequence[SSAValue], term: Callable[..., SSAValue], scale: float) -> SSAValue:
     """y[] = Σ_{all r} e[r] * scale, e[r] = term(a[r], b[r], ...): the losses' reduction to a
     scalar. The terms are an op of their own, so that the scheduler can compute them in vectors
-    (logs and exps, 8 at a time) when the sum, one value, runs in scalars; it inlines cheap ones."""
+    (logs and exps) when the sum, one value, runs in scalars; it inlines cheap ones."""
     shape = shape_of(operands[0])
     return reduce([pointwise(shape, operands, term)], range(len(shape)), lambda e: e, scale=scale)
 
