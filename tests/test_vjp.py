@@ -106,3 +106,23 @@ def test_split_vjp_gives_the_vjp(source: str, wrt: str) -> None:
         np.testing.assert_allclose(outs[k], v, rtol=1e-12, atol=1e-12, err_msg=k)
     for k in program.states:
         np.testing.assert_allclose(halves[k], whole[k], rtol=1e-12, err_msg=k)
+
+
+def test_split_halves_lowered_apart_give_the_c_of_one_module() -> None:
+    """`build_programs` lowers each half in a module of its own (one half's C compiles while the
+    next is lowered): the C is what the whole pipeline gives both halves in one module."""
+    from xdsl.dialects import func
+    from xdsl.dialects.builtin import ModuleOp
+
+    from mlc.backends.c.emitter import emit_c
+    from mlc.passes.pipelines import gradient_pipeline, split_lowering
+    from mlc.runtime.program import load_module, make_context, run_pipeline, split_vjp
+
+    pipeline = gradient_pipeline("params", vjp=True, training=True, split=True)
+    assert split_lowering(pipeline)[1]  # the lowering to loops is its tail
+    ctx = make_context()
+    module = load_module(BATCHNORM, ctx)
+    run_pipeline(module, pipeline, ctx, keep=("m_grad_forward", "m_grad_backward"))
+    whole = {op.sym_name.data: emit_c(ModuleOp([op.clone()])) for op in module.ops if isinstance(op, func.FuncOp)}
+    forward, backward = split_vjp(BATCHNORM, None)
+    assert forward.c_source == whole["m_grad_forward"] and backward.c_source == whole["m_grad_backward"]

@@ -1,7 +1,8 @@
 """Named pass pipelines (xDSL pipeline strings)."""
 
 LOWER_TO_C = "mlc-lower-loops,cse,mlc-plan-memory"
-"""Index-level IR to loop-level IR with planned memory."""
+"""Index-level IR to loop-level IR with planned memory. Each of its passes works on one function
+at a time, so a module's functions can go through it one by one (see `split_lowering`)."""
 
 SCHEDULE = "mlc-auto-schedule"
 """Schedules every compute op (fusion decides which values get buffers, so it runs before
@@ -64,3 +65,14 @@ def training_pipeline(optimizer: str = "sgd", nesterov: bool = False, checkpoint
 
 def _then(step: str) -> str:
     return f"{step}," if step else ""
+
+
+def split_lowering(pipeline: str) -> tuple[str, str]:
+    """`pipeline` as (the passes before `LOWER_TO_C`, `LOWER_TO_C`) when it ends with it, else
+    (`pipeline`, ""): the runtime lowers a module's functions apart, one function's C compiling
+    while the next is lowered."""
+    if pipeline == LOWER_TO_C:
+        return "", LOWER_TO_C
+    if pipeline.endswith("," + LOWER_TO_C):
+        return pipeline[: -len(LOWER_TO_C) - 1], LOWER_TO_C
+    return pipeline, ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 import warnings
 from collections.abc import Mapping
@@ -12,93 +11,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.parser import Parser
-from xdsl.passes import ModulePass, PassPipeline
 
 from mlc.backends.c.runtime import BufferSpec, CFunction, load_compiled, load_library
 from mlc.backends.cache import CacheWarning, cached_build, content_key, discard, lookup
-from mlc.errors import CompileError, decode_source
-from mlc.graph.signature import ModelSignature, TensorSpec, init_tensor, is_model
+from mlc.errors import decode_source
+from mlc.graph.signature import ModelSignature, TensorSpec, init_tensor
 from mlc.loops.target import host
 from mlc.runtime.arguments import check_names, checked
+from mlc.runtime.lowering import is_path, load_module, make_context, run_located, run_pipeline, select_model  # noqa: F401
 from mlc.runtime.trainer import Trainer
-
-_MLIR_START = re.compile(r'^\s*(//.*\n\s*)*("?builtin\.module|module\b|"?func\.func)')
-
-
-def make_context() -> Context:
-    """A context with every dialect mlc's IR can contain (xDSL's and mlc's own)."""
-    from xdsl.dialects import get_all_dialects
-
-    from mlc.universe import MLC_UNIVERSE
-
-    ctx = Context()
-    for name, factory in {**get_all_dialects(), **MLC_UNIVERSE.all_dialects}.items():
-        if name not in ctx.registered_dialect_names:
-            ctx.register_dialect(name, factory)
-    return ctx
-
-
-def is_path(source: str | Path) -> bool:
-    """A `Path`, or one line of text naming a `.mlc`/`.mlir` file (else: program text)."""
-    return isinstance(source, Path) or ("\n" not in str(source) and str(source).endswith((".mlc", ".mlir")))
-
-
-def load_module(source: str | Path | ModuleOp, ctx: Context) -> ModuleOp:
-    """Parse a `.mlc`/`.mlir` path, program text (either language) or pass a ModuleOp through."""
-    if isinstance(source, ModuleOp):
-        return source.clone()
-    filename = "<input>"
-    text = str(source)
-    if is_path(source):
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"no such file: {path}")
-        filename, text = str(path), decode_source(path.read_bytes(), str(path))
-        is_mlir = path.suffix == ".mlir"
-    else:
-        is_mlir = _MLIR_START.match(text) is not None
-    if is_mlir:
-        return Parser(ctx, text, filename).parse_module()
-    from mlc.frontend import parse_mlc
-
-    return parse_mlc(text, filename)
-
-
-def select_model(module: ModuleOp, model: str | None) -> func.FuncOp:
-    """The model function named `model`, or the only one when `model` is None."""
-    models = [op for op in module.ops if isinstance(op, func.FuncOp) and is_model(op)]
-    if model is not None:
-        for f in models:
-            if f.sym_name.data == model:
-                return f
-        raise ValueError(f"no model named '{model}' (defined: {', '.join(f.sym_name.data for f in models) or 'none'})")
-    if len(models) != 1:
-        names = ", ".join(f.sym_name.data for f in models) or "none"
-        raise ValueError(f"the source defines {len(models)} models ({names}); pass model=NAME")
-    return models[0]
-
-
-def run_pipeline(module: ModuleOp, pipeline: str, ctx: Context, keep: str | tuple[str, ...] | None = None) -> None:
-    """Apply a pass pipeline given in `mlc-opt -p` syntax. With `keep`, once a pass has made the
-    function `@keep` (every function of a tuple), the module's other functions are dropped (the
-    later passes, which do the costly lowering, then work on those functions alone)."""
-    kept = (keep,) if isinstance(keep, str) else keep or ()
-    from xdsl.transforms import get_all_passes
-
-    from mlc.universe import MLC_UNIVERSE
-
-    def prune(_: ModulePass, current: ModuleOp, __: ModulePass) -> None:
-        names = {op.sym_name.data for op in current.ops if isinstance(op, func.FuncOp)}
-        if all(name in names for name in kept):
-            for op in [o for o in current.ops if not (isinstance(o, func.FuncOp) and o.sym_name.data in kept)]:
-                current.body.block.detach_op(op)
-
-    passes = {**get_all_passes(), **MLC_UNIVERSE.all_passes}
-    PassPipeline.parse_spec(passes, pipeline, prune if kept else None).apply(ctx, module)
 
 
 def compile(  # noqa: A001 - the public name mirrors torch.compile / mlc-opt
@@ -138,8 +61,13 @@ def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: st
 
 def build_programs(source: str | Path | ModuleOp, model: str | None, pipeline: str,
                    entry_suffixes: tuple[str, ...]) -> list[Program]:
-    """`build_program` for several functions one pipeline makes (the halves of a split VJP):
-    the passes run once, and the functions' C libraries are compiled in parallel."""
+    """`build_program` for several functions one pipeline makes (the halves of a split VJP): the
+    passes up to the lowering to loops run once; then each function, the largest first, is
+    lowered in a module of its own and its C compiled in the background while the next one is
+    lowered (`split_lowering`)."""
+    from mlc.backends.c.emitter import emit_c
+    from mlc.passes.pipelines import split_lowering
+
     keys: list[str] = []
     if not isinstance(source, ModuleOp):
         text = _read_source(source)
@@ -156,25 +84,20 @@ def build_programs(source: str | Path | ModuleOp, model: str | None, pipeline: s
             module.body.block.detach_op(op)
     name = chosen.sym_name.data
     wanted = tuple(name + suffix for suffix in entry_suffixes)
-    try:
-        run_pipeline(module, pipeline, ctx, keep=wanted)
-    except CompileError as error:  # a pass's located error about program text: show its lines
-        if isinstance(source, str) and "\n" in source and error.source is None:
-            raise error.with_source(source) from None
-        raise
+    head, lowering = split_lowering(pipeline)
+    run_located(module, head, ctx, wanted, source)
     entries = {op.sym_name.data: op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data in wanted}
     if missing := [w for w in wanted if w not in entries]:
         raise ValueError(f"the pipeline '{pipeline}' produced no function @{missing[0]}")
-    for op in list(module.ops):
-        if op not in entries.values():
-            module.body.block.detach_op(op)
-    module.verify()
-    from mlc.backends.c.emitter import emit_c
-    # one C file per function (each needs nothing from the others), compiled in parallel
-    sources = {w: emit_c(ModuleOp([entries[w].clone()])) for w in wanted}
+    builds = {}
     with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
-        programs = list(pool.map(
-            lambda w: Program.build(ModelSignature.of(entries[w]), module, source, name, pipeline, sources[w]), wanted))
+        for w in sorted(wanted, key=lambda w: -sum(1 for _ in entries[w].walk())):
+            part = ModuleOp([module.body.block.detach_op(entries[w])])
+            run_located(part, lowering, ctx, (), source)
+            builds[w] = pool.submit(Program.build, ModelSignature.of(part.body.block.first_op), part, source, name,
+                                    pipeline, emit_c(part))
+            part.verify()  # while its C compiles
+        programs = [builds[w].result() for w in wanted]
     for program, key in zip(programs, keys):
         _store(program, key)
     return programs
