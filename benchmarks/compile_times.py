@@ -29,7 +29,7 @@ def measure(path: Path, kind: str) -> dict[str, float]:
     import mlc
     from mlc.runtime.program import build_program, load_module, make_context, select_model
     from mlc.backends.c.emitter import emit_c
-    from mlc.backends.c.runtime import compile_c
+    from mlc.backends.c.runtime import compile_c, unit_count
     from mlc.passes.pipelines import DEFAULT_PIPELINE, training_pipeline
     from mlc.universe import MLC_UNIVERSE
     from xdsl.transforms import get_all_passes
@@ -61,7 +61,7 @@ def measure(path: Path, kind: str) -> dict[str, float]:
             for op in [o for o in module.ops if o.sym_name.data != name] if any(o.sym_name.data == name for o in module.ops) else []:
                 module.body.block.detach_op(op)
         t2 = time.perf_counter()
-        source = emit_c(module)
+        source = emit_c(module, units=unit_count())  # as the API emits it
         t3 = time.perf_counter()
         compile_c(source)
         t4 = time.perf_counter()

@@ -115,6 +115,7 @@ def test_split_halves_lowered_apart_give_the_c_of_one_module() -> None:
     from xdsl.dialects.builtin import ModuleOp
 
     from mlc.backends.c.emitter import emit_c
+    from mlc.backends.c.runtime import unit_count
     from mlc.passes.pipelines import gradient_pipeline, split_lowering
     from mlc.runtime.program import load_module, make_context, run_pipeline, split_vjp
 
@@ -123,6 +124,7 @@ def test_split_halves_lowered_apart_give_the_c_of_one_module() -> None:
     ctx = make_context()
     module = load_module(BATCHNORM, ctx)
     run_pipeline(module, pipeline, ctx, keep=("m_grad_forward", "m_grad_backward"))
-    whole = {op.sym_name.data: emit_c(ModuleOp([op.clone()])) for op in module.ops if isinstance(op, func.FuncOp)}
+    whole = {op.sym_name.data: emit_c(ModuleOp([op.clone()]), units=unit_count(2))
+             for op in module.ops if isinstance(op, func.FuncOp)}
     forward, backward = split_vjp(BATCHNORM, None)
     assert forward.c_source == whole["m_grad_forward"] and backward.c_source == whole["m_grad_backward"]

@@ -14,7 +14,7 @@ import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
-from mlc.backends.c.runtime import BufferSpec, CFunction, load_compiled, load_library
+from mlc.backends.c.runtime import BufferSpec, CFunction, load_compiled, load_library, unit_count
 from mlc.backends.cache import CacheWarning, cached_build, content_key, discard, lookup
 from mlc.errors import decode_source
 from mlc.graph.signature import ModelSignature, TensorSpec, init_tensor
@@ -95,7 +95,7 @@ def build_programs(source: str | Path | ModuleOp, model: str | None, pipeline: s
             part = ModuleOp([module.body.block.detach_op(entries[w])])
             run_located(part, lowering, ctx, (), source)
             builds[w] = pool.submit(Program.build, ModelSignature.of(part.body.block.first_op), part, source, name,
-                                    pipeline, emit_c(part))
+                                    pipeline, emit_c(part, units=unit_count(len(wanted))))
             part.verify()  # while its C compiles
         programs = [builds[w].result() for w in wanted]
     for program, key in zip(programs, keys):
@@ -170,7 +170,7 @@ class Program:
         from mlc.backends.c.emitter import emit_c
         from mlc.passes.plan_memory import memory_report
 
-        c_source = emit_c(module) if c_source is None else c_source
+        c_source = emit_c(module, units=unit_count(1)) if c_source is None else c_source
         lowered = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == signature.name)
         library, handle = load_compiled(c_source)
         fn = CFunction.from_func(handle, lowered)
