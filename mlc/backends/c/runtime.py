@@ -170,9 +170,7 @@ def compile_c(source: str, *, flags: tuple[str, ...] | None = None) -> Path:
                 c_file.write_text(unit)
             if objects:  # the units in parallel compiler processes, then one link
                 _run_compilers([[*command, *flags, "-c", "-o", str(o), str(c)] for c, o in zip(c_files, objects)])
-                _run_compilers([[*command, *flags, "-o", str(library), *map(str, objects), "-lm"]])
-            else:
-                _run_compilers([[*command, *flags, "-o", str(library), str(c_files[0]), "-lm"]])
+            _run_compilers([[*command, *flags, "-o", str(library), *map(str, objects or c_files), "-lm"]])
             (library.parent / f"{key}.c").write_text(source)  # kept beside the .so for debugging
         finally:
             for path in (*c_files, *objects):
@@ -184,12 +182,12 @@ def compile_c(source: str, *, flags: tuple[str, ...] | None = None) -> Path:
 def _run_compilers(commands: list[list[str]]) -> None:
     """Run compiler commands at once; the first failure raises (`compile_c`)."""
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for argv in commands]
-    results = [(argv, proc.returncode, err) for argv, proc in zip(commands, procs) for _, err in [proc.communicate()]]
-    for argv, code, stderr in results:
-        if code != 0:
+    errors = [proc.communicate()[1] for proc in procs]  # wait for all before raising
+    for argv, proc, stderr in zip(commands, procs, errors):
+        if proc.returncode != 0:
             if "No space left on device" in stderr:
                 raise OSError(errno.ENOSPC, "No space left on device", argv[argv.index("-o") + 1])
-            raise RuntimeError(f"C compiler failed (exit {code}): {shlex.join(argv)}\n{stderr}")
+            raise RuntimeError(f"C compiler failed (exit {proc.returncode}): {shlex.join(argv)}\n{stderr}")
 
 
 def load_compiled(source: str, *, flags: tuple[str, ...] | None = None) -> tuple[Path, ctypes.CDLL]:
