@@ -30,7 +30,7 @@ def _header_identifiers(flag: str) -> set[str]:
     """The file-scope identifiers the headers mlc includes declare (`-P`: functions, types,
     enum constants, variables; not the parameter names of prototypes or the insides of inline
     functions' bodies) or define as macros (`-dM`)."""
-    text = "".join(f"#include <{h}>\n" for h in (*INCLUDES, "immintrin.h"))
+    text = "".join(f"#include <{h}>\n" for h in INCLUDES)
     proc = subprocess.run([*compiler_command(), "-std=c99", "-march=native", "-E", flag, "-x", "c", "-"],
                           input=text, capture_output=True, text=True, check=True)
     if flag == "-dM":

@@ -143,8 +143,8 @@ def build_identity(flags: tuple[str, ...] | None = None) -> str:
 
 def unit_count(functions: int = 1) -> int:
     """Translation units to spread a large function's C over (`emit_c(units=)`) when `functions`
-    compile at once: the cores shared among them, at most 4 each (each unit parses the headers
-    again: 0.3 s of `<immintrin.h>` with GCC 12)."""
+    compile at once: the cores shared among them, at most 4 each (each unit is a compiler
+    process of its own, which parses the prologue again)."""
     from mlc.loops.target import host
 
     return max(1, min(host().cores // functions, 4))

@@ -29,7 +29,7 @@ class CEmitError(DiagnosticException, NotImplementedError):
     """
 
 
-C_SIZES = {"float": 4, "double": 8, "int32_t": 4, "int64_t": 8, "intptr_t": 8}
+C_SIZES = {"float": 4, "double": 8, "int32_t": 4, "int64_t": 8, "intptr_t": 8, "long long": 8}
 """Bytes of the C types vectors are made of."""
 
 _INT_C_TYPES = {1: "_Bool", 8: "int8_t", 16: "int16_t", 32: "int32_t", 64: "int64_t"}

@@ -13,21 +13,25 @@ from mlc.backends.cstyle.ops import VECTOR_CMPF
 from mlc.backends.cstyle.types import C_SIZES, CEmitError, c_type
 from mlc.dialects import vx
 
-X86_VECTORS = {512: ("_mm512", "__m512"), 256: ("_mm256", "__m256"), 128: ("_mm", "__m128")}
-"""Intrinsic prefix and register type of the x86 vectors of each width in bits."""
+X86_WIDTHS = {512: "512", 256: "256", 128: ""}
+"""How GCC's and Clang's x86 builtins name each vector width in bits (`__builtin_ia32_vfmaddps256`).
+The helpers call these builtins, which `<immintrin.h>` only wraps: parsing that header cost
+0.3 s of every translation unit with GCC 12, more than many of mlc's units take to compile."""
 
 
-def x86_or_fallback(t: VectorType, guards: dict[int, str], intrinsic: str, fallback: str) -> str:
-    """A vector helper's body: `intrinsic` (a template over `{prefix}`, `{suffix}` and `{mtype}`)
-    under `#if guards[bits]` when x86 has f32/f64 registers of `t`'s width, else `fallback`."""
+def x86_kind(t: VectorType) -> tuple[str, str] | None:
+    """`("ps", "256")` when `t` is an f32/f64 vector of an x86 register's width: the builtins'
+    element kind and width suffix; else None."""
     elt = c_type(t.get_element_type())
     bits = t.get_shape()[0] * C_SIZES[elt] * 8
-    if elt not in ("float", "double") or bits not in X86_VECTORS or bits not in guards:
-        return fallback
-    prefix, mtype = X86_VECTORS[bits]
-    suffix, mtype = ("ps", mtype) if elt == "float" else ("pd", mtype + "d")
-    call = intrinsic.format(prefix=prefix, suffix=suffix, mtype=mtype, bits=bits)
-    return f"#if {guards[bits]}\n  {call}\n#else\n{fallback}\n#endif"
+    if elt not in ("float", "double") or bits not in X86_WIDTHS:
+        return None
+    return ("ps" if elt == "float" else "pd"), X86_WIDTHS[bits]
+
+
+def guarded(condition: str, x86: str, fallback: str) -> str:
+    """A helper's body: the builtin call `x86` under `#if condition`, else the portable `fallback`."""
+    return f"#if {condition}\n  {x86}\n#else\n{fallback}\n#endif"
 
 
 class VectorPrinter(PrinterCore):
@@ -61,8 +65,14 @@ class VectorPrinter(PrinterCore):
         lanes, single = t.get_shape()[0], isinstance(t.get_element_type(), Float32Type)
         fallback = f"  {vtype} r;\n  for (int l = 0; l < {lanes}; l++) r[l] = fma{'f' if single else ''}(a[l], b[l], c[l]);\n  return r;"
         name = f"mlc_fma_{vtype[4:]}"
-        body = x86_or_fallback(t, {512: "defined(__AVX512F__)", 256: "defined(__FMA__)", 128: "defined(__FMA__)"},
-                               f"return ({vtype}){{prefix}}_fmadd_{{suffix}}(({{mtype}})a, ({{mtype}})b, ({{mtype}})c);", fallback)
+        body = fallback
+        if (x86 := x86_kind(t)) is not None:
+            kind, width = x86
+            if width == "512":  # every lane (mask of ones), rounding as the current mode (4)
+                body = guarded("defined(__AVX512F__)", f"return __builtin_ia32_vfmadd{kind}512_mask(a, b, c, "
+                               f"(uint{max(lanes, 8)}_t)-1, 4);", fallback)
+            else:
+                body = guarded("defined(__FMA__)", f"return __builtin_ia32_vfmadd{kind}{width}(a, b, c);", fallback)
         return self.helper(name, f"static inline {vtype} {name}({vtype} a, {vtype} b, {vtype} c) {{\n{body}\n}}")
 
     def print_vector_load(self, op: vector.LoadOp) -> None:
@@ -111,28 +121,31 @@ class VectorPrinter(PrinterCore):
         assert isinstance(t, VectorType)
         lanes, elt = t.get_shape()[0], c_type(t.get_element_type())
         name = f"mlc_{kind}_prefix_{vtype[4:]}"
-        mask = f"(__mmask{max(lanes, 8)})((1u << n) - 1u)"
         if kind == "load":
             signature = f"static inline {vtype} {name}(const {elt}* p, {vtype} v, int n)"
             fallback = f"  memcpy(&v, p, (size_t)n * sizeof({elt}));\n  return v;"
-            call = f"return ({vtype}){{prefix}}_mask_loadu_{{suffix}}(({{mtype}})v, {mask}, p);"
-            avx = f"return ({vtype}){{prefix}}_blendv_{{suffix}}(({{mtype}})v, {{prefix}}_maskload_{{suffix}}(p, m), " \
-                  f"{{prefix}}_castsi{{bits}}_{{suffix}}(m));"
         else:
             signature = f"static inline void {name}({elt}* p, {vtype} v, int n)"
             fallback = f"  memcpy(p, &v, (size_t)n * sizeof({elt}));"
-            call = f"{{prefix}}_mask_storeu_{{suffix}}(p, {mask}, ({{mtype}})v);"
-            avx = "{prefix}_maskstore_{suffix}(p, m, ({mtype})v);"
-        bits = lanes * C_SIZES[elt] * 8
-        if bits in (128, 256) and elt in ("float", "double"):
-            width = C_SIZES[elt] * 8
-            per = 256 // width  # lanes of a 256-bit vector: the table serves both widths
-            table = self.helper(f"mlc_lanes{width}", f"static const int{width}_t mlc_lanes{width}[{2 * per}] = "
+        if (x86 := x86_kind(t)) is None:
+            return self.helper(name, f"{signature} {{\n{fallback}\n}}")
+        ps, width = x86
+        if width != "512":  # AVX: vmaskmov with the lanes' mask (all ones or zeros) from a table
+            bits = C_SIZES[elt] * 8
+            per = 256 // bits  # lanes of a 256-bit vector: the table serves both widths
+            table = self.helper(f"mlc_lanes{bits}", f"static const int{bits}_t mlc_lanes{bits}[{2 * per}] = "
                                 + "{" + ", ".join(["-1"] * per + ["0"] * per) + "};")
-            load_mask = f"{X86_VECTORS[bits][0]}_loadu_si{bits}((const __m{bits}i*)({table} + {per} - n))"
-            fallback = x86_or_fallback(t, {bits: "defined(__AVX__)"}, f"__m{bits}i m = {load_mask};\n  " + avx, fallback)
-        masked = "defined(__AVX512F__) && defined(__AVX512VL__)"
-        body = x86_or_fallback(t, {512: "defined(__AVX512F__)", 256: masked, 128: masked}, call, fallback)
+            mtype = f"mlc_mask_{vtype[4:]}"  # the builtins take int (f32) or long long (f64) lanes
+            self.vector_types[mtype] = (lanes, "int32_t" if elt == "float" else "long long")
+            mask = f"{mtype} m;\n  memcpy(&m, {table} + {per} - n, sizeof m);\n  "
+            avx = mask + (f"return __builtin_ia32_blendv{ps}{width}(v, __builtin_ia32_maskload{ps}{width}"
+                          f"((const {vtype}*)p, m), ({vtype})m);" if kind == "load"
+                          else f"__builtin_ia32_maskstore{ps}{width}(({vtype}*)p, m, v);")
+            fallback = guarded("defined(__AVX__)", avx, fallback)
+        lane_bits = f"(uint{max(lanes, 8)}_t)((1u << n) - 1u)"  # an AVX-512 mask register
+        masked = f"__builtin_ia32_{kind}u{ps}{width or '128'}_mask(p, v, {lane_bits});"
+        vl = "defined(__AVX512F__)" + (" && defined(__AVX512VL__)" if width != "512" else "")
+        body = guarded(vl, ("return " if kind == "load" else "") + masked, fallback)
         return self.helper(name, f"{signature} {{\n{body}\n}}")
 
     def print_broadcast(self, op: vector.BroadcastOp) -> None:
