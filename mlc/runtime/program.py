@@ -15,6 +15,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 
 from mlc.backends.c.runtime import BufferSpec, CFunction, load_compiled, load_library, unit_count
+from mlc.backends.c.tiers import OptimisedBuild, load_tiered
 from mlc.backends.cache import CacheWarning, cached_build, content_key, discard, lookup
 from mlc.errors import decode_source
 from mlc.graph.signature import ModelSignature, TensorSpec, init_tensor
@@ -30,6 +31,7 @@ def compile(  # noqa: A001 - the public name mirrors torch.compile / mlc-opt
     model: str | None = None,
     target: str = "c",
     pipeline: str | None = None,
+    tiered: bool = False,
 ) -> Program:
     """Compile a model to a loaded native library.
 
@@ -42,25 +44,30 @@ def compile(  # noqa: A001 - the public name mirrors torch.compile / mlc-opt
     options, mlc's own code and the vectors and cores the schedules were chosen for, and its
     library under a hash of the C source and everything the build depends on (compiler, flags,
     host CPU: `build_identity`).
+
+    `tiered=True`: when the library is not cached and its C is large, the program starts on a
+    quick build (-Og, a third of the compile time, the same bits) while the optimised build
+    compiles in the background and replaces it when ready (`Program.wait_optimised`).
     """
     from mlc.passes.pipelines import DEFAULT_PIPELINE
 
     if target != "c":
         raise ValueError(f"unknown target '{target}' (available: c)")
-    return build_program(source, model, pipeline or DEFAULT_PIPELINE)
+    return build_program(source, model, pipeline or DEFAULT_PIPELINE, tiered=tiered)
 
 
-def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: str, entry_suffix: str = "") -> Program:
+def build_program(source: str | Path | ModuleOp, model: str | None, pipeline: str, entry_suffix: str = "",
+                  tiered: bool = False) -> Program:
     """Run `pipeline` on the chosen model and load the function `<model><entry_suffix>`.
 
     Gradient and training variants are the same model through a longer pipeline, whose passes
     add `@<model>_grad` or `@<model>_step` next to the model.
     """
-    return build_programs(source, model, pipeline, (entry_suffix,))[0]
+    return build_programs(source, model, pipeline, (entry_suffix,), tiered)[0]
 
 
 def build_programs(source: str | Path | ModuleOp, model: str | None, pipeline: str,
-                   entry_suffixes: tuple[str, ...]) -> list[Program]:
+                   entry_suffixes: tuple[str, ...], tiered: bool = False) -> list[Program]:
     """`build_program` for several functions one pipeline makes (the halves of a split VJP): the
     passes up to the lowering to loops run once; then each function, the largest first, is
     lowered in a module of its own and its C compiled in the background while the next one is
@@ -73,7 +80,7 @@ def build_programs(source: str | Path | ModuleOp, model: str | None, pipeline: s
         text = _read_source(source)
         keys = [content_key("program", _code_version(), repr(host()), text, model or "", pipeline, suffix)
                 for suffix in entry_suffixes]
-        cached = [_load_cached(key, source, model, pipeline) for key in keys]
+        cached = [_load_cached(key, source, model, pipeline, tiered) for key in keys]
         if all(program is not None for program in cached):
             return cached  # type: ignore[return-value]
     ctx = make_context()
@@ -95,7 +102,7 @@ def build_programs(source: str | Path | ModuleOp, model: str | None, pipeline: s
             part = ModuleOp([module.body.block.detach_op(entries[w])])
             run_located(part, lowering, ctx, (), source)
             builds[w] = pool.submit(Program.build, ModelSignature.of(part.body.block.first_op), part, source, name,
-                                    pipeline, emit_c(part, units=unit_count(len(wanted))))
+                                    pipeline, emit_c(part, units=unit_count(len(wanted))), tiered)
             part.verify()  # while its C compiles
         programs = [builds[w].result() for w in wanted]
     for program, key in zip(programs, keys):
@@ -104,14 +111,14 @@ def build_programs(source: str | Path | ModuleOp, model: str | None, pipeline: s
 
 
 def split_vjp(source: str | Path | ModuleOp, model: str | None, wrt: str = "params",
-              training: bool = True) -> tuple[Program, Program]:
+              training: bool = True, tiered: bool = False) -> tuple[Program, Program]:
     """The two halves of the model's VJP (`Program.split_vjp_programs`), from one pipeline run
     (`build_programs`)."""
     from mlc.passes.pipelines import gradient_pipeline
 
     _check_wrt(wrt)
     pipeline = gradient_pipeline(wrt, vjp=True, training=training, split=True)
-    forward, backward = build_programs(source, model, pipeline, ("_grad_forward", "_grad_backward"))
+    forward, backward = build_programs(source, model, pipeline, ("_grad_forward", "_grad_backward"), tiered)
     return forward, backward
 
 
@@ -162,20 +169,45 @@ class Program:
         self._arg_specs = arg_specs
         self._memory = dict(memory) if memory is not None else None
         self._fn = CFunction(load_library(library_path), signature.name, arg_specs, arena_bytes)
+        self._optimising: OptimisedBuild | None = None
+
+    def _tier_up(self, build: OptimisedBuild) -> None:
+        """Run the optimised library from now on (`OptimisedBuild.then`)."""
+        if build.result is None:
+            warnings.warn(f"mlc: the optimised build of @{self.name} failed ({build.error}); "
+                          "it goes on running its quick build (-Og)", RuntimeWarning, stacklevel=2)
+            return
+        path, library = build.result
+        self._fn.retarget(library)
+        self.library_path = path
+
+    def _tiered(self, build: OptimisedBuild | None) -> Program:
+        if build is not None:
+            self._optimising = build
+            build.then(self._tier_up)
+        return self
+
+    def wait_optimised(self) -> Program:
+        """Block until a tiered program runs its optimised library (at once for any other)."""
+        if self._optimising is not None:
+            self._optimising.wait()
+        return self
 
     @staticmethod
     def build(signature: ModelSignature, module: ModuleOp, source: str | Path | ModuleOp | None = None,
-              model: str | None = None, pipeline: str | None = None, c_source: str | None = None) -> Program:
-        """Emit C for a lowered module (unless given its C), compile and load it."""
+              model: str | None = None, pipeline: str | None = None, c_source: str | None = None,
+              tiered: bool = False) -> Program:
+        """Emit C for a lowered module (unless given its C), compile and load it (`load_tiered`
+        when `tiered`)."""
         from mlc.backends.c.emitter import emit_c
         from mlc.passes.plan_memory import memory_report
 
         c_source = emit_c(module, units=unit_count(1)) if c_source is None else c_source
         lowered = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == signature.name)
-        library, handle = load_compiled(c_source)
+        library, handle, optimising = load_tiered(c_source) if tiered else (*load_compiled(c_source), None)
         fn = CFunction.from_func(handle, lowered)
         return Program(signature, c_source, library, list(fn.args), fn.arena_bytes, module, source, model,
-                       memory_report(lowered), pipeline)
+                       memory_report(lowered), pipeline)._tiered(optimising)
 
     # -- what the model takes and returns -----------------------------------------------------
     @property
@@ -380,7 +412,7 @@ def _store(program: Program, key: str) -> None:
 
 
 def _load_cached(key: str, source: str | Path | None = None, model: str | None = None,
-                 pipeline: str | None = None) -> Program | None:
+                 pipeline: str | None = None, tiered: bool = False) -> Program | None:
     """The program cached under `key`, or None (then it is compiled again). Its library is
     looked up by its C source under this process's build flags (and built if missing): a
     sanitized build, another compiler or CPU reuse the passes' work. A damaged record
@@ -399,8 +431,8 @@ def _load_cached(key: str, source: str | Path | None = None, model: str | None =
                       stacklevel=2)
         discard(path)
         return None
-    library, _ = load_compiled(c_source)
-    return Program(signature, c_source, library, args, arena, None, source, model, memory, pipeline)
+    library, _, optimising = load_tiered(c_source) if tiered else (*load_compiled(c_source), None)
+    return Program(signature, c_source, library, args, arena, None, source, model, memory, pipeline)._tiered(optimising)
 
 
 def _is_state_update(name: str, sig: ModelSignature) -> bool:

@@ -245,7 +245,7 @@ class Entry:
     def program(self) -> Program:
         """The inference-mode program (compiled on first use: a training call needs only the
         split VJP's halves)."""
-        return compile_program(self.imported.text)
+        return compile_program(self.imported.text, tiered=True)
 
     @property
     def splits(self) -> bool:
@@ -265,7 +265,7 @@ class Entry:
         """The split VJP's forward half (None when the VJP is not split) and the backward."""
         if self._backward is None:
             if self.splits:
-                halves = split_vjp(self.imported.text, None, "params", self.imported.training)
+                halves = split_vjp(self.imported.text, None, "params", self.imported.training, tiered=True)
                 self._forward_half = DirectCall(halves[0], self.imported)
                 self._backward = DirectCall(halves[1], self.imported, saved_from=self._forward_half)
             else:  # the states get scratch copies: the forward already updated them

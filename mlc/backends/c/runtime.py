@@ -159,7 +159,7 @@ def compile_c(source: str, *, flags: tuple[str, ...] | None = None) -> Path:
     """
     command = compiler_command()
     flags = build_flags() if flags is None else flags
-    key = content_key("c", source, build_identity(flags))
+    key = library_key(source, flags)
 
     def build(library: Path) -> None:
         units = translation_units(source)
@@ -177,6 +177,11 @@ def compile_c(source: str, *, flags: tuple[str, ...] | None = None) -> Path:
                 path.unlink(missing_ok=True)
 
     return cached_build(key, ".so", build)
+
+
+def library_key(source: str, flags: tuple[str, ...]) -> str:
+    """The cache key of the library `compile_c` builds from `source` with `flags`."""
+    return content_key("c", source, build_identity(flags))
 
 
 def _run_compilers(commands: list[list[str]]) -> None:
@@ -315,12 +320,18 @@ class CFunction:
         self.arena_bytes = arena_bytes
         self._pool: list[tuple[np.ndarray | None, ctypes.Array[ctypes.c_void_p]]] = []
         """Free (arena, argument array) pairs: the arena is None when the function takes none."""
-        self._fn = getattr(library, c_symbol(name))
-        self._fn.argtypes = [ctypes.c_void_p] * (len(self.args) + (arena_bytes is not None))
-        self._fn.restype = None
-        self._packed = getattr(library, f"{c_symbol(name)}_packed")
-        self._packed.argtypes = [ctypes.c_void_p]
-        self._packed.restype = None
+        self.retarget(library)
+
+    def retarget(self, library: ctypes.CDLL) -> None:
+        """Call this function in `library`: another build of the same C (the optimised one of
+        a quick build). A call already running finishes in the library it started in."""
+        fn = getattr(library, c_symbol(self.name))
+        fn.argtypes = [ctypes.c_void_p] * (len(self.args) + (self.arena_bytes is not None))
+        fn.restype = None
+        packed = getattr(library, f"{c_symbol(self.name)}_packed")
+        packed.argtypes = [ctypes.c_void_p]
+        packed.restype = None
+        self._fn, self._packed = fn, packed
 
     @classmethod
     def from_func(cls, library: ctypes.CDLL, op: func.FuncOp) -> CFunction:
