@@ -65,6 +65,8 @@ def test_a_tiered_program_runs_the_quick_build_then_the_optimised_one_with_the_s
         assert np.array_equal(quick_out[name], value) and np.array_equal(optimised_out[name], value), name
     again = mlc.compile(EXAMPLE, tiered=True)  # cached: straight to the optimised library
     assert again._optimising is None and Path(again.library_path) == compile_c(source)
+    step = again.trainer("sgd", lr=0.1).program  # a variant of a tiered program is tiered too
+    assert step._optimising is not None and step.wait_optimised().library_path == compile_c(step.c_source)
 
 
 def test_a_failed_optimised_build_warns_and_the_quick_build_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:

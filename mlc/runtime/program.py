@@ -170,6 +170,8 @@ class Program:
         self._memory = dict(memory) if memory is not None else None
         self._fn = CFunction(load_library(library_path), signature.name, arg_specs, arena_bytes)
         self._optimising: OptimisedBuild | None = None
+        self._tiered_variants = False
+        """Whether the gradient and training variants are tiered builds too (`compile(tiered=)`)."""
 
     def _tier_up(self, build: OptimisedBuild) -> None:
         """Run the optimised library from now on (`OptimisedBuild.then`)."""
@@ -181,7 +183,8 @@ class Program:
         self._fn.retarget(library)
         self.library_path = path
 
-    def _tiered(self, build: OptimisedBuild | None) -> Program:
+    def _tiered(self, tiered: bool, build: OptimisedBuild | None) -> Program:
+        self._tiered_variants = tiered
         if build is not None:
             self._optimising = build
             build.then(self._tier_up)
@@ -207,7 +210,7 @@ class Program:
         library, handle, optimising = load_tiered(c_source) if tiered else (*load_compiled(c_source), None)
         fn = CFunction.from_func(handle, lowered)
         return Program(signature, c_source, library, list(fn.args), fn.arena_bytes, module, source, model,
-                       memory_report(lowered), pipeline)._tiered(optimising)
+                       memory_report(lowered), pipeline)._tiered(tiered, optimising)
 
     # -- what the model takes and returns -----------------------------------------------------
     @property
@@ -313,7 +316,8 @@ class Program:
             raise ValueError("this program was not compiled from a model source, so it has no gradient")
         with self._variants_lock:  # threads asking for the same variant compile it once
             if (pipeline, suffix) not in self._variants:
-                self._variants[pipeline, suffix] = build_program(self._source, self._model, pipeline, suffix)
+                self._variants[pipeline, suffix] = build_program(self._source, self._model, pipeline, suffix,
+                                                                 self._tiered_variants)
             return self._variants[pipeline, suffix]
 
     def grad_program(self, wrt: str = "params", budget: str | int | None = None,
@@ -366,7 +370,8 @@ class Program:
             raise ValueError("this program was not compiled from a model source, so it has no gradient")
         with self._variants_lock:
             if (wrt, training) not in self._splits:
-                self._splits[wrt, training] = split_vjp(self._source, self._model, wrt, training)
+                self._splits[wrt, training] = split_vjp(self._source, self._model, wrt, training,
+                                                        self._tiered_variants)
             return self._splits[wrt, training]
 
     def vjp(self, params: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], cotangents: Mapping[str, np.ndarray],
@@ -432,7 +437,7 @@ def _load_cached(key: str, source: str | Path | None = None, model: str | None =
         discard(path)
         return None
     library, _, optimising = load_tiered(c_source) if tiered else (*load_compiled(c_source), None)
-    return Program(signature, c_source, library, args, arena, None, source, model, memory, pipeline)._tiered(optimising)
+    return Program(signature, c_source, library, args, arena, None, source, model, memory, pipeline)._tiered(tiered, optimising)
 
 
 def _is_state_update(name: str, sig: ModelSignature) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 import torch.utils._pytree as pytree
 
-from mlc.backends.c.runtime import set_num_threads
+from mlc.backends.c.runtime import probe_compiler_in_background, set_num_threads
 from mlc.frontend.pytorch.graph import Argument
 from mlc.frontend.pytorch.importer import Imported, Unsupported, describe, import_graph, propagate, source_line
 from mlc.runtime.direct_call import DirectCall
@@ -73,6 +73,7 @@ class BackendOptions:
 def mlc_backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], options: dict[str, Any] | None = None,
                 **_: Any) -> Callable[..., Any]:
     """The Dynamo backend (registered as `mlc` by the `torch_dynamo_backends` entry point)."""
+    probe_compiler_in_background()  # while the graph is imported and lowered
     return CompiledGraph(gm, BackendOptions.of(options), guarded=_static(gm))
 
 

@@ -141,6 +141,12 @@ def build_identity(flags: tuple[str, ...] | None = None) -> str:
                       f"vector_bytes={target.vector_bytes} cores={target.cores}", mlc_version()))
 
 
+def probe_compiler_in_background() -> None:
+    """Start the compiler probes of `build_identity` (`--version`, what `-march=native` means:
+    0.1 s) in a daemon thread, so that a first compile that comes later does not wait for them."""
+    threading.Thread(target=build_identity, name="mlc-compiler-probe", daemon=True).start()
+
+
 def unit_count(functions: int = 1) -> int:
     """Translation units to spread a large function's C over (`emit_c(units=)`) when `functions`
     compile at once: the cores shared among them, at most 4 each (each unit is a compiler
