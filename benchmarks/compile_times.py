@@ -5,9 +5,11 @@ the cold time goes.
 
 "cold" is the API call from text to a loaded library with an empty cache directory
 (`mlc.compile(text)`, or `Program.trainer("adam").program` for the step); "cached" the same call
-again in a new Program (the cache hit reads the library and its record). The stage columns
-time the same work step by step: frontend, passes (the pipeline on the entry function, as the
-API runs it), C emission, the C compiler. `--passes` adds each pass's share, what
+again in a new Program (the cache hit reads the library and its record); "tiered" the cold call
+with `tiered=True`, until the program runs (on the quick -Og build, when its C is large enough:
+`mlc.backends.c.tiers`). The stage columns time the same work step by step: frontend, passes
+(the pipeline on the entry function, as the API runs it), C emission, the C compiler at -O2
+("cc") and at -Og ("cc -Og"). `--passes` adds each pass's share, what
 `mlc-opt --time-passes` prints. Medians over the repeats.
 """
 
@@ -29,7 +31,8 @@ def measure(path: Path, kind: str) -> dict[str, float]:
     import mlc
     from mlc.runtime.program import build_program, load_module, make_context, select_model
     from mlc.backends.c.emitter import emit_c
-    from mlc.backends.c.runtime import compile_c, unit_count
+    from mlc.backends.c.runtime import build_flags, compile_c, unit_count
+    from mlc.backends.c.tiers import quick_flags, wait_for_optimised_builds
     from mlc.passes.pipelines import DEFAULT_PIPELINE, training_pipeline
     from mlc.universe import MLC_UNIVERSE
     from xdsl.transforms import get_all_passes
@@ -45,6 +48,12 @@ def measure(path: Path, kind: str) -> dict[str, float]:
         t0 = time.perf_counter()
         build_program(text, None, pipeline, suffix)
         row["cached"] = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["MLC_CACHE_DIR"] = cache
+        t0 = time.perf_counter()
+        build_program(text, None, pipeline, suffix, tiered=True)
+        row["tiered"] = time.perf_counter() - t0
+        wait_for_optimised_builds()  # not timed: it compiles in the background
 
     with tempfile.TemporaryDirectory() as cache:
         os.environ["MLC_CACHE_DIR"] = cache
@@ -65,6 +74,8 @@ def measure(path: Path, kind: str) -> dict[str, float]:
         t3 = time.perf_counter()
         compile_c(source)
         t4 = time.perf_counter()
+        compile_c(source, flags=quick_flags(build_flags()))
+        row["cc -Og"] = time.perf_counter() - t4
     del mlc
     row.update(frontend=t1 - t0, passes=t2 - t1, emit=t3 - t2, cc=t4 - t3, c_lines=source.count("\n"))
     return row
@@ -79,7 +90,7 @@ def main() -> None:
     import mlc  # noqa: F401  (import time is not compile time)
 
     wanted = set(filter(None, args.models.split(",")))
-    columns = ["cold", "cached", "frontend", "passes", "emit", "cc"]
+    columns = ["cold", "cached", "tiered", "frontend", "passes", "emit", "cc", "cc -Og"]
     print(f"medians of {args.repeats}; ms\n")
     print("| model | program | " + " | ".join(columns) + " | C lines |" + (" passes (ms) |" if args.passes else ""))
     print("|---|---|" + "---|" * len(columns) + "---|" + ("---|" if args.passes else ""))

@@ -144,7 +144,13 @@ def build_identity(flags: tuple[str, ...] | None = None) -> str:
 def probe_compiler_in_background() -> None:
     """Start the compiler probes of `build_identity` (`--version`, what `-march=native` means:
     0.1 s) in a daemon thread, so that a first compile that comes later does not wait for them."""
-    threading.Thread(target=build_identity, name="mlc-compiler-probe", daemon=True).start()
+    def probe() -> None:
+        try:
+            build_identity()
+        except Exception:  # no compiler: the compile that needs it says so
+            pass
+
+    threading.Thread(target=probe, name="mlc-compiler-probe", daemon=True).start()
 
 
 def unit_count(functions: int = 1) -> int:

@@ -26,10 +26,11 @@ def quick_flags(flags: tuple[str, ...]) -> tuple[str, ...]:
 
 
 class OptimisedBuild:
-    """The optimised library of C whose quick build is running, compiled in a background
-    (daemon) thread: a process that exits first leaves at most a temporary file, which the
-    cache's eviction removes. `then(callback)` runs `callback(self)` once the build has ended
-    (at once if it has), `wait()` returns after every callback has run."""
+    """The optimised library of C whose quick build is running, compiled in a background thread.
+    The thread is not a daemon: a process that ends meanwhile waits for it at exit, so that the
+    optimised library reaches the cache and the next process starts on it. `then(callback)`
+    runs `callback(self)` once the build has ended (at once, in the caller's thread, if it has);
+    `wait()` returns once the build and the callbacks registered before its end have run."""
 
     def __init__(self, source: str, flags: tuple[str, ...]) -> None:
         self.result: tuple[Path, ctypes.CDLL] | None = None
@@ -37,18 +38,24 @@ class OptimisedBuild:
         self._callbacks: list[Callable[[OptimisedBuild], None]] | None = []
         self._lock = threading.Lock()
         self._done = threading.Event()
-        threading.Thread(target=self._run, args=(source, flags), name="mlc-optimised-build", daemon=True).start()
+        with _pending_lock:
+            _pending.append(self)
+        threading.Thread(target=self._run, args=(source, flags), name="mlc-optimised-build").start()
 
     def _run(self, source: str, flags: tuple[str, ...]) -> None:
         try:
             self.result = load_compiled(source, flags=flags)
         except Exception as error:  # reported by the callbacks: the quick build stays
             self.error = error
-        with self._lock:
-            callbacks, self._callbacks = self._callbacks or [], None
-        for callback in callbacks:
-            callback(self)
-        self._done.set()
+        try:
+            with self._lock:
+                callbacks, self._callbacks = self._callbacks or [], None
+            for callback in callbacks:
+                callback(self)
+        finally:  # a callback that raises (a warning under -W error) must not leave waiters hanging
+            self._done.set()
+            with _pending_lock:
+                _pending.remove(self)
 
     def then(self, callback: Callable[[OptimisedBuild], None]) -> None:
         with self._lock:
@@ -61,25 +68,29 @@ class OptimisedBuild:
         self._done.wait()
 
 
-_optimising: list[OptimisedBuild] = []
-"""Optimised builds started and not yet waited for (`wait_for_optimised_builds`)."""
+_pending: list[OptimisedBuild] = []
+"""Optimised builds that have not ended (`wait_for_optimised_builds`)."""
+_pending_lock = threading.Lock()
 
 
 def load_tiered(source: str) -> tuple[Path, ctypes.CDLL, OptimisedBuild | None]:
     """`load_compiled`, unless the optimised library is not cached and `source` is large: then
     the quick build (`quick_flags`, cached too) and the optimised build started beside it.
-    A first call then waits for the quick compile only."""
+    A first call then waits for the quick compile only. Flags that do not build at -O2 (a
+    sanitized build ends in -O0) have no quicker tier."""
     flags = build_flags()
-    if len(source) <= QUICK_TIER_BYTES or lookup(library_key(source, flags) + ".so") is not None:
+    levels = [flag for flag in flags if flag.startswith("-O")]
+    if len(source) <= QUICK_TIER_BYTES or levels[-1:] != ["-O2"] \
+            or lookup(library_key(source, flags) + ".so") is not None:
         return (*load_compiled(source, flags=flags), None)
     path, library = load_compiled(source, flags=quick_flags(flags))
-    build = OptimisedBuild(source, flags)
-    _optimising.append(build)
-    return path, library, build
+    return path, library, OptimisedBuild(source, flags)
 
 
 def wait_for_optimised_builds() -> None:
     """Return once every optimised build started so far has ended and replaced its quick build
-    (for benchmarks, which time the optimised code, and tests)."""
-    while _optimising:
-        _optimising.pop().wait()
+    (for benchmarks, which time the optimised code, and tests). Safe from any thread."""
+    with _pending_lock:
+        builds = list(_pending)
+    for build in builds:
+        build.wait()

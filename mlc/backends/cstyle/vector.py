@@ -143,7 +143,8 @@ class VectorPrinter(PrinterCore):
                           else f"__builtin_ia32_maskstore{ps}{width}(({vtype}*)p, m, v);")
             fallback = guarded("defined(__AVX__)", avx, fallback)
         lane_bits = f"(uint{max(lanes, 8)}_t)((1u << n) - 1u)"  # an AVX-512 mask register
-        masked = f"__builtin_ia32_{kind}u{ps}{width or '128'}_mask(p, v, {lane_bits});"
+        pointer = "(const void*)p" if kind == "load" else "(void*)p"  # GCC's take elements, Clang's vectors
+        masked = f"__builtin_ia32_{kind}u{ps}{width or '128'}_mask({pointer}, v, {lane_bits});"
         vl = "defined(__AVX512F__)" + (" && defined(__AVX512VL__)" if width != "512" else "")
         body = guarded(vl, ("return " if kind == "load" else "") + masked, fallback)
         return self.helper(name, f"{signature} {{\n{body}\n}}")

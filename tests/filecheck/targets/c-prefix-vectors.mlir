@@ -33,7 +33,7 @@ func.func @k(%x: memref<6xf32>, %y: memref<6xf32>, %a: memref<2xf64>, %b: memref
 // CHECK:      static const int32_t mlc_lanes32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 // CHECK-NEXT: static inline mlc_v8f32 mlc_load_prefix_v8f32(const float* p, mlc_v8f32 v, int n) {
 // CHECK-NEXT: #if defined(__AVX512F__) && defined(__AVX512VL__)
-// CHECK-NEXT:   return __builtin_ia32_loadups256_mask(p, v, (uint8_t)((1u << n) - 1u));
+// CHECK-NEXT:   return __builtin_ia32_loadups256_mask((const void*)p, v, (uint8_t)((1u << n) - 1u));
 // CHECK-NEXT: #else
 // CHECK-NEXT: #if defined(__AVX__)
 // CHECK-NEXT:   mlc_mask_v8f32 m;
@@ -42,7 +42,7 @@ func.func @k(%x: memref<6xf32>, %y: memref<6xf32>, %a: memref<2xf64>, %b: memref
 // CHECK-NEXT: #else
 // CHECK-NEXT:   memcpy(&v, p, (size_t)n * sizeof(float));
 // CHECK:      static inline void mlc_store_prefix_v8f32(float* p, mlc_v8f32 v, int n) {
-// CHECK:        __builtin_ia32_storeups256_mask(p, v, (uint8_t)((1u << n) - 1u));
+// CHECK:        __builtin_ia32_storeups256_mask((void*)p, v, (uint8_t)((1u << n) - 1u));
 // CHECK:        __builtin_ia32_maskstoreps256((mlc_v8f32*)p, m, v);
 // CHECK:      static const int64_t mlc_lanes64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 // CHECK-NEXT: static inline mlc_v4f64 mlc_load_prefix_v4f64(const double* p, mlc_v4f64 v, int n) {
