@@ -173,23 +173,6 @@ class Program:
         self._tiered_variants = False
         """Whether the gradient and training variants are tiered builds too (`compile(tiered=)`)."""
 
-    def _tier_up(self, build: OptimisedBuild) -> None:
-        """Run the optimised library from now on (`OptimisedBuild.then`)."""
-        if build.result is None:
-            warnings.warn(f"mlc: the optimised build of @{self.name} failed ({build.error}); "
-                          "it goes on running its quick build (-Og)", RuntimeWarning, stacklevel=2)
-            return
-        path, library = build.result
-        self._fn.retarget(library)
-        self.library_path = path
-
-    def _tiered(self, tiered: bool, build: OptimisedBuild | None) -> Program:
-        self._tiered_variants = tiered
-        if build is not None:
-            self._optimising = build
-            build.then(self._tier_up)
-        return self
-
     def wait_optimised(self) -> Program:
         """Block until a tiered program runs its optimised library (at once for any other)."""
         if self._optimising is not None:
@@ -209,8 +192,9 @@ class Program:
         lowered = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == signature.name)
         library, handle, optimising = load_tiered(c_source) if tiered else (*load_compiled(c_source), None)
         fn = CFunction.from_func(handle, lowered)
-        return Program(signature, c_source, library, list(fn.args), fn.arena_bytes, module, source, model,
-                       memory_report(lowered), pipeline)._tiered(tiered, optimising)
+        program = Program(signature, c_source, library, list(fn.args), fn.arena_bytes, module, source, model,
+                          memory_report(lowered), pipeline)
+        return _with_tiers(program, tiered, optimising)
 
     # -- what the model takes and returns -----------------------------------------------------
     @property
@@ -437,7 +421,29 @@ def _load_cached(key: str, source: str | Path | None = None, model: str | None =
         discard(path)
         return None
     library, _, optimising = load_tiered(c_source) if tiered else (*load_compiled(c_source), None)
-    return Program(signature, c_source, library, args, arena, None, source, model, memory, pipeline)._tiered(tiered, optimising)
+    program = Program(signature, c_source, library, args, arena, None, source, model, memory, pipeline)
+    return _with_tiers(program, tiered, optimising)
+
+
+def _with_tiers(program: Program, tiered: bool, build: OptimisedBuild | None) -> Program:
+    """`program`, its variants tiered when it is, running the optimised library once `build`
+    (its background build, if any) has ended."""
+    program._tiered_variants = tiered
+    if build is not None:
+        program._optimising = build
+        build.then(lambda ended: _tier_up(program, ended))
+    return program
+
+
+def _tier_up(program: Program, build: OptimisedBuild) -> None:
+    """Run the optimised library from now on; a failed build leaves the quick one, with a warning."""
+    if build.result is None:
+        warnings.warn(f"mlc: the optimised build of @{program.name} failed ({build.error}); "
+                      "it goes on running its quick build (-Og)", RuntimeWarning, stacklevel=2)
+        return
+    path, library = build.result
+    program.function.retarget(library)
+    program.library_path = path
 
 
 def _is_state_update(name: str, sig: ModelSignature) -> bool:
