@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import threading
 import warnings
@@ -190,7 +191,7 @@ class Program:
 
         c_source = emit_c(module, units=unit_count(1)) if c_source is None else c_source
         lowered = next(op for op in module.ops if isinstance(op, func.FuncOp) and op.sym_name.data == signature.name)
-        library, handle, optimising = load_tiered(c_source) if tiered else (*load_compiled(c_source), None)
+        library, handle, optimising = _load_library(c_source, tiered)
         fn = CFunction.from_func(handle, lowered)
         program = Program(signature, c_source, library, list(fn.args), fn.arena_bytes, module, source, model,
                           memory_report(lowered), pipeline)
@@ -420,9 +421,15 @@ def _load_cached(key: str, source: str | Path | None = None, model: str | None =
                       stacklevel=2)
         discard(path)
         return None
-    library, _, optimising = load_tiered(c_source) if tiered else (*load_compiled(c_source), None)
+    library, _, optimising = _load_library(c_source, tiered)
     program = Program(signature, c_source, library, args, arena, None, source, model, memory, pipeline)
     return _with_tiers(program, tiered, optimising)
+
+
+def _load_library(c_source: str, tiered: bool) -> tuple[Path, ctypes.CDLL, OptimisedBuild | None]:
+    """The compiled C (`load_compiled`), or its first tier and the optimised build under way
+    (`load_tiered`)."""
+    return load_tiered(c_source) if tiered else (*load_compiled(c_source), None)
 
 
 def _with_tiers(program: Program, tiered: bool, build: OptimisedBuild | None) -> Program:

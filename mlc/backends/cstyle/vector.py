@@ -29,6 +29,11 @@ def x86_kind(t: VectorType) -> tuple[str, str] | None:
     return ("ps" if elt == "float" else "pd"), X86_WIDTHS[bits]
 
 
+def lane_mask_type(lanes: int) -> str:
+    """The C type of an AVX-512 mask register over `lanes` lanes (a bit per lane, 8 at least)."""
+    return f"uint{max(lanes, 8)}_t"
+
+
 def guarded(condition: str, x86: str, fallback: str) -> str:
     """A helper's body: the builtin call `x86` under `#if condition`, else the portable `fallback`."""
     return f"#if {condition}\n  {x86}\n#else\n{fallback}\n#endif"
@@ -70,7 +75,7 @@ class VectorPrinter(PrinterCore):
             kind, width = x86
             if width == "512":  # every lane (mask of ones), rounding as the current mode (4)
                 body = guarded("defined(__AVX512F__)", f"return __builtin_ia32_vfmadd{kind}512_mask(a, b, c, "
-                               f"(uint{max(lanes, 8)}_t)-1, 4);", fallback)
+                               f"({lane_mask_type(lanes)})-1, 4);", fallback)
             else:
                 body = guarded("defined(__FMA__)", f"return __builtin_ia32_vfmadd{kind}{width}(a, b, c);", fallback)
         return self.helper(name, f"static inline {vtype} {name}({vtype} a, {vtype} b, {vtype} c) {{\n{body}\n}}")
@@ -142,7 +147,7 @@ class VectorPrinter(PrinterCore):
                           f"((const {vtype}*)p, m), ({vtype})m);" if kind == "load"
                           else f"__builtin_ia32_maskstore{ps}{width}(({vtype}*)p, m, v);")
             fallback = guarded("defined(__AVX__)", avx, fallback)
-        lane_bits = f"(uint{max(lanes, 8)}_t)((1u << n) - 1u)"  # an AVX-512 mask register
+        lane_bits = f"({lane_mask_type(lanes)})((1u << n) - 1u)"
         pointer = "(const void*)p" if kind == "load" else "(void*)p"  # GCC's take elements, Clang's vectors
         masked = f"__builtin_ia32_{kind}u{ps}{width or '128'}_mask({pointer}, v, {lane_bits});"
         vl = "defined(__AVX512F__)" + (" && defined(__AVX512VL__)" if width != "512" else "")
