@@ -3,7 +3,9 @@
 Everything here inserts through xDSL's `ImplicitBuilder`: call these helpers inside a
 `with ImplicitBuilder(block):` and the ops land at the end of that block. Inside
 `with hoisted_constants(block):`, constants instead go once each to the start of `block` (a
-function body): a nest builds many loops with the same bounds and offsets.
+function body): a nest builds many loops with the same bounds and offsets; and the pure ops
+built through `reused` (index arithmetic, broadcasts, masks) are built once where they dominate,
+the blocks of loops being built (`building`) included.
 """
 
 from __future__ import annotations
@@ -21,26 +23,69 @@ from xdsl.ir.affine import AffineBinaryOpExpr, AffineBinaryOpKind, AffineConstan
 from mlc.loops.affine import Interval, expr_bounds
 
 
-_CONSTANTS: ContextVar[tuple[Block, dict[tuple[object, ...], SSAValue]] | None] = ContextVar("_CONSTANTS", default=None)
+class _Scope:
+    """What `hoisted_constants` shares while a function is built: its constants, the pure ops
+    built so far (`reused`), and the blocks still being built (their ops dominate whatever is
+    built next: the enclosing loops' bodies, each built before its loop op exists)."""
+
+    def __init__(self, block: Block) -> None:
+        self.block = block
+        self.constants: dict[tuple[object, ...], SSAValue] = {}
+        self.pure: dict[tuple[object, ...], SSAValue] = {}
+        self.open: set[Block] = {block}
+
+
+_SCOPE: ContextVar[_Scope | None] = ContextVar("_SCOPE", default=None)
 
 
 @contextmanager
 def hoisted_constants(block: Block) -> Iterator[None]:
-    """Within: `index_const` and `float_const` put each distinct constant once at the start of `block`."""
-    token = _CONSTANTS.set((block, {}))
+    """Within: `index_const` and `float_const` put each distinct constant once at the start of
+    `block` (a function body), and `reused` builds each pure op once where it dominates."""
+    token = _SCOPE.set(_Scope(block))
     try:
         yield
     finally:
-        _CONSTANTS.reset(token)
+        _SCOPE.reset(token)
 
 
-def _constant(attr: Attribute, key: tuple[object, ...]) -> SSAValue:
-    pool = _CONSTANTS.get()
-    if pool is None:
-        return arith.ConstantOp(attr).result
-    block, found = pool
+@contextmanager
+def building(block: Block) -> Iterator[None]:
+    """Ops go to the end of `block`, a region's block built before the op that will hold it."""
+    scope = _SCOPE.get()
+    if scope is not None:
+        scope.open.add(block)
+    try:
+        with ImplicitBuilder(block):
+            yield
+    finally:
+        if scope is not None:
+            scope.open.discard(block)
+
+
+def reused(key: tuple[object, ...], build: Callable[[], SSAValue]) -> SSAValue:
+    """`build()` of a pure op, or the value an equal call built earlier in a block that is still
+    being built (so it dominates this point): the ops `cse` would merge are never made. A nest's
+    index arithmetic repeats the same products and sums for every access (LeNet-5's Adam step
+    built 2,900 ops that `cse` then erased). `key` names the op and its operands."""
+    scope = _SCOPE.get()
+    if scope is None:
+        return build()
+    found = scope.pure.get(key)
+    if found is not None and found.owner.parent in scope.open:  # pyright: ignore[reportAttributeAccessIssue]
+        return found
+    scope.pure[key] = value = build()
+    return value
+
+
+def _constant(key: tuple[object, ...], attr: Callable[[], Attribute]) -> SSAValue:
+    scope = _SCOPE.get()
+    if scope is None:
+        return arith.ConstantOp(attr()).result
+    block, found = scope.block, scope.constants
     if key not in found:
-        op = arith.ConstantOp.create(properties={"value": attr}, result_types=[attr.type])  # pyright: ignore[reportAttributeAccessIssue]
+        value = attr()
+        op = arith.ConstantOp.create(properties={"value": value}, result_types=[value.type])  # pyright: ignore[reportAttributeAccessIssue]
         if op.parent is not None:  # an implicit builder inserted it where it is used
             op.detach()
         if block.first_op is None:
@@ -52,11 +97,11 @@ def _constant(attr: Attribute, key: tuple[object, ...]) -> SSAValue:
 
 
 def index_const(value: int) -> SSAValue:
-    return _constant(IntegerAttr(value, IndexType()), ("index", value))
+    return _constant(("index", value), lambda: IntegerAttr(value, IndexType()))
 
 
 def float_const(value: float, typ: Attribute) -> SSAValue:
-    return _constant(FloatAttr(value, typ), ("float", repr(value), typ))  # pyright: ignore[reportArgumentType]
+    return _constant(("float", repr(value), typ), lambda: FloatAttr(value, typ))  # pyright: ignore[reportArgumentType]
 
 
 LoopBody = Callable[[SSAValue, Sequence[SSAValue]], Sequence[SSAValue]]
@@ -73,7 +118,7 @@ def for_loop(lower: int, upper: int, body: LoopBody, carried: Sequence[SSAValue]
     """`for (i = lower; i < upper; ++i)` carrying `carried`; returns the final carried values.
     A `parallel` loop (which carries nothing) is marked `mlc.parallel`."""
     block = Block(arg_types=[IndexType(), *(v.type for v in carried)])
-    with ImplicitBuilder(block):
+    with building(block):
         scf.YieldOp(*body(block.args[0], block.args[1:]))
     loop = scf.ForOp(index_const(lower), index_const(upper), index_const(1), carried, block)
     if parallel:
@@ -122,20 +167,25 @@ def emit_index_expr(expr: AffineExpr, ivs: Sequence[SSAValue], ranges: Sequence[
     non_negative = expr_bounds(expr.lhs, ranges)[0] >= 0
     match expr.kind:
         case AffineBinaryOpKind.Add:
-            return arith.AddiOp(lhs, rhs).result
+            return _binary(arith.AddiOp, lhs, rhs)
         case AffineBinaryOpKind.Mul:
-            return arith.MuliOp(lhs, rhs).result
+            return _binary(arith.MuliOp, lhs, rhs)
         case AffineBinaryOpKind.FloorDiv:
-            return (arith.DivSIOp if non_negative else arith.FloorDivSIOp)(lhs, rhs).result
+            return _binary(arith.DivSIOp if non_negative else arith.FloorDivSIOp, lhs, rhs)
         case AffineBinaryOpKind.CeilDiv:
-            return arith.CeilDivSIOp(lhs, rhs).result
+            return _binary(arith.CeilDivSIOp, lhs, rhs)
         case AffineBinaryOpKind.Mod:
-            rem = arith.RemSIOp(lhs, rhs).result
+            rem = _binary(arith.RemSIOp, lhs, rhs)
             if non_negative:
                 return rem
-            negative = arith.CmpiOp(rem, index_const(0), "slt").result
-            return arith.SelectOp(negative, arith.AddiOp(rem, rhs).result, rem).result
+            negative = reused(("slt", rem), lambda: arith.CmpiOp(rem, index_const(0), "slt").result)
+            wrapped = _binary(arith.AddiOp, rem, rhs)
+            return reused(("select", negative, wrapped, rem), lambda: arith.SelectOp(negative, wrapped, rem).result)
     raise AssertionError(expr.kind)
+
+
+def _binary(op: type[arith.SignlessIntegerBinaryOperation], lhs: SSAValue, rhs: SSAValue) -> SSAValue:
+    return reused((op, lhs, rhs), lambda: op(lhs, rhs).result)
 
 
 def in_bounds(indices: Sequence[SSAValue], shape: Sequence[int], unsafe: Sequence[bool]) -> SSAValue | None:
@@ -164,7 +214,7 @@ def guarded_accumulate(buffer: SSAValue, indices: Sequence[SSAValue], unsafe: Se
         accumulate()
         return
     block = Block()
-    with ImplicitBuilder(block):
+    with building(block):
         accumulate()
         scf.YieldOp()
     scf.IfOp(cond, [], [block])

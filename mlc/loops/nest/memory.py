@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from xdsl.dialects import arith, memref, vector
-from xdsl.dialects.builtin import VectorType
 from xdsl.ir import SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 
@@ -17,6 +16,7 @@ from mlc.loops.builders import float_const, guarded_load, in_bounds
 from mlc.loops.nest.reads import attached_producers
 from mlc.loops.nest.space import Space
 from mlc.loops.nest.vectors import (
+    broadcast,
     clamped_index,
     lane_axis,
     lane_contiguous,
@@ -27,6 +27,7 @@ from mlc.loops.nest.vectors import (
     buffer_shape,
     shape_type,
     vector_load,
+    vector_type,
     widened,
 )
 from mlc.loops.schedule import Loops, Schedule, ScheduleError, check_schedule, schedule_of
@@ -85,12 +86,12 @@ class NestMemory:
         if lane_contiguous(index, space, shape) and not unsafe[lane_axis(shape)]:
             indices = [space.emit(e) for e in index]
             cond = in_bounds(indices, shape, unsafe)
-            typ = VectorType(shape_type(buffer).get_element_type(), [space.width])
+            typ = vector_type(shape_type(buffer).get_element_type(), space.width)
             if cond is None:
                 return vector_load(buffer, indices, typ, space.active)
             clamped = [clamped_index(i, n) if bad else i for i, n, bad in zip(indices, shape, unsafe)]
             loaded = vector_load(buffer, clamped, typ, space.active)
-            filler = vector.BroadcastOp(float_const(fill, typ.element_type), typ).vector
+            filler = broadcast(float_const(fill, typ.element_type), space.width)
             return arith.SelectOp(cond, loaded, filler).result
         return self.gather(buffer, index, fill, space)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from xdsl.dialects import arith, math, vector
-from xdsl.dialects.builtin import VectorType
+from xdsl.dialects import arith, math
+from xdsl.dialects.builtin import FloatAttr, VectorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 
@@ -17,7 +17,7 @@ from mlc.loops.affine import read_in_bounds, simplify_within, substitute
 from mlc.loops.builders import float_const, in_bounds
 from mlc.loops.nest.memory import NestMemory
 from mlc.loops.nest.space import Space, State
-from mlc.loops.nest.vectors import clamped_index, from_lanes, per_lane, vector_op, widened
+from mlc.loops.nest.vectors import broadcast, clamped_index, from_lanes, per_lane, vector_op, widened
 from mlc.loops.schedule import ScheduleError, schedule_of
 
 
@@ -73,7 +73,7 @@ class NestValues(NestMemory):
         value = self.value(producer, clamped, replace(state, space=space))
         filler = float_const(fill, producer.result_type.get_element_type())
         if isinstance(value.type, VectorType):
-            filler = vector.BroadcastOp(filler, value.type).vector
+            filler = broadcast(filler, value.type.get_shape()[0])
         return arith.SelectOp(cond, value, filler).result
 
     def body(self, op: ix.ComputeOp, args: Sequence[SSAValue], exprs: Sequence[AffineExpr], space: Space,
@@ -92,6 +92,9 @@ class NestValues(NestMemory):
                     raise NotVectorizable(f"vectorize({self.schedule.vectorize}): the body of {op.name} uses the index "
                                           "the lanes run along")
                 mapping[body_op.result] = space.emit(expr)
+                continue
+            if isinstance(body_op, arith.ConstantOp) and isinstance(body_op.value, FloatAttr):
+                mapping[body_op.result] = float_const(body_op.value.value.data, body_op.result.type)
                 continue
             operands = [mapping.get(v, v) for v in body_op.operands]
             clone = vector_op(body_op, operands) if any(isinstance(v.type, VectorType) for v in operands) \

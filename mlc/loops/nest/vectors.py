@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import cache
 
 from xdsl.dialects import arith, vector
 from xdsl.dialects.builtin import Float32Type, IntegerType, MemRefType, VectorType
@@ -13,7 +14,7 @@ from xdsl.ir.affine import AffineExpr
 
 from mlc.dialects import vx
 from mlc.loops.affine import coefficient, substitute
-from mlc.loops.builders import float_const, index_const
+from mlc.loops.builders import float_const, index_const, reused
 from mlc.loops.nest.space import Space
 
 
@@ -62,7 +63,7 @@ def per_lane(index: Sequence[AffineExpr], space: Space) -> list[tuple[list[Affin
 
 def from_lanes(values: Sequence[SSAValue], width: int) -> SSAValue:
     """A vector of `width` lanes, lane k being `values[k]` (the lanes beyond, `values[0]`)."""
-    result = vector.BroadcastOp(values[0], VectorType(values[0].type, [width])).vector
+    result = broadcast(values[0], width)
     for lane, value in enumerate(values[1:], 1):
         result = vector.InsertOp(value, result, [lane]).result
     return result
@@ -70,7 +71,8 @@ def from_lanes(values: Sequence[SSAValue], width: int) -> SSAValue:
 
 def prefix_mask(active: int, width: int) -> SSAValue:
     """The mask of a partial vector: its first `active` of `width` lanes."""
-    return vector.CreateMaskOp([index_const(active)], VectorType(IntegerType(1), [width])).results[0]
+    return reused(("mask", active, width),
+                  lambda: vector.CreateMaskOp([index_const(active)], vector_type(IntegerType(1), width)).results[0])
 
 
 def vector_load(buffer: SSAValue, indices: Sequence[SSAValue], typ: VectorType, active: int) -> SSAValue:
@@ -78,7 +80,7 @@ def vector_load(buffer: SSAValue, indices: Sequence[SSAValue], typ: VectorType, 
     width = typ.get_shape()[0]
     if active == width:
         return vector.LoadOp(buffer, indices, typ).result
-    zeros = vector.BroadcastOp(float_const(0.0, typ.get_element_type()), typ).vector
+    zeros = broadcast(float_const(0.0, typ.get_element_type()), width)
     return vector.MaskedLoadOp(buffer, indices, prefix_mask(active, width), zeros, typ).result
 
 
@@ -116,7 +118,7 @@ def vector_op(op: Operation, operands: Sequence[SSAValue]) -> Operation:
         operands = [operands[0], *(widened(v, width) for v in operands[1:])]
     else:
         operands = [widened(v, width) for v in operands]
-    results = [VectorType(r.type, [width]) for r in op.results]
+    results = [vector_type(r.type, width) for r in op.results]
     return type(op).create(operands=operands, result_types=results, properties=dict(op.properties),
                            attributes=dict(op.attributes))
 
@@ -124,7 +126,18 @@ def vector_op(op: Operation, operands: Sequence[SSAValue]) -> Operation:
 def widened(value: SSAValue, width: int) -> SSAValue:
     if width == 1 or isinstance(value.type, VectorType):
         return value
-    return vector.BroadcastOp(value, VectorType(value.type, [width])).vector
+    return broadcast(value, width)
+
+
+def broadcast(value: SSAValue, width: int) -> SSAValue:
+    """`value` in every lane of a vector (built once where it dominates: `reused`)."""
+    return reused(("broadcast", value, width), lambda: vector.BroadcastOp(value, vector_type(value.type, width)).vector)
+
+
+@cache
+def vector_type(element: Attribute, width: int) -> VectorType:
+    """The type of a vector of `width` elements (made once: building a type verifies it)."""
+    return VectorType(element, [width])
 
 
 def clamped_index(index: SSAValue, size: int) -> SSAValue:
