@@ -3,13 +3,12 @@ where it dominates, and never reused from a loop body that has been closed."""
 
 from __future__ import annotations
 
-from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import arith, func, scf
 from xdsl.dialects.builtin import IndexType, ModuleOp
 from xdsl.ir import Block, Region
 from xdsl.ir.affine import AffineExpr
 
-from mlc.loops.builders import emit_index_expr, for_loop, hoisted_constants
+from mlc.loops.builders import emit_index_expr, for_loop, function_scope
 
 
 def test_index_arithmetic_is_shared_where_it_dominates_and_not_across_sibling_loops() -> None:
@@ -17,7 +16,7 @@ def test_index_arithmetic_is_shared_where_it_dominates_and_not_across_sibling_lo
     n = block.args[0]
     expr = AffineExpr.dimension(0) * 3 + 1
     ranges = [(0, 9)]
-    with ImplicitBuilder(block), hoisted_constants(block):
+    with function_scope(block):
         outer = emit_index_expr(expr, [n], ranges)
 
         def body(i, _carried):  # the outer value is visible inside; an inner one is the loop's own

@@ -2,10 +2,10 @@
 
 Everything here inserts through xDSL's `ImplicitBuilder`: call these helpers inside a
 `with ImplicitBuilder(block):` and the ops land at the end of that block. Inside
-`with hoisted_constants(block):`, constants instead go once each to the start of `block` (a
-function body): a nest builds many loops with the same bounds and offsets; and the pure ops
-built through `reused` (index arithmetic, broadcasts, masks) are built once where they dominate,
-the blocks of loops being built (`building`) included.
+`with function_scope(block):` (a function body, built at its end), constants instead go once
+each to the start of `block` (a nest builds many loops with the same bounds and offsets), and the
+pure ops built through `reused` (index arithmetic, broadcasts, masks) are built once where they
+dominate, in the blocks of loops being built (`building`) too.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from mlc.loops.affine import Interval, expr_bounds
 
 
 class _Scope:
-    """What `hoisted_constants` shares while a function is built: its constants, the pure ops
+    """What `function_scope` shares while a function is built: its constants, the pure ops
     built so far (`reused`), and the blocks still being built (their ops dominate whatever is
     built next: the enclosing loops' bodies, each built before its loop op exists)."""
 
@@ -39,12 +39,14 @@ _SCOPE: ContextVar[_Scope | None] = ContextVar("_SCOPE", default=None)
 
 
 @contextmanager
-def hoisted_constants(block: Block) -> Iterator[None]:
-    """Within: `index_const` and `float_const` put each distinct constant once at the start of
-    `block` (a function body), and `reused` builds each pure op once where it dominates."""
+def function_scope(block: Block) -> Iterator[None]:
+    """Ops go to the end of `block`, a function body; within, `index_const` and `float_const`
+    put each distinct constant once at its start, and `reused` builds each pure op once where it
+    dominates."""
     token = _SCOPE.set(_Scope(block))
     try:
-        yield
+        with ImplicitBuilder(block):
+            yield
     finally:
         _SCOPE.reset(token)
 
@@ -67,7 +69,7 @@ def reused(key: tuple[object, ...], build: Callable[[], SSAValue]) -> SSAValue:
     """`build()` of a pure op, or the value an equal call built earlier in a block that is still
     being built (so it dominates this point): the ops `cse` would merge are never made. A nest's
     index arithmetic repeats the same products and sums for every access (LeNet-5's Adam step
-    built 2,900 ops that `cse` then erased). `key` names the op and its operands."""
+    built 2,900 ops that `cse` then erased). `key` is the op's class and what it is built from."""
     scope = _SCOPE.get()
     if scope is None:
         return build()
@@ -178,9 +180,9 @@ def emit_index_expr(expr: AffineExpr, ivs: Sequence[SSAValue], ranges: Sequence[
             rem = _binary(arith.RemSIOp, lhs, rhs)
             if non_negative:
                 return rem
-            negative = reused(("slt", rem), lambda: arith.CmpiOp(rem, index_const(0), "slt").result)
+            negative = reused((arith.CmpiOp, "slt", rem), lambda: arith.CmpiOp(rem, index_const(0), "slt").result)
             wrapped = _binary(arith.AddiOp, rem, rhs)
-            return reused(("select", negative, wrapped, rem), lambda: arith.SelectOp(negative, wrapped, rem).result)
+            return reused((arith.SelectOp, negative, wrapped, rem), lambda: arith.SelectOp(negative, wrapped, rem).result)
     raise AssertionError(expr.kind)
 
 

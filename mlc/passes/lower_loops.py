@@ -36,7 +36,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from xdsl.builder import ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import arith, func, memref
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, MemRefType, ModuleOp, StringAttr, TensorType
@@ -48,7 +47,7 @@ from xdsl.utils.exceptions import PassFailedException
 from mlc.loops.affine import iteration_ranges, read_in_bounds
 from mlc.dialects import ix
 from mlc.graph.signature import IN_PLACE
-from mlc.loops.builders import emit_index_expr, fill_buffer, float_const, guarded_accumulate, guarded_load, hoisted_constants, loop_nest
+from mlc.loops.builders import emit_index_expr, fill_buffer, float_const, guarded_accumulate, guarded_load, function_scope, loop_nest
 from mlc.loops.nest.driver import Nest
 from mlc.loops.nest.reads import effective_reads, root_readers
 from mlc.passes.autodiff import PHASE
@@ -102,7 +101,7 @@ def lower_function(f: func.FuncOp, target: CpuTarget) -> None:
         if isinstance(v.owner, ix.IndexNotationOp) and v not in destination:
             destination[v] = outputs[k]
 
-    with ImplicitBuilder(block), hoisted_constants(block):
+    with function_scope(block):
         for op in old.ops:
             if isinstance(op, ix.IndexNotationOp) and computed_by_readers(op):
                 _check_readers(op, ret)

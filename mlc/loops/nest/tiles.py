@@ -15,7 +15,7 @@ from mlc.loops.affine import substitute
 from mlc.loops.builders import float_const
 from mlc.loops.nest.loops import NestLoops
 from mlc.loops.nest.space import Space, State
-from mlc.loops.nest.vectors import broadcast, element_bytes, vector_cells
+from mlc.loops.nest.vectors import element_bytes, vector_cells, widened
 
 LOCAL_TILE_BYTES = 32 * 1024
 """Largest tile accumulated in a local array (beyond, the output buffer holds the partial sums)."""
@@ -158,7 +158,7 @@ class NestTiles(NestLoops):
     def init(self, width: int) -> SSAValue:
         elt = self.op.result_type.get_element_type()
         value = float_const(0.0 if self.op.reduction.data == "sum" else float("-inf"), elt)
-        return value if width == 1 else broadcast(value, width)
+        return widened(value, width)
 
 
 def _shift(expr: AffineExpr, old: int, new: int) -> AffineExpr:

@@ -71,7 +71,7 @@ def from_lanes(values: Sequence[SSAValue], width: int) -> SSAValue:
 
 def prefix_mask(active: int, width: int) -> SSAValue:
     """The mask of a partial vector: its first `active` of `width` lanes."""
-    return reused(("mask", active, width),
+    return reused((vector.CreateMaskOp, active, width),
                   lambda: vector.CreateMaskOp([index_const(active)], vector_type(IntegerType(1), width)).results[0])
 
 
@@ -131,7 +131,7 @@ def widened(value: SSAValue, width: int) -> SSAValue:
 
 def broadcast(value: SSAValue, width: int) -> SSAValue:
     """`value` in every lane of a vector (built once where it dominates: `reused`)."""
-    return reused(("broadcast", value, width), lambda: vector.BroadcastOp(value, vector_type(value.type, width)).vector)
+    return reused((vector.BroadcastOp, value, width), lambda: vector.BroadcastOp(value, vector_type(value.type, width)).vector)
 
 
 @cache
