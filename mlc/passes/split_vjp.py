@@ -16,6 +16,13 @@ forward half computes and the backward half reads (the tape): each is one more f
 name the backward argument then takes. So a caller passes the backward each forward output it
 names. The backward takes only the model arguments and cotangents it reads.
 
+A forward value that only rearranges model arguments (a copy through an index map: a
+transposed weight, a reshaped or padded input, and copies of those) is not saved: the backward
+computes it again from the arguments, as PyTorch's partitioner recomputes views. Saving it
+would make the forward write it out (LeNet-5's dense layers' transposed weights: 59k floats a
+call) where the forward would otherwise read the argument through the map, and the backward
+reads as many bytes either way. Such a clone is marked `mlc.phase = "recompute"`.
+
 Run it after `mlc-scatter-to-gather` and before scheduling. `mlc-checkpoint` keeps its meaning
 (what to keep and what to recompute under a budget) only in the unsplit function, whose whole
 tape it sees: with a split, every saved value lives from the forward call to the backward call.
@@ -23,17 +30,19 @@ tape it sees: with a split, every saved value lives from the forward call to the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, ModuleOp
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr
 from xdsl.ir import Block, OpResult, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
+from mlc.dialects import ix
 from mlc.graph.locations import OUTPUT_LOCS
+from mlc.passes.autodiff import PHASE
 from mlc.graph.signature import IN_PLACE, ModelSignature, TensorSpec, is_model, shape_and_dtype
 
 SAVED = "saved."
@@ -73,12 +82,15 @@ def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
     kept, grads = results[: len(results) - n_grads], results[len(results) - n_grads :]
     forward_ops = _ancestors(kept)
     backward_ops = _ancestors(grads) - forward_ops
+    recomputed = _rearrangements_read(backward_ops, grads, [v for k, v in enumerate(block.args)
+                                                             if not sig.args[k].name.startswith(COTANGENT)])
+    backward_ops |= recomputed
     model_args = [k for k, a in enumerate(sig.args) if not a.name.startswith(COTANGENT)]
 
     saved: dict[SSAValue, str] = {}  # forward value -> its name as a forward output
     extra: list[SSAValue] = []  # the saved values that are no output: `saved.<k>`
     read_by_backward = {v for op in backward_ops for v in op.operands} | set(grads)
-    for op in [o for o in block.ops if o in forward_ops]:
+    for op in [o for o in block.ops if o in forward_ops and o not in recomputed]:
         for v in op.results:
             if v in read_by_backward:
                 if v in kept:
@@ -101,10 +113,36 @@ def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
     backward = _function(f, backward_name, [v for _, v in inputs] + list(saved) + [v for _, v in cotangents],
                          [op for op in block.ops if op in backward_ops], grads,
                          ModelSignature(backward_name, (*(a for a, _ in inputs), *(_spec(n, v) for v, n in saved.items()),
-                                                        *(a for a, _ in cotangents)), sig.outputs[len(kept) :]))
+                                                        *(a for a, _ in cotangents)), sig.outputs[len(kept) :]),
+                         recomputed)
     for attribute in (OUTPUT_LOCS, IN_PLACE):
         backward.attributes.pop(attribute, None)
     return forward, backward
+
+
+def _rearrangements_read(backward_ops: set[Operation], grads: list[SSAValue], arguments: list[SSAValue]
+                         ) -> set[Operation]:
+    """The forward ops the backward computes again instead of reading their results saved:
+    the chains of copies (`_rearranges`) from a model argument to a value the backward
+    (`backward_ops`, the gradients `grads`) reads."""
+    recomputed: set[Operation] = set()
+    for v in [v for op in backward_ops for v in op.operands] + grads:
+        chain: list[Operation] = []
+        while isinstance(v, OpResult) and v.op not in backward_ops and _rearranges(v.op):
+            chain.append(v.op)
+            v = v.op.operands[0]
+        if chain and v in arguments:
+            recomputed.update(chain)
+    return recomputed
+
+
+def _rearranges(op: Operation) -> bool:
+    """A compute op that copies its one operand through an index map: no reduction, and a
+    body that yields the element it reads."""
+    if not isinstance(op, ix.ComputeOp) or op.reduction_extents or len(op.operands) != 1:
+        return False
+    body = list(op.body.block.ops)
+    return len(body) == 1 and isinstance(body[0], ix.YieldOp) and body[0].operands[0] is op.body.block.args[0]
 
 
 def _ancestors(values: Iterable[SSAValue]) -> set[Operation]:
@@ -120,16 +158,20 @@ def _ancestors(values: Iterable[SSAValue]) -> set[Operation]:
 
 
 def _function(f: func.FuncOp, name: str, args: list[SSAValue], ops: list[Operation], results: list[SSAValue],
-              sig: ModelSignature) -> func.FuncOp:
-    """A function of `args` that computes `ops` (cloned, in order) and returns `results`, with
-    `f`'s attributes and the signature `sig` (whose argument names name the block's arguments)."""
+              sig: ModelSignature, recomputed: Collection[Operation] = ()) -> func.FuncOp:
+    """A function of `args` that computes `ops` (cloned, in order; those in `recomputed` marked
+    so) and returns `results`, with `f`'s attributes and the signature `sig` (whose argument
+    names name the block's arguments)."""
     block = Block(arg_types=[v.type for v in args])
     mapping: dict[SSAValue, SSAValue] = {}
     for old, new, spec in zip(args, block.args, sig.args, strict=True):
         mapping[old] = new
         new.name_hint = spec.name.replace(".", "_")
     for op in ops:
-        block.add_op(op.clone(mapping))
+        clone = op.clone(mapping)
+        if op in recomputed:
+            clone.attributes[PHASE] = StringAttr("recompute")
+        block.add_op(clone)
     block.add_op(func.ReturnOp(*(mapping[v] for v in results)))
     g = func.FuncOp(name, ([v.type for v in args], [v.type for v in results]), Region(block))
     g.attributes.update(f.attributes)
