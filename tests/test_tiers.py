@@ -104,6 +104,28 @@ def test_a_failed_optimised_build_warns_and_the_quick_build_goes_on(monkeypatch:
     assert np.isfinite(program.run(params, inputs)["logits"]).all()
 
 
+def test_a_tiered_program_is_verified_after_its_optimised_build_and_a_failure_warns(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from xdsl.dialects.builtin import ModuleOp
+
+    release = _hold_optimised_builds(monkeypatch)
+    verified: list[str] = []
+
+    def failing_verify(module: ModuleOp, *args: object, **kwargs: object) -> None:
+        verified.append(next(iter(module.ops)).sym_name.data)  # type: ignore[attr-defined]
+        raise ValueError("an op the verifier rejects")
+
+    monkeypatch.setattr(ModuleOp, "verify", failing_verify)
+    program = mlc.compile(EXAMPLE, tiered=True)
+    assert verified == []  # the first call does not wait for the verify
+    params, inputs = _data(program)
+    assert np.isfinite(program.run(params, inputs)["logits"]).all()
+    with pytest.warns(RuntimeWarning, match="internal error: the lowered IR of @lenet5 does not verify .*rejects"):
+        release.set()
+        program.wait_optimised()
+    assert verified == ["lenet5"]
+
+
 def test_a_process_that_exits_during_its_optimised_build_leaves_the_library_in_the_cache(tmp_path: Path) -> None:
     script = (f"import mlc\nfrom mlc.backends.c import tiers\nfrom mlc.backends.c.runtime import build_flags, library_key\n"
               f"tiers.QUICK_TIER_BYTES = 0\np = mlc.compile({str(EXAMPLE)!r}, tiered=True)\n"
