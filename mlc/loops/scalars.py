@@ -12,7 +12,7 @@ import math as pymath
 from collections.abc import Callable
 
 from xdsl.dialects import arith, math
-from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, IntegerType, UnitAttr
+from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, UnitAttr, i64
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from mlc.dialects import ix
@@ -78,7 +78,7 @@ def index(dim: int) -> SSAValue:
 
 def index_to_float(i: SSAValue, typ: Attribute) -> SSAValue:
     """index -> i64 -> float (arith.sitofp takes signless integers only)."""
-    return arith.SIToFPOp(arith.IndexCastOp(i, IntegerType(64)).result, typ).result  # pyright: ignore[reportArgumentType]
+    return arith.SIToFPOp(arith.IndexCastOp(i, i64).result, typ).result  # pyright: ignore[reportArgumentType]
 
 
 def relu(x: SSAValue) -> SSAValue:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from xdsl.dialects import arith, scf
-from xdsl.dialects.builtin import FloatAttr, IntegerAttr, IntegerType, VectorType
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr, VectorType, i1
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.utils.base_printer import BasePrinter
 
@@ -83,7 +83,7 @@ class PrinterCore(BasePrinter):
         t = value.type
         if not isinstance(t, VectorType):
             return c_type(t)
-        if t.get_element_type() == IntegerType(1):
+        if t.get_element_type() == i1:
             return self.mask_type(value)
         name = vector_type_name(t)
         self.vector_types[name] = (t.get_shape()[0], c_type(t.get_element_type()))

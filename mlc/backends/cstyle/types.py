@@ -15,6 +15,8 @@ from xdsl.dialects.builtin import (
     MemRefType,
     NoneAttr,
     VectorType,
+    i1,
+    i8,
 )
 from xdsl.ir import Attribute
 from xdsl.utils.exceptions import DiagnosticException
@@ -61,7 +63,7 @@ def vector_type_name(t: VectorType) -> str:
     if len(shape) != 1:
         raise CEmitError(f"C backend: only 1-d vectors are supported, got '{t}'")
     elt = t.get_element_type()
-    if elt == IntegerType(1):
+    if elt == i1:
         raise CEmitError(f"C backend: '{t}' (a mask) has no C type of its own")
     return f"mlc_v{shape[0]}{_VECTOR_ELEMENTS[c_type(elt)]}"
 
@@ -77,7 +79,7 @@ def c_unsigned_type(t: Attribute) -> str:
 
 def is_arena_type(t: Attribute) -> bool:
     """An i8 memref is a raw byte buffer (the planner's arena), typed `uint8_t*` in C."""
-    return isinstance(t, MemRefType) and t.get_element_type() == IntegerType(8)
+    return isinstance(t, MemRefType) and t.get_element_type() == i8
 
 
 def checked_memref(t: Attribute) -> MemRefType:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from functools import cache
 
 from xdsl.dialects import arith, vector
-from xdsl.dialects.builtin import Float32Type, IntegerType, MemRefType, VectorType
+from xdsl.dialects.builtin import Float32Type, MemRefType, VectorType, i1
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.ir.affine import AffineExpr
 
@@ -72,7 +72,7 @@ def from_lanes(values: Sequence[SSAValue], width: int) -> SSAValue:
 def prefix_mask(active: int, width: int) -> SSAValue:
     """The mask of a partial vector: its first `active` of `width` lanes."""
     return reused((vector.CreateMaskOp, active, width),
-                  lambda: vector.CreateMaskOp([index_const(active)], vector_type(IntegerType(1), width)).results[0])
+                  lambda: vector.CreateMaskOp([index_const(active)], vector_type(i1, width)).results[0])
 
 
 def vector_load(buffer: SSAValue, indices: Sequence[SSAValue], typ: VectorType, active: int) -> SSAValue:
