@@ -11,10 +11,11 @@ from xdsl.dialects import arith, math
 from xdsl.dialects.builtin import FloatAttr, VectorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
+from xdsl.traits import is_side_effect_free
 
 from mlc.dialects import ix
 from mlc.loops.affine import read_in_bounds, simplify_within, substitute
-from mlc.loops.builders import float_const, in_bounds
+from mlc.loops.builders import float_const, in_bounds, reused
 from mlc.loops.nest.memory import NestMemory
 from mlc.loops.nest.space import Space, State
 from mlc.loops.nest.vectors import broadcast, clamped_index, from_lanes, per_lane, vector_op, widened
@@ -97,11 +98,11 @@ class NestValues(NestMemory):
                 mapping[body_op.result] = float_const(body_op.value.value.data, body_op.result.type)
                 continue
             operands = [mapping.get(v, v) for v in body_op.operands]
-            clone = vector_op(body_op, operands) if any(isinstance(v.type, VectorType) for v in operands) \
-                else body_op.clone(value_mapper=mapping)
-            if clone.parent is None:
-                _insert(clone)
-            mapping.update(zip(body_op.results, clone.results))
+            if len(body_op.results) == 1 and is_side_effect_free(body_op):  # built once per operands where it dominates
+                mapping[body_op.results[0]] = reused(("body", body_op, *operands),
+                                                     lambda: _cloned(body_op, operands, mapping).results[0])
+            else:
+                mapping.update(zip(body_op.results, _cloned(body_op, operands, mapping).results))
         if acc is None:
             return mapping.get(yielded, yielded)
         width = acc.type.get_shape()[0] if isinstance(acc.type, VectorType) else 1  # pyright: ignore[reportAttributeAccessIssue]
@@ -122,6 +123,15 @@ def read_index(read: ix.Read, exprs: Sequence[AffineExpr], space: Space) -> list
     """Where `read` reads at the iteration point `exprs`, its divisions resolved where the
     space's ranges make them affine (so a vector that stays in one group loads contiguously)."""
     return [simplify_within(substitute(e, exprs), space.ranges) for e in read.map.results]
+
+
+def _cloned(op: Operation, operands: Sequence[SSAValue], mapping: dict[SSAValue, SSAValue]) -> Operation:
+    """`op` of a body built here on `operands` (its vector form where one is a vector)."""
+    clone = vector_op(op, operands) if any(isinstance(v.type, VectorType) for v in operands) \
+        else op.clone(value_mapper=mapping)
+    if clone.parent is None:
+        _insert(clone)
+    return clone
 
 
 def _insert(op: Operation) -> None:
