@@ -42,8 +42,8 @@ from xdsl.utils.exceptions import PassFailedException
 
 from mlc.dialects import ix
 from mlc.graph.locations import OUTPUT_LOCS
-from mlc.passes.autodiff import PHASE
 from mlc.graph.signature import IN_PLACE, ModelSignature, TensorSpec, is_model, shape_and_dtype
+from mlc.passes.autodiff import PHASE
 
 SAVED = "saved."
 COTANGENT = "cot."
