@@ -6,18 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from xdsl.dialects import arith, memref, vector
+from xdsl.dialects import arith, vector
 from xdsl.ir import SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 
 from mlc.dialects import ix
 from mlc.loops.affine import read_in_bounds
-from mlc.loops.builders import float_const, guarded_load, in_bounds
+from mlc.loops.builders import clamped_index, float_const, guarded_load, in_bounds, made, store_element
 from mlc.loops.nest.reads import attached_producers
 from mlc.loops.nest.space import Space
 from mlc.loops.nest.vectors import (
     broadcast,
-    clamped_index,
     lane_axis,
     lane_contiguous,
     element_bytes,
@@ -102,7 +101,7 @@ class NestMemory:
 
     def store(self, buffer: SSAValue, index: Sequence[AffineExpr], value: SSAValue, space: Space) -> None:
         if space.lane is None:
-            memref.StoreOp.get(value, buffer, [space.emit(e) for e in index])
+            store_element(value, buffer, [space.emit(e) for e in index])
             return
         value = widened(value, space.width)
         if lane_contiguous(index, space, buffer_shape(buffer)):
@@ -110,11 +109,11 @@ class NestMemory:
             if space.active < space.width:
                 vector.MaskedStoreOp(buffer, indices, prefix_mask(space.active, space.width), value)
             else:
-                vector.StoreOp(value, buffer, indices)
+                made(vector.StoreOp, [value, buffer, *indices])
             return
         for lane, (at, scalar_space) in enumerate(per_lane(index, space)):
             scalar = vector.ExtractOp(value, [lane], value.type.element_type).result  # pyright: ignore[reportAttributeAccessIssue]
-            memref.StoreOp.get(scalar, buffer, [scalar_space.emit(e) for e in at])
+            store_element(scalar, buffer, [scalar_space.emit(e) for e in at])
 
 
 def _value_key(value: SSAValue) -> object:

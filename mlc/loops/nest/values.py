@@ -15,10 +15,10 @@ from xdsl.traits import is_side_effect_free
 
 from mlc.dialects import ix
 from mlc.loops.affine import read_in_bounds, simplify_within, substitute
-from mlc.loops.builders import float_const, in_bounds, reused
+from mlc.loops.builders import clamped_index, float_const, in_bounds, made, reused
 from mlc.loops.nest.memory import NestMemory
 from mlc.loops.nest.space import Space, State
-from mlc.loops.nest.vectors import broadcast, clamped_index, from_lanes, per_lane, vector_op, widened
+from mlc.loops.nest.vectors import broadcast, from_lanes, per_lane, vector_op, widened
 from mlc.loops.schedule import ScheduleError, schedule_of
 
 
@@ -110,7 +110,7 @@ class NestValues(NestMemory):
             mul = yielded.owner
             assert isinstance(mul, arith.MulfOp)
             a, b = (widened(mapping.get(v, v), width) for v in (mul.lhs, mul.rhs))
-            return math.FmaOp(a, b, acc).result
+            return made(math.FmaOp, [a, b, acc], acc.type).results[0]
         value = widened(mapping.get(yielded, yielded), width)
         if op.reduction.data == "sum":
             return arith.AddfOp(acc, value).result

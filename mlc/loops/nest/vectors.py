@@ -14,7 +14,7 @@ from xdsl.ir.affine import AffineExpr
 
 from mlc.dialects import vx
 from mlc.loops.affine import coefficient, substitute
-from mlc.loops.builders import float_const, index_const, reused
+from mlc.loops.builders import float_const, index_const, made, reused
 from mlc.loops.nest.space import Space
 
 
@@ -79,7 +79,7 @@ def vector_load(buffer: SSAValue, indices: Sequence[SSAValue], typ: VectorType, 
     """A contiguous load of a vector's active lanes (the others 0)."""
     width = typ.get_shape()[0]
     if active == width:
-        return vector.LoadOp(buffer, indices, typ).result
+        return made(vector.LoadOp, [buffer, *indices], typ).results[0]
     zeros = broadcast(float_const(0.0, typ.get_element_type()), width)
     return vector.MaskedLoadOp(buffer, indices, prefix_mask(active, width), zeros, typ).result
 
@@ -131,17 +131,14 @@ def widened(value: SSAValue, width: int) -> SSAValue:
 
 def broadcast(value: SSAValue, width: int) -> SSAValue:
     """`value` in every lane of a vector (built once where it dominates: `reused`)."""
-    return reused((vector.BroadcastOp, value, width), lambda: vector.BroadcastOp(value, vector_type(value.type, width)).vector)
+    return reused((vector.BroadcastOp, value, width),
+                  lambda: made(vector.BroadcastOp, [value], vector_type(value.type, width)).results[0])
 
 
 @cache
 def vector_type(element: Attribute, width: int) -> VectorType:
     """The type of a vector of `width` elements (made once: building a type verifies it)."""
     return VectorType(element, [width])
-
-
-def clamped_index(index: SSAValue, size: int) -> SSAValue:
-    return arith.MaxSIOp(arith.MinSIOp(index, index_const(size - 1)).result, index_const(0)).result
 
 
 def shape_type(buffer: SSAValue) -> MemRefType:
