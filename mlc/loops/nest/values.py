@@ -8,14 +8,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from xdsl.dialects import arith, math
-from xdsl.dialects.builtin import FloatAttr, VectorType
+from xdsl.dialects.builtin import FloatAttr, IndexType, VectorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 from xdsl.traits import is_side_effect_free
 
 from mlc.dialects import ix
 from mlc.loops.affine import read_in_bounds, simplify_within, substitute
-from mlc.loops.builders import clamped_index, float_const, in_bounds, made, reused
+from mlc.loops.builders import clamped_index, float_const, in_bounds, index_const, made, reused
 from mlc.loops.nest.memory import NestMemory
 from mlc.loops.nest.space import Space, State
 from mlc.loops.nest.vectors import broadcast, from_lanes, per_lane, vector_op, widened
@@ -97,10 +97,14 @@ class NestValues(NestMemory):
             if isinstance(body_op, arith.ConstantOp) and isinstance(body_op.value, FloatAttr):
                 mapping[body_op.result] = float_const(body_op.value.value.data, body_op.result.type)
                 continue
+            if isinstance(body_op, arith.ConstantOp) and isinstance(body_op.result.type, IndexType):
+                mapping[body_op.result] = index_const(body_op.value.value.data)  # pyright: ignore[reportAttributeAccessIssue]
+                continue
             operands = [mapping.get(v, v) for v in body_op.operands]
-            if len(body_op.results) == 1 and is_side_effect_free(body_op):  # built once per operands where it dominates
-                mapping[body_op.results[0]] = reused(("body", body_op, *operands),
-                                                     lambda: _cloned(body_op, operands, mapping).results[0])
+            if len(body_op.results) == 1 and is_side_effect_free(body_op):  # built once where it dominates, as cse keys it
+                key = (type(body_op), body_op.results[0].type, *operands, *body_op.properties.items(),
+                       *body_op.attributes.items())
+                mapping[body_op.results[0]] = reused(key, lambda: _cloned(body_op, operands, mapping).results[0])
             else:
                 mapping.update(zip(body_op.results, _cloned(body_op, operands, mapping).results))
         if acc is None:
