@@ -93,11 +93,20 @@ def made(op_type: type[OpT], operands: Sequence[SSAValue], result_type: Attribut
     return op_type.create(operands=operands, result_types=() if result_type is None else (result_type,))
 
 
-def load_element(buffer: SSAValue, indices: Sequence[SSAValue]) -> SSAValue:
-    """`memref.load` of `buffer[indices]`."""
+def shape_type(buffer: SSAValue) -> MemRefType:
+    """The memref type of `buffer`."""
     t = buffer.type
     assert isinstance(t, MemRefType)
-    return made(memref.LoadOp, [buffer, *indices], t.get_element_type()).results[0]
+    return t
+
+
+def buffer_shape(buffer: SSAValue) -> tuple[int, ...]:
+    return shape_type(buffer).get_shape()
+
+
+def load_element(buffer: SSAValue, indices: Sequence[SSAValue]) -> SSAValue:
+    """`memref.load` of `buffer[indices]`."""
+    return made(memref.LoadOp, [buffer, *indices], shape_type(buffer).get_element_type()).results[0]
 
 
 def store_element(value: SSAValue, buffer: SSAValue, indices: Sequence[SSAValue]) -> None:
@@ -168,14 +177,11 @@ def loop_nest(extents: Sequence[int], body: Callable[[list[SSAValue], Sequence[S
 
 def fill_buffer(buffer: SSAValue, value: SSAValue) -> None:
     """`buffer[...] = value` everywhere."""
-    buf_type = buffer.type
-    assert isinstance(buf_type, MemRefType)
-
     def fill(ivs: list[SSAValue], _: Sequence[SSAValue]) -> Sequence[SSAValue]:
         store_element(value, buffer, ivs)
         return []
 
-    loop_nest(buf_type.get_shape(), fill)
+    loop_nest(buffer_shape(buffer), fill)
 
 
 def emit_index_expr(expr: AffineExpr, ivs: Sequence[SSAValue], ranges: Sequence[Interval]) -> SSAValue:
@@ -205,7 +211,7 @@ def emit_index_expr(expr: AffineExpr, ivs: Sequence[SSAValue], ranges: Sequence[
             rem = _binary(arith.RemSIOp, lhs, rhs)
             if non_negative:
                 return rem
-            negative = reused((arith.CmpiOp, "slt", rem), lambda: arith.CmpiOp(rem, index_const(0), "slt").result)
+            negative = _compare("slt", rem, index_const(0))
             wrapped = _binary(arith.AddiOp, rem, rhs)
             return reused((arith.SelectOp, negative, wrapped, rem), lambda: arith.SelectOp(negative, wrapped, rem).result)
     raise AssertionError(expr.kind)
@@ -215,6 +221,10 @@ def _binary(op: type[arith.SignlessIntegerBinaryOperation], lhs: SSAValue, rhs: 
     return reused((op, lhs, rhs), lambda: made(op, [lhs, rhs], lhs.type).results[0])
 
 
+def _compare(predicate: str, lhs: SSAValue, rhs: SSAValue) -> SSAValue:
+    return reused((arith.CmpiOp, predicate, lhs, rhs), lambda: arith.CmpiOp(lhs, rhs, predicate).result)
+
+
 def in_bounds(indices: Sequence[SSAValue], shape: Sequence[int], unsafe: Sequence[bool]) -> SSAValue | None:
     """`0 <= i < size` for every index flagged unsafe (None when none is), one unsigned compare
     each: a negative index is a huge unsigned number."""
@@ -222,20 +232,17 @@ def in_bounds(indices: Sequence[SSAValue], shape: Sequence[int], unsafe: Sequenc
     for idx, size, check in zip(indices, shape, unsafe, strict=True):
         if not check:
             continue
-        inside = reused((arith.CmpiOp, "ult", idx, size), lambda: arith.CmpiOp(idx, index_const(size), "ult").result)
+        inside = _compare("ult", idx, index_const(size))
         cond = inside if cond is None else _binary(arith.AndIOp, cond, inside)
     return cond
 
 
 def guarded_accumulate(buffer: SSAValue, indices: Sequence[SSAValue], unsafe: Sequence[bool], value: SSAValue) -> None:
     """`buffer[indices] += value`, skipped when an index flagged `unsafe` is outside the buffer."""
-    buf_type = buffer.type
-    assert isinstance(buf_type, MemRefType)
-
     def accumulate() -> None:
         store_element(arith.AddfOp(load_element(buffer, indices), value).result, buffer, indices)
 
-    cond = in_bounds(indices, buf_type.get_shape(), unsafe)
+    cond = in_bounds(indices, buffer_shape(buffer), unsafe)
     if cond is None:
         accumulate()
         return
@@ -259,10 +266,8 @@ def guarded_load(buffer: SSAValue, indices: Sequence[SSAValue], unsafe: Sequence
     vectorise, and no conditional load is left for it to if-convert (GCC 12 at -O3 with AVX
     if-converts guarded loads of this shape wrongly).
     """
-    buf_type = buffer.type
-    assert isinstance(buf_type, MemRefType)
-    elt = buf_type.get_element_type()
-    shape = buf_type.get_shape()
+    elt = shape_type(buffer).get_element_type()
+    shape = buffer_shape(buffer)
     cond = in_bounds(indices, shape, unsafe)
     if cond is None:
         return load_element(buffer, indices)

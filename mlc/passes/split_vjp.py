@@ -82,10 +82,9 @@ def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
     kept, grads = results[: len(results) - n_grads], results[len(results) - n_grads :]
     forward_ops = _ancestors(kept)
     backward_ops = _ancestors(grads) - forward_ops
-    recomputed = _rearrangements_read(backward_ops, grads, [v for k, v in enumerate(block.args)
-                                                             if not sig.args[k].name.startswith(COTANGENT)])
-    backward_ops |= recomputed
     model_args = [k for k, a in enumerate(sig.args) if not a.name.startswith(COTANGENT)]
+    recomputed = _rearrangements_read(backward_ops, grads, [block.args[k] for k in model_args])
+    backward_ops |= recomputed
 
     saved: dict[SSAValue, str] = {}  # forward value -> its name as a forward output
     extra: list[SSAValue] = []  # the saved values that are no output: `saved.<k>`

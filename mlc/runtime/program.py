@@ -435,14 +435,15 @@ def _verify_after_tier_up(program: Program) -> None:
     thread (at once if it has none). The verify holds the GIL and a core as long as the quick
     build takes (LeNet-5's Adam step: 0.3 s), so it would delay the first call. A failure is
     mlc's own bug: a warning, as a failed optimised build is."""
-    assert program.module is not None
+    module = program.module
+    assert module is not None
     if program._optimising is None:
-        program.module.verify()
+        module.verify()
         return
 
     def verify(_: OptimisedBuild) -> None:
         try:
-            program.module.verify()  # type: ignore[union-attr]
+            module.verify()
         except Exception as error:  # noqa: BLE001 - whatever the verifier raises is reported
             warnings.warn(f"mlc: internal error: the lowered IR of @{program.name} does not verify ({error})",
                           RuntimeWarning, stacklevel=2)

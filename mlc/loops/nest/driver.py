@@ -13,11 +13,11 @@ from xdsl.ir import SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 
 from mlc.loops.affine import iteration_ranges, linear_form, moves_with, read_in_bounds, simplify, substitute
-from mlc.loops.builders import for_loop, index_const, loop_nest
+from mlc.loops.builders import buffer_shape, for_loop, index_const, loop_nest, shape_type
 from mlc.loops.nest.reads import effective_reads
 from mlc.loops.nest.space import Local, Space, State
 from mlc.loops.nest.tiles import NestTiles
-from mlc.loops.nest.vectors import buffer_shape, element_bytes, shape_type, vector_runs
+from mlc.loops.nest.vectors import element_bytes, vector_runs
 from mlc.loops.schedule import STAGE_BYTES, ScheduleError
 
 PARALLEL_COPY_BYTES = 256 * 1024

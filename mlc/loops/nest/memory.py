@@ -12,7 +12,16 @@ from xdsl.ir.affine import AffineExpr, AffineMap
 
 from mlc.dialects import ix
 from mlc.loops.affine import read_in_bounds
-from mlc.loops.builders import clamped_index, float_const, guarded_load, in_bounds, made, store_element
+from mlc.loops.builders import (
+    buffer_shape,
+    clamped_index,
+    float_const,
+    guarded_load,
+    in_bounds,
+    made,
+    shape_type,
+    store_element,
+)
 from mlc.loops.nest.reads import attached_producers
 from mlc.loops.nest.space import Space
 from mlc.loops.nest.vectors import (
@@ -23,8 +32,6 @@ from mlc.loops.nest.vectors import (
     from_lanes,
     per_lane,
     prefix_mask,
-    buffer_shape,
-    shape_type,
     vector_load,
     vector_type,
     widened,

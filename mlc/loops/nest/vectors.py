@@ -8,7 +8,7 @@ from dataclasses import replace
 from functools import cache
 
 from xdsl.dialects import arith, vector
-from xdsl.dialects.builtin import Float32Type, MemRefType, VectorType, i1
+from xdsl.dialects.builtin import Float32Type, VectorType, i1
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.ir.affine import AffineExpr
 
@@ -139,16 +139,6 @@ def broadcast(value: SSAValue, width: int) -> SSAValue:
 def vector_type(element: Attribute, width: int) -> VectorType:
     """The type of a vector of `width` elements (made once: building a type verifies it)."""
     return VectorType(element, [width])
-
-
-def shape_type(buffer: SSAValue) -> MemRefType:
-    t = buffer.type
-    assert isinstance(t, MemRefType)
-    return t
-
-
-def buffer_shape(buffer: SSAValue) -> tuple[int, ...]:
-    return shape_type(buffer).get_shape()
 
 
 def element_bytes(elt: Attribute) -> int:
