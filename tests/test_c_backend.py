@@ -588,7 +588,7 @@ def test_target_api() -> None:
     ("snippet", "culprit"),
     [
         ("%r = math.sin %x : f32", "math.sin"),
-        ("%r = arith.shli %n, %n : i32", "arith.shli"),
+        ("%r = arith.shrui %n, %n : i32", "arith.shrui"),
     ],
 )
 def test_unsupported_op_is_named(snippet: str, culprit: str) -> None:

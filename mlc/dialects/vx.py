@@ -1,16 +1,22 @@
-"""`vx`: the lanewise comparison and selection mlc's vector code needs and xDSL's `arith` lacks
-(its `cmpf` gives a scalar `i1`, its `select` takes one).
+"""`vx`: the lanewise comparison, selection and conversion mlc's vector code needs and xDSL's
+`arith` lacks (its `cmpf` and `cmpi` give a scalar `i1`, its `select` takes one, its `sitofp` scalars only).
 
     %m = vx.cmpf ogt, %a, %b : vector<16xf32>
+    %e = vx.cmpi eq, %i, %j : vector<8xi64>
     %r = vx.select %m, %a, %b : vector<16xf32>
+    %f = vx.sitofp %i : vector<8xi64> to vector<8xf32>
 
-`vx.cmpf` has `arith.cmpf`'s predicates and gives a `vector<Nxi1>` mask; `vx.select` picks each
-lane from `lhs` where the mask is set, else from `rhs`.
+`vx.cmpf` and `vx.cmpi` have `arith.cmpf`'s and `arith.cmpi`'s predicates and give a
+`vector<Nxi1>` mask; `vx.select` picks each
+lane from `lhs` where the mask is set, else from `rhs`; `vx.sitofp` converts each lane of a
+signed integer vector to the nearest float, as `arith.sitofp` does a scalar.
 """
 
 from __future__ import annotations
 
-from xdsl.dialects.arith import CMPF_COMPARISON_OPERATIONS
+from typing import ClassVar
+
+from xdsl.dialects.arith import CMPF_COMPARISON_OPERATIONS, CMPI_COMPARISON_OPERATIONS
 from xdsl.dialects.builtin import IntegerType, StringAttr, VectorType
 from xdsl.ir import Dialect, SSAValue
 from xdsl.irdl import IRDLOperation, irdl_op_definition, operand_def, prop_def, result_def, traits_def
@@ -20,9 +26,10 @@ from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
 
-@irdl_op_definition
-class CmpfOp(IRDLOperation):
-    name = "vx.cmpf"
+class _CompareOp(IRDLOperation):
+    """A lanewise comparison: a `vector<Nxi1>` mask of two vectors of one type."""
+
+    PREDICATES: ClassVar[tuple[str, ...]] = ()
     predicate = prop_def(StringAttr)
     lhs = operand_def(VectorType)
     rhs = operand_def(VectorType)
@@ -35,7 +42,7 @@ class CmpfOp(IRDLOperation):
                          properties={"predicate": StringAttr(predicate)})
 
     def verify_(self) -> None:
-        if self.predicate.data not in CMPF_COMPARISON_OPERATIONS:
+        if self.predicate.data not in self.PREDICATES:
             raise VerifyException(f"unknown predicate '{self.predicate.data}'")
         if self.lhs.type != self.rhs.type:
             raise VerifyException("operands must have the same type")
@@ -51,7 +58,7 @@ class CmpfOp(IRDLOperation):
         printer.print_attribute(self.lhs.type)
 
     @classmethod
-    def parse(cls, parser: Parser) -> CmpfOp:
+    def parse(cls, parser: Parser) -> _CompareOp:
         predicate = parser.parse_identifier()
         parser.parse_punctuation(",")
         lhs = parser.parse_unresolved_operand()
@@ -60,6 +67,18 @@ class CmpfOp(IRDLOperation):
         parser.parse_punctuation(":")
         typ = parser.parse_type()
         return cls(predicate, parser.resolve_operand(lhs, typ), parser.resolve_operand(rhs, typ))
+
+
+@irdl_op_definition
+class CmpfOp(_CompareOp):
+    name = "vx.cmpf"
+    PREDICATES: ClassVar[tuple[str, ...]] = tuple(CMPF_COMPARISON_OPERATIONS)
+
+
+@irdl_op_definition
+class CmpiOp(_CompareOp):
+    name = "vx.cmpi"
+    PREDICATES: ClassVar[tuple[str, ...]] = tuple(CMPI_COMPARISON_OPERATIONS)
 
 
 @irdl_op_definition
@@ -104,4 +123,24 @@ class SelectOp(IRDLOperation):
         return cls(cond, lhs, rhs)
 
 
-VX = Dialect("vx", [CmpfOp, SelectOp], [])
+@irdl_op_definition
+class SIToFPOp(IRDLOperation):
+    name = "vx.sitofp"
+    input = operand_def(VectorType)
+    result = result_def(VectorType)
+    traits = traits_def(Pure())
+
+    assembly_format = "$input attr-dict `:` type($input) `to` type($result)"
+
+    def __init__(self, value: SSAValue, result_type: VectorType) -> None:
+        super().__init__(operands=[value], result_types=[result_type])
+
+    def verify_(self) -> None:
+        source, target = self.input.type, self.result.type
+        assert isinstance(source, VectorType) and isinstance(target, VectorType)
+        if not isinstance(source.get_element_type(), IntegerType) or isinstance(target.get_element_type(), IntegerType) \
+                or source.get_shape() != target.get_shape():
+            raise VerifyException("vx.sitofp converts an integer vector to a float vector of its shape")
+
+
+VX = Dialect("vx", [CmpfOp, CmpiOp, SelectOp, SIToFPOp], [])

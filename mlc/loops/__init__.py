@@ -23,9 +23,9 @@ that one module before it became this package).
 
 from mlc.loops.builders import (  # noqa: F401
     PARALLEL,
+    element_const,
     emit_index_expr,
     fill_buffer,
-    float_const,
     for_loop,
     function_scope,
     guarded_accumulate,

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import arith, memref, scf
-from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, MemRefType, UnitAttr
+from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, IntegerType, MemRefType, UnitAttr
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.ir.affine import AffineBinaryOpExpr, AffineBinaryOpKind, AffineConstantExpr, AffineDimExpr, AffineExpr
 
@@ -41,7 +41,7 @@ _SCOPE: ContextVar[_Scope | None] = ContextVar("_SCOPE", default=None)
 
 @contextmanager
 def function_scope(block: Block) -> Iterator[None]:
-    """Ops go to the end of `block`, a function body; within, `index_const` and `float_const`
+    """Ops go to the end of `block`, a function body; within, `index_const` and `element_const`
     put each distinct constant once at its start, and `reused` builds each pure op once where it
     dominates."""
     token = _SCOPE.set(_Scope(block))
@@ -136,7 +136,13 @@ def index_const(value: int) -> SSAValue:
     return _constant(("index", value), lambda: IntegerAttr(value, IndexType()))
 
 
-def float_const(value: float, typ: Attribute) -> SSAValue:
+def element_const(value: float, typ: Attribute) -> SSAValue:
+    """A constant of an element type: the float, or for an integer type the integer it is (a read's
+    fill, a reduction's start; -inf becomes the least integer of the type)."""
+    if isinstance(typ, IntegerType):
+        least = -(1 << (typ.width.data - 1))
+        number = least if value == float("-inf") else int(value)
+        return _constant(("int", number, typ), lambda: IntegerAttr(number, typ))
     return _constant(("float", repr(value), typ), lambda: FloatAttr(value, typ))  # pyright: ignore[reportArgumentType]
 
 
@@ -273,4 +279,4 @@ def guarded_load(buffer: SSAValue, indices: Sequence[SSAValue], unsafe: Sequence
         return load_element(buffer, indices)
     clamped = [clamped_index(i, n) if check else i for i, n, check in zip(indices, shape, unsafe, strict=True)]
     value = load_element(buffer, clamped)
-    return arith.SelectOp(cond, value, float_const(fill, elt)).result
+    return arith.SelectOp(cond, value, element_const(fill, elt)).result

@@ -7,7 +7,8 @@ Each compute op is evaluated for its whole iteration space at once:
      semantics) and the operand gathered there, the read's fill value where out of bounds;
   3. the body runs once, on arrays, one NumPy function per scalar op;
   4. `sum` or `max` (the first maximum, as `argmax` picks it) folds the reduction axes.
-Everything is computed in the tensors' own dtype (float32 or float64).
+Everything is computed in the tensors' own dtype (float32, float64, or the signed integer of an
+integer type, which wraps as the C backend's does).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.special import erf
 from xdsl.dialects import arith, func, math
-from xdsl.dialects.builtin import Float32Type, Float64Type, FloatAttr, IntegerAttr, TensorType
+from xdsl.dialects.builtin import Float32Type, Float64Type, FloatAttr, IntegerAttr, IntegerType, TensorType
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.ir.affine import AffineBinaryOpExpr, AffineBinaryOpKind, AffineConstantExpr, AffineDimExpr, AffineExpr
 
@@ -25,11 +26,14 @@ from mlc.dialects import ix
 
 Array = np.ndarray
 
-DTYPES: dict[type[Attribute], type[np.floating]] = {Float32Type: np.float32, Float64Type: np.float64}
+DTYPES: dict[type[Attribute], type[np.number]] = {Float32Type: np.float32, Float64Type: np.float64}
+INTEGERS = {8: np.int8, 16: np.int16, 32: np.int32, 64: np.int64}
 
 
-def dtype_of(t: Attribute) -> type[np.floating]:
+def dtype_of(t: Attribute) -> type[np.number]:
     elt = t.get_element_type() if isinstance(t, TensorType) else t
+    if isinstance(elt, IntegerType):
+        return INTEGERS[elt.width.data]
     return DTYPES[type(elt)]
 
 
@@ -151,7 +155,7 @@ SCALAR_OPS: dict[type[Operation], Callable[..., Array]] = {
     arith.NegfOp: np.negative, arith.MaximumfOp: np.maximum, arith.MinimumfOp: np.minimum,
     arith.AddiOp: np.add, arith.SubiOp: np.subtract, arith.MuliOp: np.multiply,
     arith.FloorDivSIOp: np.floor_divide, arith.RemSIOp: np.fmod, arith.MaxSIOp: np.maximum, arith.MinSIOp: np.minimum,
-    arith.SelectOp: np.where,
+    arith.SelectOp: np.where, arith.XOrIOp: np.bitwise_xor, arith.ShLIOp: np.left_shift,
     math.ExpOp: np.exp, math.LogOp: np.log, math.SqrtOp: np.sqrt, math.AbsFOp: np.abs, math.TanhOp: np.tanh, math.PowFOp: np.power,
     math.ErfOp: erf,
 }
@@ -163,15 +167,17 @@ def scalar_op(op: Operation, operands: list[Array]) -> Array:
         if isinstance(value, FloatAttr):
             return np.asarray(value.value.data, dtype=dtype_of(value.type))
         assert isinstance(value, IntegerAttr)
-        return np.asarray(value.value.data, dtype=np.int64)
+        return np.asarray(value.value.data, dtype=dtype_of(value.type) if isinstance(value.type, IntegerType) else np.int64)
     if isinstance(op, arith.CmpfOp):
         return cmpf(op.predicate.value.data, *operands)
     if isinstance(op, arith.CmpiOp):
         return CMPI[op.predicate.value.data](*operands)
     if isinstance(op, arith.IndexCastOp):
-        return operands[0].astype(np.int64)
+        return operands[0].astype(dtype_of(op.result.type) if isinstance(op.result.type, IntegerType) else np.int64)
     if isinstance(op, arith.SIToFPOp):
         return operands[0].astype(dtype_of(op.result.type))
+    if isinstance(op, math.CtPopOp):  # NumPy counts the bits of |x|; the op those of its two's complement
+        return np.bitwise_count(operands[0].view(f"u{operands[0].dtype.itemsize}")).astype(operands[0].dtype)
     fn = SCALAR_OPS.get(type(op))
     if fn is None:
         raise NotImplementedError(f"interpreter: unsupported scalar op {op.name}")

@@ -12,7 +12,7 @@ import math as pymath
 from collections.abc import Callable
 
 from xdsl.dialects import arith, math
-from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, UnitAttr, i64
+from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, IntegerType, UnitAttr, i64
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from mlc.dialects import ix
@@ -22,9 +22,9 @@ Scalar = SSAValue | float | int
 
 
 def const(value: float | int, typ: Attribute) -> SSAValue:
-    """`arith.constant` of a float type, or of `index` for an int with an index partner."""
-    if isinstance(typ, IndexType):
-        return arith.ConstantOp(IntegerAttr(int(value), IndexType())).result
+    """`arith.constant` of a float type, or of an integer type (`index`, `i64`) for an int."""
+    if isinstance(typ, IndexType | IntegerType):
+        return arith.ConstantOp(IntegerAttr(int(value), typ)).result
     return arith.ConstantOp(FloatAttr(float(value), typ)).result  # pyright: ignore[reportArgumentType]
 
 

@@ -47,7 +47,7 @@ from xdsl.utils.exceptions import PassFailedException
 from mlc.loops.affine import iteration_ranges, read_in_bounds
 from mlc.dialects import ix
 from mlc.graph.signature import IN_PLACE
-from mlc.loops.builders import emit_index_expr, fill_buffer, float_const, guarded_accumulate, guarded_load, function_scope, loop_nest
+from mlc.loops.builders import element_const, emit_index_expr, fill_buffer, guarded_accumulate, guarded_load, function_scope, loop_nest
 from mlc.loops.nest.driver import Nest
 from mlc.loops.nest.reads import effective_reads, root_readers
 from mlc.passes.autodiff import PHASE
@@ -247,7 +247,7 @@ def emit_scatter(op: ix.ScatterOp, inputs: Sequence[SSAValue], out: SSAValue) ->
     elt = op.result_type.get_element_type()
     shape = op.result_type.get_shape()
     ranges = iteration_ranges(op.iteration_extents, ())
-    fill_buffer(out, float_const(0.0, elt))
+    fill_buffer(out, element_const(0.0, elt))
     unsafe = [[not ok for ok in read_in_bounds(r.map, ranges, buf.type.get_shape())]  # pyright: ignore[reportAttributeAccessIssue]
               for r, buf in zip(op.reads, inputs)]
     write_unsafe = [not ok for ok in read_in_bounds(op.write_map, ranges, shape)]

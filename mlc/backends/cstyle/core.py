@@ -93,7 +93,7 @@ class PrinterCore(BasePrinter):
         """A comparison of vectors gives a vector of signed integers as wide as the compared
         elements (all ones where true); logic on masks keeps that type."""
         owner = value.owner
-        if isinstance(owner, vx.CmpfOp | arith.CmpiOp):
+        if isinstance(owner, vx.CmpfOp | vx.CmpiOp | arith.CmpiOp):
             compared = owner.lhs.type
         elif isinstance(owner, arith.AndIOp | arith.OrIOp | arith.XOrIOp):
             return self.mask_type(owner.lhs)

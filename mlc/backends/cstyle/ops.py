@@ -6,6 +6,8 @@ from __future__ import annotations
 from xdsl.dialects import arith, math
 from xdsl.ir import Operation
 
+from mlc.dialects import vx
+
 # Index arithmetic helpers. MLIR's floordivsi/ceildivsi round towards -inf/+inf while C's `/`
 # truncates; both differ from `/` exactly when the remainder is non-zero and the quotient is
 # negative (floor) or positive (ceil). Computing in int64_t covers i32, i64 and index.
@@ -58,6 +60,7 @@ CAST_OPS: tuple[type[Operation], ...] = (
     arith.TruncFOp,
     arith.ExtSIOp,
     arith.TruncIOp,
+    vx.SIToFPOp,
 )
 
 # libm names of the f64 functions; f32 appends "f" (expf, sqrtf, ...).

@@ -48,17 +48,32 @@ class VectorPrinter(PrinterCore):
             raise CEmitError(f"C backend: no vector form of the cmpf predicate '{predicate}'")
         self.assign(op.result, f"{self.expr(op.lhs)} {VECTOR_CMPF[predicate]} {self.expr(op.rhs)}")
 
-    def print_vector_select(self, op: vx.SelectOp) -> None:
-        self.assign(op.result, self.blend(op.result, *(self.expr(v) for v in (op.cond, op.lhs, op.rhs))))
+    def print_vector_cmpi(self, op: vx.CmpiOp) -> None:
+        operators = {"eq": "==", "ne": "!=", "slt": "<", "sle": "<=", "sgt": ">", "sge": ">="}
+        predicate = op.predicate.data
+        if predicate not in operators:
+            raise CEmitError(f"C backend: no vector form of the cmpi predicate '{predicate}'")
+        self.assign(op.result, f"{self.expr(op.lhs)} {operators[predicate]} {self.expr(op.rhs)}")
 
-    def blend(self, result: SSAValue, mask: str, a: str, b: str) -> str:
-        """`mask ? a : b` lane by lane, as bit operations on the mask (all ones or all zeros)."""
-        vtype = self.value_type(result)
-        t = result.type
+    def print_vector_select(self, op: vx.SelectOp) -> None:
+        mask = self.expr(op.cond)
+        if self.mask_type(op.cond) != self.integer_vector_type(op.result):  # compared f32, picks i64: widen it
+            mask = f"__builtin_convertvector({mask}, {self.integer_vector_type(op.result)})"
+        self.assign(op.result, self.blend(op.result, mask, self.expr(op.lhs), self.expr(op.rhs)))
+
+    def integer_vector_type(self, value: SSAValue) -> str:
+        """The vector of signed integers as wide as `value`'s elements (the type of its masks)."""
+        t = value.type
         assert isinstance(t, VectorType)
         bits = C_SIZES[c_type(t.get_element_type())] * 8
         itype = f"mlc_v{t.get_shape()[0]}i{bits}"
         self.vector_types[itype] = (t.get_shape()[0], f"int{bits}_t")
+        return itype
+
+    def blend(self, result: SSAValue, mask: str, a: str, b: str) -> str:
+        """`mask ? a : b` lane by lane, as bit operations on the mask (all ones or all zeros, as
+        wide as the result's elements)."""
+        vtype, itype = self.value_type(result), self.integer_vector_type(result)
         return f"({vtype})(({mask} & ({itype}){a}) | (~({mask}) & ({itype}){b}))"
 
     def vector_fma(self, result: SSAValue) -> str:
@@ -177,6 +192,7 @@ class VectorPrinter(PrinterCore):
 
     handlers = PrinterCore.handlers | {
         vx.CmpfOp: print_vector_cmpf,
+        vx.CmpiOp: print_vector_cmpi,
         vx.SelectOp: print_vector_select,
         vector.LoadOp: print_vector_load,
         vector.StoreOp: print_vector_store,

@@ -15,7 +15,7 @@ from mlc.loops.affine import read_in_bounds
 from mlc.loops.builders import (
     buffer_shape,
     clamped_index,
-    float_const,
+    element_const,
     guarded_load,
     in_bounds,
     made,
@@ -97,7 +97,7 @@ class NestMemory:
                 return vector_load(buffer, indices, typ, space.active)
             clamped = [clamped_index(i, n) if bad else i for i, n, bad in zip(indices, shape, unsafe)]
             loaded = vector_load(buffer, clamped, typ, space.active)
-            filler = broadcast(float_const(fill, typ.element_type), space.width)
+            filler = broadcast(element_const(fill, typ.element_type), space.width)
             return arith.SelectOp(cond, loaded, filler).result
         return self.gather(buffer, index, fill, space)
 

@@ -12,7 +12,7 @@ from xdsl.ir import SSAValue
 from xdsl.ir.affine import AffineExpr
 
 from mlc.loops.affine import substitute
-from mlc.loops.builders import float_const
+from mlc.loops.builders import element_const
 from mlc.loops.nest.loops import NestLoops
 from mlc.loops.nest.space import Space, State
 from mlc.loops.nest.vectors import element_bytes, vector_cells, widened
@@ -157,7 +157,7 @@ class NestTiles(NestLoops):
 
     def init(self, width: int) -> SSAValue:
         elt = self.op.result_type.get_element_type()
-        value = float_const(0.0 if self.op.reduction.data == "sum" else float("-inf"), elt)
+        value = element_const(0.0 if self.op.reduction.data == "sum" else float("-inf"), elt)
         return widened(value, width)
 
 

@@ -8,14 +8,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from xdsl.dialects import arith, math
-from xdsl.dialects.builtin import FloatAttr, IndexType, VectorType
+from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerType, VectorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 from xdsl.traits import is_side_effect_free
 
 from mlc.dialects import ix
 from mlc.loops.affine import read_in_bounds, simplify_within, substitute
-from mlc.loops.builders import clamped_index, float_const, in_bounds, index_const, made, reused
+from mlc.loops.builders import clamped_index, element_const, in_bounds, index_const, made, reused
 from mlc.loops.nest.memory import NestMemory
 from mlc.loops.nest.space import Space, State
 from mlc.loops.nest.vectors import broadcast, from_lanes, per_lane, vector_op, widened
@@ -72,7 +72,7 @@ class NestValues(NestMemory):
         cond = in_bounds([i for i, _ in indices], [n for _, n in indices], [True] * len(indices))
         assert cond is not None
         value = self.value(producer, clamped, replace(state, space=space))
-        filler = float_const(fill, producer.result_type.get_element_type())
+        filler = element_const(fill, producer.result_type.get_element_type())
         if isinstance(value.type, VectorType):
             filler = broadcast(filler, value.type.get_shape()[0])
         return arith.SelectOp(cond, value, filler).result
@@ -95,7 +95,7 @@ class NestValues(NestMemory):
                 mapping[body_op.result] = space.emit(expr)
                 continue
             if isinstance(body_op, arith.ConstantOp) and isinstance(body_op.value, FloatAttr):
-                mapping[body_op.result] = float_const(body_op.value.value.data, body_op.result.type)
+                mapping[body_op.result] = element_const(body_op.value.value.data, body_op.result.type)
                 continue
             if isinstance(body_op, arith.ConstantOp) and isinstance(body_op.result.type, IndexType):
                 mapping[body_op.result] = index_const(body_op.value.value.data)  # pyright: ignore[reportAttributeAccessIssue]
@@ -116,8 +116,11 @@ class NestValues(NestMemory):
             a, b = (widened(mapping.get(v, v), width) for v in (mul.lhs, mul.rhs))
             return made(math.FmaOp, [a, b, acc], acc.type).results[0]
         value = widened(mapping.get(yielded, yielded), width)
+        integer = isinstance(op.result_type.get_element_type(), IntegerType)
         if op.reduction.data == "sum":
-            return arith.AddfOp(acc, value).result
+            return (arith.AddiOp if integer else arith.AddfOp)(acc, value).result
+        if integer:
+            return arith.MaxSIOp(acc, value).result
         # max(acc, value) keeps the first maximum on ties and propagates NaN (torch.amax and
         # max_pool2d do); `value > acc ? value : acc` would drop a NaN that was not first
         return arith.MaximumfOp(acc, value).result

@@ -14,7 +14,7 @@ from xdsl.ir.affine import AffineExpr
 
 from mlc.dialects import vx
 from mlc.loops.affine import coefficient, substitute
-from mlc.loops.builders import float_const, index_const, made, reused
+from mlc.loops.builders import element_const, index_const, made, reused
 from mlc.loops.nest.space import Space
 
 
@@ -80,7 +80,7 @@ def vector_load(buffer: SSAValue, indices: Sequence[SSAValue], typ: VectorType, 
     width = typ.get_shape()[0]
     if active == width:
         return made(vector.LoadOp, [buffer, *indices], typ).results[0]
-    zeros = broadcast(float_const(0.0, typ.get_element_type()), width)
+    zeros = broadcast(element_const(0.0, typ.get_element_type()), width)
     return vector.MaskedLoadOp(buffer, indices, prefix_mask(active, width), zeros, typ).result
 
 
@@ -112,6 +112,11 @@ def vector_op(op: Operation, operands: Sequence[SSAValue]) -> Operation:
     if isinstance(op, arith.CmpfOp):
         a, b = (widened(v, width) for v in operands)
         return vx.CmpfOp(arith.CMPF_COMPARISON_OPERATIONS[op.predicate.value.data], a, b)
+    if isinstance(op, arith.CmpiOp):
+        a, b = (widened(v, width) for v in operands)
+        return vx.CmpiOp(arith.CMPI_COMPARISON_OPERATIONS[op.predicate.value.data], a, b)
+    if isinstance(op, arith.SIToFPOp):
+        return vx.SIToFPOp(operands[0], vector_type(op.result.type, width))
     if isinstance(op, arith.SelectOp) and isinstance(operands[0].type, VectorType):
         return vx.SelectOp(*(widened(v, width) for v in operands))
     if isinstance(op, arith.SelectOp):
