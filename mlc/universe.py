@@ -32,6 +32,8 @@ PASSES: dict[str, str] = {
     "mlc-autodiff": "mlc.passes.autodiff:AutodiffPass",
     "mlc-scatter-to-gather": "mlc.passes.scatter_to_gather:ScatterToGatherPass",
     "mlc-split-vjp": "mlc.passes.split_vjp:SplitVjpPass",
+    "mlc-split-params": "mlc.passes.split_params:SplitParamsPass",
+    "mlc-bitpack": "mlc.passes.bitpack:BitpackPass",
     "mlc-optimizer": "mlc.passes.optimizer:OptimizerPass",
     "mlc-checkpoint": "mlc.passes.checkpoint:CheckpointPass",
     "mlc-tile": "mlc.passes.tile:TilePass",

@@ -8,7 +8,11 @@ SCHEDULE = "mlc-auto-schedule"
 """Schedules every compute op (fusion decides which values get buffers, so it runs before
 mlc-checkpoint, whose memory model follows it)."""
 
-DEFAULT_PIPELINE = f"mlc-lower-graph,{SCHEDULE},{LOWER_TO_C}"
+BITPACK = "mlc-bitpack"
+"""Binary (±1 × ±1) sums as XOR and popcount on packed words: after autodiff, which differentiates
+their float form, and before scheduling, which then schedules the packed nests like any other."""
+
+DEFAULT_PIPELINE = f"mlc-lower-graph,{BITPACK},{SCHEDULE},{LOWER_TO_C}"
 """Graph-level IR to loop-level IR with planned memory: what `mlc-opt -t c` runs when no `-p` is given."""
 
 
@@ -51,7 +55,7 @@ def gradient_pipeline(wrt: str = "params", loss: str = "", checkpoint: str = "",
     options = f"wrt={wrt}" + (f" loss={loss}" if loss else "") + (" vjp=true" if vjp else "")
     lowering = TRAINING_LOWERING if training else "mlc-lower-graph"
     return (f"{lowering},mlc-autodiff{{{options}}},mlc-scatter-to-gather,{_then('mlc-split-vjp' if split else '')}"
-            f"{SCHEDULE},{_then(checkpoint)}{LOWER_TO_C}")
+            f"{BITPACK},{SCHEDULE},{_then(checkpoint)}{LOWER_TO_C}")
 
 
 def training_pipeline(optimizer: str = "sgd", nesterov: bool = False, checkpoint: str = "") -> str:
@@ -59,7 +63,7 @@ def training_pipeline(optimizer: str = "sgd", nesterov: bool = False, checkpoint
     nesterov_option = " nesterov=true" if nesterov else ""
     return (
         f"{TRAINING_LOWERING},mlc-autodiff,mlc-scatter-to-gather,mlc-optimizer{{kind={optimizer}{nesterov_option}}},"
-        f"{SCHEDULE},{_then(checkpoint)}{LOWER_TO_C}"
+        f"{BITPACK},{SCHEDULE},{_then(checkpoint)}{LOWER_TO_C}"
     )
 
 

@@ -118,6 +118,14 @@ def binconv2d_nhwc(
     return core * k * alpha
 
 
+def bindense(x: Tensor, w: Tensor, mode: str) -> Tensor:
+    """XNOR-Net's binary dense layer as LANGUAGE.md states it; α and β exact, sign by STE."""
+    alpha = w.abs().mean(dim=0)  # [O]
+    if mode == "bwn":
+        return (x @ ste_sign(w)) * alpha
+    return (ste_sign(x) @ ste_sign(w)) * x.abs().mean(dim=1, keepdim=True) * alpha
+
+
 def clamped_log(p: Tensor) -> Tensor:
     """max(log p, -100) with its exact derivative: 1/p above the clamp, 0 below (also at p = 0,
     where a plain `clamp(log p)` would give 0 * inf = nan)."""
@@ -167,6 +175,12 @@ def _binconv2d(op: nn.BinConv2DOp) -> Kernel:
     mode, pad_value = op.mode.data, op.pad_value.value.data
     groups = op.group_count()
     return lambda x, w: binconv2d_nhwc(x, w, stride, pads, dilation, mode, pad_value, groups)
+
+
+@kernel(nn.BinDenseOp)
+def _bindense(op: nn.BinDenseOp) -> Kernel:
+    mode = op.mode.data
+    return lambda x, w: bindense(x, w, mode)
 
 
 @kernel(nn.DenseOp)

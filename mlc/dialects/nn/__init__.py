@@ -58,7 +58,7 @@ from mlc.dialects.nn.elementwise import (
     TanhOp,
     UnaryOp,
 )
-from mlc.dialects.nn.layers import AvgPool2DOp, BinConv2DOp, Conv2DOp, Conv2DTransposeOp, DenseOp, MatmulOp, MaxPool2DOp
+from mlc.dialects.nn.layers import AvgPool2DOp, BinConv2DOp, BinDenseOp, Conv2DOp, Conv2DTransposeOp, DenseOp, MatmulOp, MaxPool2DOp
 from mlc.dialects.nn.losses import BCELogitsOp, BCEOp, KLNormalOp, LossOp, MSEOp, SoftmaxCrossEntropyOp
 from mlc.dialects.nn.reductions import (
     BatchNormOp, LayerNormOp, LogSoftmaxOp, MaxOp, MeanOp, MinOp, RunningBatchNormOp, SoftmaxOp, SumOp,
@@ -69,7 +69,7 @@ from mlc.dialects.nn.shape_ops import BroadcastToOp, ConcatOp, PadOp, ReshapeOp,
 NN = Dialect(
     "nn",
     [
-        Conv2DOp, BinConv2DOp, Conv2DTransposeOp, DenseOp, MatmulOp, MaxPool2DOp, AvgPool2DOp, ReshapeOp, ConcatOp,
+        Conv2DOp, BinConv2DOp, BinDenseOp, Conv2DTransposeOp, DenseOp, MatmulOp, MaxPool2DOp, AvgPool2DOp, ReshapeOp, ConcatOp,
         TransposeOp, BroadcastToOp, SliceOp, PadOp, UpsampleOp,
         *UNARY.values(), GeluOp, *ACTIVATIONS.values(), ClampTensorOp, AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, PowOp, ConstantOp, SumOp, MeanOp,
         MaxOp, MinOp, SoftmaxOp, LogSoftmaxOp, BatchNormOp, RunningBatchNormOp, LayerNormOp, MSEOp, BCEOp, BCELogitsOp,
@@ -81,7 +81,7 @@ NN = Dialect(
 __all__ = [
     "BroadcastToOp", "PadOp", "SliceOp", "TransposeOp", "UpsampleOp", "MaximumOp", "MinimumOp", "PowOp", "MaxOp", "MinOp", "LayerNormOp", "RunningBatchNormOp", "BCELogitsOp",
     "ACTIVATIONS", "ActivationOp", "ClampOp", "ClampTensorOp", "EluOp", "ErfOp", "GeluOp", "HardtanhOp", "LeakyReluOp", "SiluOp", "SoftplusOp", "SquareOp",
-    "AbsOp", "AddOp", "AvgPool2DOp", "BCEOp", "BINARY", "BatchNormOp", "BinConv2DOp", "BinaryOp", "ConcatOp",
+    "AbsOp", "AddOp", "AvgPool2DOp", "BCEOp", "BINARY", "BatchNormOp", "BinConv2DOp", "BinDenseOp", "BinaryOp", "ConcatOp",
     "ConstantOp", "Conv2DOp", "Conv2DTransposeOp", "DenseOp", "DivOp", "ExpOp", "FORMAT_1", "FORMAT_2", "GraphOp", "KLNormalOp", "LogOp",
     "LogSoftmaxOp", "LossOp", "MSEOp", "MatmulOp", "MaxPool2DOp", "MeanOp", "MulOp", "NN", "NegOp", "ReluOp",
     "ReshapeOp", "Shape", "ShapeError", "SigmoidOp", "SignOp", "SoftmaxCrossEntropyOp", "SoftmaxOp", "SqrtOp",

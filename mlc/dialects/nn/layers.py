@@ -1,4 +1,4 @@
-"""The layers of `nn`: convolution (plain and binary), dense and matmul, max and average pooling."""
+"""The layers of `nn`: convolution (plain and binary), dense (plain and binary) and matmul, max and average pooling."""
 
 from __future__ import annotations
 
@@ -195,6 +195,35 @@ class DenseOp(GraphOp):
         if self.b is not None and tensor_type(self.b).get_shape() != (o,):
             raise ShapeError(f"bias must be [{o}] for weight {fmt(w)}, got {fmt(tensor_type(self.b))}")
         return self.tensor((x.get_shape()[0], o))
+
+
+@irdl_op_definition
+class BinDenseOp(GraphOp):
+    """XNOR-Net's binary dense layer, x [N, I], w [I, O] (`mode` xnor or bwn, as binconv2d's)."""
+
+    name = "nn.bindense"
+    x = operand_def(TensorType)
+    w = operand_def(TensorType)
+    out = result_def(TensorType)
+    mode = prop_def(StringAttr)
+    assembly_format = "$x `,` $w attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, x: SSAValue, w: SSAValue, mode: str = "xnor"):
+        super().__init__(operands=[x, w], result_types=[tensor_type(x)], properties={"mode": StringAttr(mode)})
+        self._set_inferred_type()
+
+    def infer(self) -> TensorType:
+        x, w = tensor_type(self.x), tensor_type(self.w)
+        require_rank("bindense input", x, 2)
+        require_rank("bindense weight", w, 2)
+        if x.get_shape()[1] != w.get_shape()[0]:
+            raise ShapeError(f"input {fmt(x)} has {x.get_shape()[1]} features but the weight {fmt(w)} expects {w.get_shape()[0]}")
+        return self.tensor((x.get_shape()[0], w.get_shape()[1]))
+
+    def verify_(self) -> None:
+        if self.mode.data not in ("xnor", "bwn"):
+            raise VerifyException(f"nn.bindense: mode must be xnor or bwn, got {self.mode.data}")
+        super().verify_()
 
 
 @irdl_op_definition

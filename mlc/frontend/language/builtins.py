@@ -236,6 +236,10 @@ def _dense(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
     return nn.DenseOp(*args)
 
 
+def _bindense(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
+    return nn.BinDenseOp(*args, opts["mode"].value)
+
+
 def _flatten(args: list[SSAValue], opts: dict[str, Opt]) -> Operation:
     (x,) = args
     s = _shape(x)
@@ -397,6 +401,7 @@ def _table() -> dict[str, Builtin]:
                                      Param("output_padding", non_negative_pair, (0, 0)), Param("dilation", pair, (1, 1)),
                                      Param("groups", positive_int, 1)), _conv_transpose),
         Builtin("dense", (X, Param("w"), Param("b", None, None)), _dense),
+        Builtin("bindense", (X, Param("w"), Param("mode", enum("xnor", "bwn"), "xnor")), _bindense),
         Builtin("matmul", (Param("a"), Param("b")), _operands(nn.MatmulOp)),
         Builtin("maxpool2d", (*POOL_PARAMS, Param("dilation", pair, (1, 1)), Param("ceil_mode", boolean, False)),
                 _pool(nn.MaxPool2DOp)),

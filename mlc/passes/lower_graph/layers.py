@@ -99,6 +99,31 @@ def lower_dense(op: nn.DenseOp) -> SSAValue:
     return y if op.b is None else pointwise(out_shape(op), [y, op.b], add)
 
 
+@lowers(nn.BinDenseOp)
+def lower_bindense(op: nn.BinDenseOp) -> SSAValue:
+    """XNOR-Net's binary dense layer, with sign as in binconv2d and I the input features:
+
+        sw[i,o] = sign(w[i,o]),   α[o] = Σ_i |w[i,o]| * (1/I)                mean |w| per output
+    bwn:
+        y[n,o]  = (Σ_i x[n,i] * sw[i,o]) * α[o]
+    xnor:
+        P[n,o]  = Σ_i sign(x[n,i]) * sw[i,o]                               an exact integer sum
+        β[n,0]  = Σ_i |x[n,i]| * (1/I)                                     mean |x| per row
+        y[n,o]  = P[n,o] * β[n,0] * α[o]
+
+    binconv2d with a 1x1 image, K reduced to β: the same order of products, and P is the sum
+    mlc-bitpack computes on packed words."""
+    x, w, shape = op.x, op.w, out_shape(op)
+    features = shape_of(w)[0]
+    sw = pointwise(shape_of(w), [w], sign)
+    alpha = reduce([w], (0,), absf, scale=1.0 / features)
+    if op.mode.data == "bwn":
+        return pointwise(shape, [matmul(x, sw, shape), alpha], mul)
+    p = matmul(pointwise(shape_of(x), [x], sign), sw, shape)
+    beta = reduce([x], (1,), absf, scale=1.0 / features, keepdims=True)
+    return pointwise(shape, [p, beta, alpha], lambda pv, bv, av: mul(mul(pv, bv), av))
+
+
 @lowers(nn.MaxPool2DOp)
 def lower_maxpool2d(op: nn.MaxPool2DOp) -> SSAValue:
     """y[n,i,j,c] = max_{a,b} x[n, i*sh + a*dh - pt, j*sw + b*dw - pl, c], padded cells read as -inf
