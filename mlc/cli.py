@@ -21,6 +21,7 @@ import argparse
 import difflib
 import sys
 import warnings
+from pathlib import Path
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import IO, Any, NoReturn
@@ -110,6 +111,13 @@ class MlcOptMain(xDSLOptMain):
                     "Comma-separated pass pipeline, e.g. 'mlc-lower-graph,canonicalize'. With -t c "
                     "and no -p, the default mlc pipeline runs (see below). " + (action.help or "")
                 )
+        arg_parser.add_argument("--export-c", metavar="DIR", default=None,
+                                help="Instead of printing IR: compile the .mlc model for inference and write it as a "
+                                     "standalone C library, DIR/<model>.c and DIR/<model>.h, with its parameters baked in "
+                                     "(binary weights as packed words)")
+        arg_parser.add_argument("--params", metavar="FILE.npz", default=None,
+                                help="With --export-c: the parameters and states to bake, by name (default: drawn from "
+                                     "the model's initialisers with seed 0)")
         # The epilog imports every mlc/plugin pass to show its docstring: only build it when
         # the help text is actually printed.
         arg_parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -159,6 +167,30 @@ class MlcOptMain(xDSLOptMain):
                 summary = f"(unavailable: {type(e).__name__}: {e})"
             lines.append(f"  {name.ljust(width)}  {summary}".rstrip())
         return lines
+
+    # -- export ----------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        if self.args.export_c is None:
+            super().run()
+            return
+        if self.args.input_file is None or not self.args.input_file.endswith(".mlc"):
+            raise UsageError("--export-c takes a .mlc model file")
+        import numpy as np
+
+        import mlc
+
+        program = mlc.compile(Path(self.args.input_file))
+        try:
+            params = dict(np.load(self.args.params)) if self.args.params else program.init_params(0)
+        except OSError as e:
+            raise UsageError(f"cannot read parameters '{self.args.params}': {e}") from None
+        try:
+            written = program.frozen(params).export_c(self.args.export_c)
+        except ValueError as e:  # missing or unknown parameter names, a bad model name
+            raise UsageError(str(e)) from None
+        print(f"wrote {written.source} and {written.header}: {written.baked_bytes} bytes of parameters baked in "
+              f"({written.parameter_bytes} as the model declares them)")
 
     # -- pipeline, input, passes ---------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, Float32Type, Float64Type, MemRefType, StringAttr, TensorType
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, Float32Type, Float64Type, IntegerType, MemRefType, StringAttr, TensorType
 
 Shape = tuple[int, ...]
 
@@ -81,6 +81,21 @@ class ModelSignature:
         f.attributes["mlc.param_inits"] = _array([a.init for a in self.args])
         f.attributes["mlc.output_names"] = _array([o.name for o in self.outputs])
 
+    def to_json(self) -> dict:
+        """The signature as JSON data (the program cache's records)."""
+        def spec(s: TensorSpec) -> list:
+            return [s.name, list(s.shape), s.dtype.str, s.kind, s.init]
+
+        return {"name": self.name, "args": [spec(a) for a in self.args], "outputs": [spec(o) for o in self.outputs]}
+
+    @staticmethod
+    def from_json(data: dict) -> ModelSignature:
+        def spec(item: list) -> TensorSpec:
+            name, shape, dtype, kind, init = item
+            return TensorSpec(name, tuple(shape), np.dtype(dtype), kind, init)
+
+        return ModelSignature(data["name"], tuple(map(spec, data["args"])), tuple(map(spec, data["outputs"])))
+
 
 def tie_results(f: func.FuncOp, ties: dict[str, str]) -> None:
     """Record {result name: argument name} in `f`'s `mlc.in_place`, keeping the ties already there."""
@@ -107,6 +122,8 @@ def _strings(f: func.FuncOp, key: str) -> list[str]:
 def shape_and_dtype(t: object) -> tuple[Shape, np.dtype]:
     assert isinstance(t, TensorType | MemRefType), t
     elt = t.get_element_type()
+    if isinstance(elt, IntegerType):  # packed words (mlc-bitpack) a split passes between functions
+        return tuple(t.get_shape()), np.dtype(f"int{elt.width.data}")
     dtype = {Float32Type: np.dtype(np.float32), Float64Type: np.dtype(np.float64)}[type(elt)]
     return tuple(t.get_shape()), dtype
 

@@ -30,20 +30,19 @@ tape it sees: with a split, every saved value lives from the forward call to the
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ArrayAttr, ModuleOp, StringAttr
-from xdsl.ir import Block, OpResult, Operation, Region, SSAValue
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp
+from xdsl.ir import OpResult, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from mlc.dialects import ix
 from mlc.graph.locations import OUTPUT_LOCS
 from mlc.graph.signature import IN_PLACE, ModelSignature, TensorSpec, is_model, shape_and_dtype
-from mlc.passes.autodiff import PHASE
+from mlc.passes.function_split import ancestors, function_of
 
 SAVED = "saved."
 COTANGENT = "cot."
@@ -80,8 +79,8 @@ def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
     n_grads = len(f.attributes["mlc.grad_of"].data)  # pyright: ignore[reportAttributeAccessIssue]
     results = list(ret.arguments)
     kept, grads = results[: len(results) - n_grads], results[len(results) - n_grads :]
-    forward_ops = _ancestors(kept)
-    backward_ops = _ancestors(grads) - forward_ops
+    forward_ops = ancestors(kept)
+    backward_ops = ancestors(grads) - forward_ops
     model_args = [k for k, a in enumerate(sig.args) if not a.name.startswith(COTANGENT)]
     recomputed = _rearrangements_read(backward_ops, grads, [block.args[k] for k in model_args])
     backward_ops |= recomputed
@@ -99,7 +98,7 @@ def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
                     extra.append(v)
 
     forward_name = f"{sig.name}_forward"
-    forward = _function(f, forward_name, [block.args[k] for k in model_args], [op for op in block.ops if op in forward_ops],
+    forward = function_of(f, forward_name, [block.args[k] for k in model_args], [op for op in block.ops if op in forward_ops],
                         [*kept, *extra], ModelSignature(forward_name, tuple(sig.args[k] for k in model_args),
                                                         (*sig.outputs[: len(kept)], *(_spec(saved[v], v) for v in extra))))
     for attribute in ("mlc.grad_of", "mlc.loss"):
@@ -109,7 +108,7 @@ def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
     inputs = [(a, v) for a, v in read if not a.name.startswith(COTANGENT)]
     cotangents = [(a, v) for a, v in read if a.name.startswith(COTANGENT)]
     backward_name = f"{sig.name}_backward"
-    backward = _function(f, backward_name, [v for _, v in inputs] + list(saved) + [v for _, v in cotangents],
+    backward = function_of(f, backward_name, [v for _, v in inputs] + list(saved) + [v for _, v in cotangents],
                          [op for op in block.ops if op in backward_ops], grads,
                          ModelSignature(backward_name, (*(a for a, _ in inputs), *(_spec(n, v) for v, n in saved.items()),
                                                         *(a for a, _ in cotangents)), sig.outputs[len(kept) :]),
@@ -142,40 +141,6 @@ def _rearranges(op: Operation) -> bool:
         return False
     body = list(op.body.block.ops)
     return len(body) == 1 and isinstance(body[0], ix.YieldOp) and body[0].operands[0] is op.body.block.args[0]
-
-
-def _ancestors(values: Iterable[SSAValue]) -> set[Operation]:
-    """The ops whose results `values` depend on."""
-    ops: set[Operation] = set()
-    stack = [v for v in values if isinstance(v, OpResult)]
-    while stack:
-        op = stack.pop().op
-        if op not in ops:
-            ops.add(op)
-            stack.extend(v for v in op.operands if isinstance(v, OpResult))
-    return ops
-
-
-def _function(f: func.FuncOp, name: str, args: list[SSAValue], ops: list[Operation], results: list[SSAValue],
-              sig: ModelSignature, recomputed: Collection[Operation] = ()) -> func.FuncOp:
-    """A function of `args` that computes `ops` (cloned, in order; those in `recomputed` marked
-    so) and returns `results`, with `f`'s attributes and the signature `sig` (whose argument
-    names name the block's arguments)."""
-    block = Block(arg_types=[v.type for v in args])
-    mapping: dict[SSAValue, SSAValue] = {}
-    for old, new, spec in zip(args, block.args, sig.args, strict=True):
-        mapping[old] = new
-        new.name_hint = spec.name.replace(".", "_")
-    for op in ops:
-        clone = op.clone(mapping)
-        if op in recomputed:
-            clone.attributes[PHASE] = StringAttr("recompute")
-        block.add_op(clone)
-    block.add_op(func.ReturnOp(*(mapping[v] for v in results)))
-    g = func.FuncOp(name, ([v.type for v in args], [v.type for v in results]), Region(block))
-    g.attributes.update(f.attributes)
-    sig.attach(g)
-    return g
 
 
 def _spec(name: str, v: SSAValue) -> TensorSpec:

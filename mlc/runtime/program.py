@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from xdsl.dialects import func
@@ -19,11 +20,14 @@ from mlc.backends.c.runtime import BufferSpec, CFunction, load_compiled, load_li
 from mlc.backends.c.tiers import OptimisedBuild, load_tiered
 from mlc.backends.cache import CacheWarning, cached_build, content_key, discard, lookup
 from mlc.errors import decode_source
-from mlc.graph.signature import ModelSignature, TensorSpec, init_tensor
+from mlc.graph.signature import ModelSignature, init_tensor
 from mlc.loops.target import host
 from mlc.runtime.arguments import check_names, checked
 from mlc.runtime.lowering import is_path, load_module, make_context, run_located, run_pipeline, select_model  # noqa: F401
 from mlc.runtime.trainer import Trainer
+
+if TYPE_CHECKING:
+    from mlc.runtime.frozen import FrozenProgram
 
 
 def compile(  # noqa: A001 - the public name mirrors torch.compile / mlc-opt
@@ -376,6 +380,13 @@ class Program:
         grads = {name.removeprefix("grad."): outs.pop(name) for name in list(outs) if name.startswith("grad.")}
         return outs, grads
 
+    def frozen(self, params: Mapping[str, np.ndarray]) -> FrozenProgram:
+        """This inference program with `params` fixed: what they alone decide (binary weights
+        packed, scales) computed once; `.run(inputs)`, `.export_c(dir)` (`mlc.runtime.frozen`)."""
+        from mlc.runtime.frozen import freeze
+
+        return freeze(self, params)
+
     def trainer(self, optimizer: str = "sgd", budget: str | int | None = None, checkpoint: str | None = None,
                 **hyper: float) -> Trainer:
         """A training loop step for this model: forward, backward and the update in one C call.
@@ -396,7 +407,7 @@ class Program:
 def _store(program: Program, key: str) -> None:
     """Record `program` in the cache under `key` (atomically, as every cache entry)."""
     record = {
-        "signature": _signature_to_json(program.signature),
+        "signature": program.signature.to_json(),
         "args": [[spec.dtype.str, list(spec.shape), spec.read_only] for spec in program._arg_specs],
         "arena_bytes": program._fn.arena_bytes,
         "memory": program._memory,
@@ -416,7 +427,7 @@ def _load_cached(key: str, source: str | Path | None = None, model: str | None =
     try:
         record = json.loads(path.read_text())
         args = [BufferSpec(np.dtype(d), tuple(s), r) for d, s, r in record["args"]]
-        signature = _signature_from_json(record["signature"])
+        signature = ModelSignature.from_json(record["signature"])
         c_source, arena, memory = record["c_source"], record["arena_bytes"], record.get("memory")
         if not isinstance(c_source, str):
             raise TypeError("c_source is not text")
@@ -481,18 +492,3 @@ def _tier_up(program: Program, build: OptimisedBuild) -> None:
 def _is_state_update(name: str, sig: ModelSignature) -> bool:
     """Whether the result `name` is a model state's update (not one of the model's outputs)."""
     return name.startswith("new.") and any(s.name == name.removeprefix("new.") for s in sig.states)
-
-
-def _signature_to_json(sig: ModelSignature) -> dict:
-    def spec(s: TensorSpec) -> list:
-        return [s.name, list(s.shape), s.dtype.str, s.kind, s.init]
-
-    return {"name": sig.name, "args": [spec(a) for a in sig.args], "outputs": [spec(o) for o in sig.outputs]}
-
-
-def _signature_from_json(data: dict) -> ModelSignature:
-    def spec(item: list) -> TensorSpec:
-        name, shape, dtype, kind, init = item
-        return TensorSpec(name, tuple(shape), np.dtype(dtype), kind, init)
-
-    return ModelSignature(data["name"], tuple(map(spec, data["args"])), tuple(map(spec, data["outputs"])))
