@@ -15,11 +15,12 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["CompileError", "Program", "compile", "set_num_threads"]
+__all__ = ["CompileError", "Program", "compile", "freeze", "set_num_threads"]
 
 if TYPE_CHECKING:
     from mlc.backends.c.runtime import set_num_threads
     from mlc.errors import CompileError
+    from mlc.runtime.frozen import freeze
     from mlc.runtime.program import Program, compile
 
 MOVED_MODULES = {
@@ -66,6 +67,10 @@ def __getattr__(name: str) -> Any:
         from mlc.runtime import program
 
         return getattr(program, name)
+    if name == "freeze":
+        from mlc.runtime.frozen import freeze
+
+        return freeze
     if name == "set_num_threads":
         from mlc.backends.c.runtime import set_num_threads
 

@@ -178,15 +178,16 @@ class MlcOptMain(xDSLOptMain):
             raise UsageError("--export-c takes a .mlc model file")
         import numpy as np
 
-        import mlc
+        from mlc.runtime.frozen import freeze
+        from mlc.runtime.program import compile as compile_program
 
-        program = mlc.compile(Path(self.args.input_file))
+        program = compile_program(Path(self.args.input_file))
         try:
             params = dict(np.load(self.args.params)) if self.args.params else program.init_params(0)
         except OSError as e:
             raise UsageError(f"cannot read parameters '{self.args.params}': {e}") from None
         try:
-            written = program.frozen(params).export_c(self.args.export_c)
+            written = freeze(program, params).export_c(self.args.export_c)
         except ValueError as e:  # missing or unknown parameter names, a bad model name
             raise UsageError(str(e)) from None
         print(f"wrote {written.source} and {written.header}: {written.baked_bytes} bytes of parameters baked in "

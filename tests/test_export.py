@@ -1,4 +1,4 @@
-"""Deployment: `Program.frozen(params)` runs bitwise as `Program.run`, and `export_c` writes a C
+"""Deployment: `mlc.freeze(program, params)` runs bitwise as `Program.run`, and `export_c` writes a C
 library that `cc` builds with a tiny C `main`, whose output for one image is `Program.run`'s;
 binary weights are baked as packed words (a bit each)."""
 
@@ -60,7 +60,7 @@ def trained_like(program: mlc.Program, seed: int) -> dict[str, np.ndarray]:
 def test_frozen_program_runs_bitwise_as_the_program() -> None:
     program = mlc.compile(BINARY_NET)
     params = trained_like(program, 1)
-    frozen = program.frozen(params)
+    frozen = mlc.freeze(program, params)
     assert any(name.startswith("prepared.") for name in frozen.values)
     assert "w2" not in frozen.values and "w3" not in frozen.values  # only their packed words and scales
     x = np.random.default_rng(2).standard_normal((1, 8, 8, 3)).astype(np.float32)
@@ -70,7 +70,7 @@ def test_frozen_program_runs_bitwise_as_the_program() -> None:
 def test_exported_c_library_runs_one_image_from_c(tmp_path: Path) -> None:
     program = mlc.compile(BINARY_NET)
     params = trained_like(program, 3)
-    written = program.frozen(params).export_c(tmp_path)
+    written = mlc.freeze(program, params).export_c(tmp_path)
     assert written.source == tmp_path / "tiny_bnn.c" and written.header == tmp_path / "tiny_bnn.h"
     header = written.header.read_text()
     assert "int tiny_bnn_run(const float* x, float* logits, void* workspace);" in header
@@ -96,7 +96,7 @@ def test_binary_weights_are_baked_as_bits(tmp_path: Path) -> None:
   output y
 }"""
     program = mlc.compile(source)
-    written = program.frozen(program.init_params(0)).export_c(tmp_path)
+    written = mlc.freeze(program, program.init_params(0)).export_c(tmp_path)
     assert written.parameter_bytes == 3 * 3 * 64 * 64 * 4
     assert written.baked_bytes == 3 * 3 * 64 * 8 + 64 * 4
     assert written.parameter_bytes / written.baked_bytes > 30
@@ -105,9 +105,22 @@ def test_binary_weights_are_baked_as_bits(tmp_path: Path) -> None:
 def test_training_programs_and_bad_names_are_refused(tmp_path: Path) -> None:
     program = mlc.compile(BINARY_NET)
     with pytest.raises(ValueError, match="parameter"):
-        program.frozen({"w1": np.zeros((3, 3, 3, 64), np.float32)})
+        mlc.freeze(program, {"w1": np.zeros((3, 3, 3, 64), np.float32)})
     with pytest.raises(ValueError, match="not a C identifier"):
-        program.frozen(program.init_params(0)).export_c(tmp_path, name="tiny-bnn")
+        mlc.freeze(program, program.init_params(0)).export_c(tmp_path, name="tiny-bnn")
     training = mlc.compile(BINARY_NET, pipeline=in_training_mode(DEFAULT_PIPELINE))
     with pytest.raises(ValueError, match="inference program"):
-        training.frozen(training.init_params(0))
+        mlc.freeze(training, training.init_params(0))
+
+
+def test_frozen_calls_from_threads_each_get_their_own_arena() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    program = mlc.compile(BINARY_NET)
+    params = trained_like(program, 5)
+    frozen = mlc.freeze(program, params)
+    images = [np.random.default_rng(k).standard_normal((1, 8, 8, 3)).astype(np.float32) for k in range(8)]
+    want = [program.run(params, {"x": x})["logits"].tobytes() for x in images]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda x: [frozen.run({"x": x})["logits"].tobytes() for _ in range(20)], images))
+    assert all(set(runs) == {w} for runs, w in zip(got, want))

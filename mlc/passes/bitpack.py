@@ -188,7 +188,8 @@ def pack(value: SSAValue, axis: int, minus_set: bool, bits: int) -> SSAValue:
 
     packed_shape = (*shape[:axis], -(-shape[axis] // bits), *shape[axis + 1:])
     read = Access(value, at) if source is None else Access(source, at, 0.0 if minus_set else -1.0)
-    return compute(packed_shape, [read], body, reduction="sum", extents=(bits,), element_type=word)
+    extent = min(bits, shape[axis])  # one word: its bits beyond the channels are clear, not summed
+    return compute(packed_shape, [read], body, reduction="sum", extents=(extent,), element_type=word)
 
 
 def _signed(value: SSAValue, axis: int) -> SSAValue | None:

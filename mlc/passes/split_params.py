@@ -12,7 +12,7 @@ replaces `@m` by
 `@m_prepare` is every op that depends on no input and that the rest reads; each value of it the
 rest reads is one `prepared.<k>`. A parameter the rest reads directly stays an argument of
 `@m_apply` under its own name, so a caller passes `@m_apply` those parameters and the prepared
-values (`Program.frozen` does; `FrozenProgram.export_c` bakes them into a C library). An op
+values (`mlc.freeze` does; `FrozenProgram.export_c` bakes them into a C library). An op
 whose result is a model output stays in `@m_apply`, which returns it.
 
 Run it on an inference function (it is not a gradient's or a training step's job: their

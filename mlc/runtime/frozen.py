@@ -1,4 +1,4 @@
-"""Inference with fixed parameters: `Program.frozen(params)`, and the standalone C library it exports.
+"""Inference with fixed parameters: `mlc.freeze(program, params)`, and the standalone C library it exports.
 
 A frozen program is the model split by `mlc-split-params`: `@<model>_prepare` runs once, when
 the program is frozen, on the given parameters (the binary weights' signs packed into words, the
@@ -19,16 +19,15 @@ to 64 (NULL: a static buffer, so calls with NULL must not overlap). It returns 0
 
 from __future__ import annotations
 
+import ctypes
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from mlc.runtime.program import Program
+from mlc.runtime.arguments import check_names, checked
+from mlc.runtime.program import Program, build_programs
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,10 @@ class Export:
 
 
 class FrozenProgram:
-    """An inference program with its parameters fixed: `run(inputs)`, and `export_c`."""
+    """An inference program with its parameters fixed: `run(inputs)`, and `export_c`.
+
+    The fixed values are its own arrays (copies), so their addresses go into each argument
+    array once, when it is made; a call checks and places only its inputs and outputs."""
 
     def __init__(self, apply: Program, values: dict[str, np.ndarray], parameter_bytes: int) -> None:
         self.program = apply
@@ -51,14 +53,48 @@ class FrozenProgram:
         self.values = values
         """What `program` takes besides the inputs: parameters read as they are, `prepared.<k>`."""
         self._parameter_bytes = parameter_bytes
+        args = apply.signature.args
+        self._inputs = [(k, spec) for k, spec in enumerate(args) if spec.kind == "input"]
+        self._fixed = [(k, values[spec.name]) for k, spec in enumerate(args) if spec.kind != "input"]
+        self._outputs = [(len(args) + j, spec) for j, spec in enumerate(apply.signature.outputs)]
+        self._calls: list[tuple[object, object]] = []  # (arena, argument array) pairs not in use
+        self._function = apply.function
 
     @property
     def name(self) -> str:
         return self.program.name.removesuffix("_apply")
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The model's outputs by name (as `Program.run` in inference mode, bit for bit)."""
-        return self.program.run(self.values, inputs)
+        """The model's outputs by name (as `Program.run` in inference mode, bit for bit). Calls
+        from several threads run in parallel, each on an arena of its own."""
+        if len(inputs) != len(self._inputs) or any(spec.name not in inputs for _, spec in self._inputs):
+            check_names("input", inputs, self.program.signature.inputs)  # raises, naming what is wrong
+        held = [checked(spec, inputs[spec.name]) for _, spec in self._inputs]
+        outs = {spec.name: np.empty(spec.shape, dtype=spec.dtype) for _, spec in self._outputs}
+        try:
+            call = self._calls.pop()
+        except IndexError:  # every argument array is in use (or none made yet)
+            call = self._new_call()
+        try:
+            slots = call[1]
+            for (k, _), array in zip(self._inputs, held):
+                slots[k] = _address(array)  # pyright: ignore[reportIndexIssue]
+            for (k, _), array in zip(self._outputs, outs.values()):
+                slots[k] = _address(array)  # pyright: ignore[reportIndexIssue]
+            self._function.call_slots(slots)  # pyright: ignore[reportArgumentType]
+        finally:
+            self._calls.append(call)
+        return outs
+
+    def _new_call(self) -> tuple[object, object]:
+        from mlc.backends.c.runtime import aligned_arena
+
+        fn = self.program.function
+        arena = None if fn.arena_bytes is None else aligned_arena(fn.arena_bytes)
+        slots = fn.slots(arena)
+        for k, array in self._fixed:
+            slots[k] = array.ctypes.data
+        return arena, slots
 
     def export_c(self, directory: str | Path, name: str | None = None) -> Export:
         """Write `<name>.c` and `<name>.h` (`name` defaults to the model's) into `directory`."""
@@ -104,18 +140,26 @@ class FrozenProgram:
         return Export(source, header, sum(a.nbytes for a in baked.values()), self._parameter_bytes)
 
 
+def _address(array: np.ndarray) -> int:
+    """Where `array`'s data starts: through the buffer protocol (a third of `array.ctypes.data`'s
+    time), which a read-only array refuses."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(array))
+    except TypeError:
+        return array.ctypes.data
+
+
 def freeze(program: Program, params: Mapping[str, np.ndarray]) -> FrozenProgram:
-    """`program` (an inference program) with `params` fixed: its prepare half run once on them."""
+    """`program` (an inference program) with `params` fixed, as `torch.jit.freeze` fixes a
+    module's: what they alone decide (binary weights packed, scales) computed once, now."""
     from mlc.passes.pipelines import DEFAULT_PIPELINE, SCHEDULE, is_training_mode
-    from mlc.runtime.arguments import check_names
-    from mlc.runtime.program import build_programs
 
     pipeline = program._pipeline or DEFAULT_PIPELINE  # pyright: ignore[reportPrivateUsage]
-    if program._source is None or is_training_mode(pipeline) or f"{SCHEDULE}," not in pipeline:  # pyright: ignore[reportPrivateUsage]
+    if program._source is None or is_training_mode(pipeline) or SCHEDULE not in pipeline:  # pyright: ignore[reportPrivateUsage]
         raise ValueError(f"@{program.name}: only an inference program compiled from a model source, through a "
-                         "pipeline that schedules, can be frozen")
+                         f"pipeline that schedules ({SCHEDULE}), can be frozen")
     check_names("parameter", params, (*program.signature.params, *program.signature.states))
-    split = pipeline.replace(f"{SCHEDULE},", f"mlc-split-params,{SCHEDULE},", 1)
+    split = pipeline.replace(SCHEDULE, f"mlc-split-params,{SCHEDULE}", 1)
     prepare, apply = build_programs(program._source, program._model, split, ("_prepare", "_apply"))  # pyright: ignore[reportPrivateUsage]
     prepared = prepare.run({s.name: params[s.name] for s in prepare.signature.args}, {})
     wanted = [s.name for s in apply.signature.args if s.kind != "input"]

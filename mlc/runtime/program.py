@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from xdsl.dialects import func
@@ -25,9 +24,6 @@ from mlc.loops.target import host
 from mlc.runtime.arguments import check_names, checked
 from mlc.runtime.lowering import is_path, load_module, make_context, run_located, run_pipeline, select_model  # noqa: F401
 from mlc.runtime.trainer import Trainer
-
-if TYPE_CHECKING:
-    from mlc.runtime.frozen import FrozenProgram
 
 
 def compile(  # noqa: A001 - the public name mirrors torch.compile / mlc-opt
@@ -379,13 +375,6 @@ class Program:
         outs = variant.run(params, {**inputs, **{f"cot.{k}": v for k, v in cotangents.items()}}, training=training)
         grads = {name.removeprefix("grad."): outs.pop(name) for name in list(outs) if name.startswith("grad.")}
         return outs, grads
-
-    def frozen(self, params: Mapping[str, np.ndarray]) -> FrozenProgram:
-        """This inference program with `params` fixed: what they alone decide (binary weights
-        packed, scales) computed once; `.run(inputs)`, `.export_c(dir)` (`mlc.runtime.frozen`)."""
-        from mlc.runtime.frozen import freeze
-
-        return freeze(self, params)
 
     def trainer(self, optimizer: str = "sgd", budget: str | int | None = None, checkpoint: str | None = None,
                 **hyper: float) -> Trainer:
