@@ -133,4 +133,62 @@ def test_grouped_binary_conv_stays_in_floats_and_says_why(capsys: pytest.Capture
     module = parse_mlc(source)
     run_pipeline(module, "mlc-lower-graph,mlc-bitpack{remarks=true}", make_context())
     assert "math.ctpop" not in str(module)
-    assert "stays in floats: no reduction variable indexes one axis of each operand" in capsys.readouterr().err
+    assert "stays in floats: no reduction variable indexes one whole axis of each operand" in capsys.readouterr().err
+
+
+EDGE_CASES = {
+    "a sum over a prefix of the channels (stays in floats)": ("""op bd(s: f32[N, I], t: f32[J, O]) -> f32[N, O] {
+  out[n, o] = sum(i: 70) s[n, i] * t[i, o]
+}
+model m {
+  input x: f32[2, 100]
+  param w: f32[100, 3]
+  y = bd(sign(x), sign(w))
+  output y
+}""", [(2, 100), (100, 3)], False),
+    "a sum past the end of one operand (stays in floats)": ("""op bd(s: f32[N, I], t: f32[J, O]) -> f32[N, O] {
+  out[n, o] = sum(i: 50) s[n, i] * t[i, o]
+}
+model m {
+  input x: f32[2, 40]
+  param w: f32[50, 3]
+  y = bd(sign(x), sign(w))
+  output y
+}""", [(2, 40), (50, 3)], False),
+    "the sign of a prefix of x (packed from the signs, not from x)": ("""op sgn(x: f32[N, C]) -> f32[N, 70] {
+  out[n, c] = select(x[n, c] >= 0.0, 1.0, -1.0)
+}
+op bd(s: f32[N, I], t: f32[I, O]) -> f32[N, O] {
+  out[n, o] = sum(i: I) s[n, i] * t[i, o]
+}
+model m {
+  input x: f32[2, 100]
+  param w: f32[70, 3]
+  y = bd(sgn(x), sign(w))
+  output y
+}""", [(2, 100), (70, 3)], True),
+    "one sign tensor as both operands": ("""op gram(s: f32[N, C], t: f32[M, C]) -> f32[N, M] {
+  out[n, m] = sum(c: C) s[n, c] * t[m, c]
+}
+model m {
+  input x: f32[3, 40]
+  s = sign(x)
+  y = gram(s, s)
+  output y
+}""", [(3, 40)], True),
+}
+
+
+@pytest.mark.parametrize("name", list(EDGE_CASES))
+def test_edge_sums_pack_only_when_the_words_hold_them(name: str) -> None:
+    source, shapes, packs = EDGE_CASES[name]
+    module = parse_mlc(source)
+    run_pipeline(module, "mlc-lower-graph", make_context())
+    floats = module.clone()
+    BitpackPass().apply(Context(), module)
+    module.verify()
+    assert ("math.ctpop" in str(module)) == packs
+    rng = np.random.default_rng(len(name))
+    args = [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
+    (got,), (want,) = evaluate(module.ops.first, args), evaluate(floats.ops.first, args)
+    assert got.tobytes() == want.tobytes()

@@ -124,3 +124,38 @@ def test_frozen_calls_from_threads_each_get_their_own_arena() -> None:
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda x: [frozen.run({"x": x})["logits"].tobytes() for _ in range(20)], images))
     assert all(set(runs) == {w} for runs, w in zip(got, want))
+
+
+def test_names_c_keeps_for_itself_are_exported_positionally(tmp_path: Path) -> None:
+    """An input named `args`, `workspace` or `int` would clash with the entry point's own names
+    or with C: then every parameter is named by its position (the header says which is which)."""
+    source = """model mlc_net {
+  input int: f32[2, 64]
+  input workspace: f32[2, 64]
+  input unused: f32[3]
+  param w: f32[64, 5] = glorot
+  y = bindense(int + workspace, w)
+  output y
+}"""
+    program = mlc.compile(source)
+    frozen = mlc.freeze(program, program.init_params(0))
+    rng = np.random.default_rng(6)
+    inputs = {"int": rng.standard_normal((2, 64)).astype(np.float32),
+              "workspace": rng.standard_normal((2, 64)).astype(np.float32), "unused": np.zeros(3, np.float32)}
+    assert frozen.run(inputs)["y"].tobytes() == program.run(program.init_params(0), inputs)["y"].tobytes()
+    written = frozen.export_c(tmp_path)
+    assert "int mlc_net_run(const float* arg0, const float* arg1, const float* arg2, float* arg3, void* workspace);" \
+        in written.header.read_text()
+    check = subprocess.run(["cc", "-std=c99", "-fsyntax-only", "mlc_net.c"], cwd=tmp_path, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_parameters_are_checked_when_frozen() -> None:
+    program = mlc.compile(BINARY_NET)
+    params = trained_like(program, 7)
+    params["w1"] = params["w1"].astype(np.float64)
+    with pytest.raises(ValueError, match="param 'w1' must have dtype float32"):
+        mlc.freeze(program, params)
+    params["w1"] = np.asfortranarray(trained_like(program, 7)["w1"])  # copied contiguous, same values
+    x = np.random.default_rng(8).standard_normal((1, 8, 8, 3)).astype(np.float32)
+    assert mlc.freeze(program, params).run({"x": x})["logits"].tobytes() == program.run(params, {"x": x})["logits"].tobytes()

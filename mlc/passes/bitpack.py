@@ -123,11 +123,11 @@ def binary_sum(op: ix.ComputeOp) -> BinarySum | str | None:
         return None
     channel = _channel_variable(op)
     if channel is None:
-        return "no reduction variable indexes one axis of each operand, alone (a grouped convolution?)"
+        return "no reduction variable indexes one whole axis of each operand, alone (a grouped convolution?)"
     found = BinarySum(op, channel[0], channel[1])
     width = op.result_type.get_element_type().bitwidth  # pyright: ignore[reportAttributeAccessIssue]
-    if found.terms > EXACT_TERMS[width]:
-        return f"{found.terms} terms: beyond what an f{width} sum adds exactly"
+    if found.terms > min(EXACT_TERMS[width], (1 << (found.bits - 1)) - 1):  # and what T - 2S holds in a word
+        return f"{found.terms} terms: beyond what an f{width} sum adds exactly or an i{found.bits} word holds"
     fills = [read.fill for read, inside in zip(op.reads, _always_inside(op)) if not inside]
     if any(f not in (1.0, -1.0, 0.0) for f in fills) or (len(set(fills)) > 1) or (0.0 in fills and len(fills) > 1):
         return f"out-of-bounds fills {fills}: at most one read may pad, with +1, -1 or 0"
@@ -135,11 +135,15 @@ def binary_sum(op: ix.ComputeOp) -> BinarySum | str | None:
 
 
 def _channel_variable(op: ix.ComputeOp) -> tuple[int, tuple[int, int]] | None:
-    """The widest reduction variable that is, alone, one result of each read map and in no other."""
+    """The widest reduction variable that is, alone, one result of each read map and in no other,
+    ranging over that whole axis of each operand (the packed words hold the axis, all of it)."""
     best = None
-    for var in range(op.rank, len(op.iteration_extents)):
+    extents = op.iteration_extents
+    for var in range(op.rank, len(extents)):
         axes = [_bare_axis(amap, var) for amap in op.index_maps]
-        if None not in axes and (best is None or op.iteration_extents[var] > op.iteration_extents[best[0]]):
+        if None in axes or any(shape_of(v)[axis] != extents[var] for v, axis in zip(op.inputs, axes)):
+            continue
+        if best is None or extents[var] > extents[best[0]]:
             best = (var, (axes[0], axes[1]))
     return best  # pyright: ignore[reportReturnType]
 
@@ -198,9 +202,10 @@ def _signed(value: SSAValue, axis: int) -> SSAValue | None:
     producer = value.owner
     if not isinstance(producer, ix.ComputeOp) or len(producer.inputs) != 1 or producer.reduction.data != "none":
         return None
-    results, source_shape = producer.index_maps[0].results, shape_of(producer.inputs[0])
+    results, source_shape, shape = producer.index_maps[0].results, shape_of(producer.inputs[0]), shape_of(value)
     if len(results) != producer.rank or not all(
-            (isinstance(e, AffineDimExpr) and e.position == k) or (k != axis and n == 1 and e == AffineExpr.constant(0))
+            (isinstance(e, AffineDimExpr) and e.position == k and n == shape[k])
+            or (k != axis and n == 1 and e == AffineExpr.constant(0))
             for k, (e, n) in enumerate(zip(results, source_shape))):
         return None
     ops = [o for o in producer.body.block.ops if not isinstance(o, arith.ConstantOp | ix.YieldOp)]

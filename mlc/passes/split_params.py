@@ -9,7 +9,8 @@ replaces `@m` by
     @m_prepare(parameters and states it reads) -> (prepared.0, prepared.1, ...)
     @m_apply(inputs, parameters read as they are, prepared.*) -> (outputs)
 
-`@m_prepare` is every op that depends on no input and that the rest reads; each value of it the
+`@m_apply` takes every input, one the model does not read included, so it is called as the
+model is. `@m_prepare` is every op that depends on no input and that the rest reads; each value of it the
 rest reads is one `prepared.<k>`. A parameter the rest reads directly stays an argument of
 `@m_apply` under its own name, so a caller passes `@m_apply` those parameters and the prepared
 values (`mlc.freeze` does; `FrozenProgram.export_c` bakes them into a C library). An op
@@ -83,7 +84,7 @@ def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
                           ModelSignature(f"{sig.name}_prepare", tuple(specs[v] for v in prepare_args),
                                          tuple(_spec(f"{PREPARED}{k}", v) for k, v in enumerate(prepared))))
     prepare.attributes.pop(OUTPUT_LOCS, None)
-    direct = [v for v in block.args if v in read]
+    direct = [v for v in block.args if v in inputs or v in read]  # every input, as the model declares them
     apply_args = [*direct, *prepared]
     apply_specs = (*(specs[v] for v in direct), *(_spec(f"{PREPARED}{k}", v, "param") for k, v in enumerate(prepared)))
     apply = function_of(f, f"{sig.name}_apply", apply_args, [o for o in block.ops if o in per_call], list(ret.arguments),

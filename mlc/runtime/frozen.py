@@ -12,7 +12,8 @@ The C entry point (see the header it writes):
     int <model>_run(const float* <input>..., float* <output>..., void* workspace);
 
 Inputs and outputs are the model's, in declaration order, row-major (images NHWC), of the
-element type and shape the header lists. `workspace` is `<MODEL>_WORKSPACE_BYTES` bytes aligned
+element type and shape the header lists, each named as in the model (or `arg<k>` for all, where
+a name is no C identifier of its own). `workspace` is `<MODEL>_WORKSPACE_BYTES` bytes aligned
 to 64 (NULL: a static buffer, so calls with NULL must not overlap). It returns 0. Compile with
 `cc -std=c99 -O2` (add `-march=native` for the host's vector units, `-fopenmp` for threads).
 """
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 
+from mlc.backends.cstyle.names import c_symbol, is_reserved
 from mlc.runtime.arguments import check_names, checked
 from mlc.runtime.program import Program, build_programs
 
@@ -106,14 +108,15 @@ class FrozenProgram:
         sig, fn = self.program.signature, self.program.function
         inputs = [s for s in sig.args if s.kind == "input"]
         baked = {s.name: np.ascontiguousarray(self.values[s.name], dtype=s.dtype) for s in sig.args if s.kind != "input"}
-        symbols = {n: f"mlc_{name}_{_c_name(n)}" for n in baked}
-        pointers = [f"(void*){_c_name(s.name)}" if s.kind == "input" else f"(void*){symbols[s.name]}" for s in sig.args]
-        pointers += [f"(void*){_c_name(s.name)}" for s in sig.outputs]
+        symbols = {n: f"mlc_{name}_p{k}" for k, n in enumerate(baked)}
+        names = _parameter_names([s.name for s in (*inputs, *sig.outputs)])
+        pointers = [f"(void*){names[s.name]}" if s.kind == "input" else f"(void*){symbols[s.name]}" for s in sig.args]
+        pointers += [f"(void*){names[s.name]}" for s in sig.outputs]
         workspace = fn.arena_bytes or 0
         if fn.arena_bytes is not None:
             pointers.append(f"workspace ? workspace : (void*)mlc_{name}_workspace")
-        params = [f"const {_c_element(s.dtype)}* {_c_name(s.name)}" for s in inputs]
-        params += [f"{_c_element(s.dtype)}* {_c_name(s.name)}" for s in sig.outputs]
+        params = [f"const {_c_element(s.dtype)}* {names[s.name]}" for s in inputs]
+        params += [f"{_c_element(s.dtype)}* {names[s.name]}" for s in sig.outputs]
         prototype = f"int {name}_run({', '.join([*params, 'void* workspace'])})"
         guard = f"MLC_{name.upper()}_H"
         lines = [f"/* {name}.h: the model {self.name}, compiled by mlc with its parameters baked in. */",
@@ -129,12 +132,13 @@ class FrozenProgram:
         header.write_text("\n".join(lines))
         body = [f'#include "{name}.h"', "", self.program.c_source, ""]
         for n, array in baked.items():
+            body.append(f"/* {n}: {array.dtype}[{']['.join(map(str, array.shape)) or '1'}] */")
             body.append(f"static const {_c_element(array.dtype, unsigned=True)} {symbols[n]}[{max(array.size, 1)}] "
                         f"__attribute__((aligned(64))) = {{{_literals(array)}}};")
         if fn.arena_bytes is not None:
             body.append(f"static unsigned char mlc_{name}_workspace[{max(workspace, 1)}] __attribute__((aligned(64)));")
-        body += ["", f"{prototype} {{", f"  void* args[] = {{{', '.join(pointers)}}};",
-                 f"  {sig.name}_packed(args);", "  return 0;", "}", ""]
+        body += ["", f"{prototype} {{", f"  void* mlc_args[] = {{{', '.join(pointers)}}};",
+                 f"  {c_symbol(sig.name)}_packed(mlc_args);", "  return 0;", "}", ""]
         source = directory / f"{name}.c"
         source.write_text("\n".join(body))
         return Export(source, header, sum(a.nbytes for a in baked.values()), self._parameter_bytes)
@@ -162,14 +166,21 @@ def freeze(program: Program, params: Mapping[str, np.ndarray]) -> FrozenProgram:
     split = pipeline.replace(SCHEDULE, f"mlc-split-params,{SCHEDULE}", 1)
     prepare, apply = build_programs(program._source, program._model, split, ("_prepare", "_apply"))  # pyright: ignore[reportPrivateUsage]
     prepared = prepare.run({s.name: params[s.name] for s in prepare.signature.args}, {})
-    wanted = [s.name for s in apply.signature.args if s.kind != "input"]
-    values = {n: np.array(prepared[n] if n in prepared else params[n]) for n in wanted}
+    values = {s.name: np.array(prepared[s.name]) if s.name in prepared else np.array(checked(s, params[s.name]), order="C")
+              for s in apply.signature.args if s.kind != "input"}  # copies of their own, checked, contiguous
     declared = sum(np.asarray(params[s.name]).nbytes for s in (*program.signature.params, *program.signature.states))
     return FrozenProgram(apply, values, declared)
 
 
-def _c_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+def _parameter_names(names: list[str]) -> dict[str, str]:
+    """The C parameter of each input and output: its own name where that is a C identifier no
+    one else has and C does not reserve, else `in<k>`/`out<k>`-style positional names for all."""
+    mine = {n: n for n in names}
+    if len(set(names)) == len(names) and all(
+            re.fullmatch(r"[A-Za-z]\w*", n, flags=re.ASCII) and not is_reserved(n) and not n.startswith("mlc_")
+            and n != "workspace" for n in names):
+        return mine
+    return {n: f"arg{k}" for k, n in enumerate(names)}
 
 
 def _c_element(dtype: np.dtype, unsigned: bool = False) -> str:
