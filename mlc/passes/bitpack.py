@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from math import prod
 
 from xdsl.builder import Builder, ImplicitBuilder
 from xdsl.context import Context
@@ -52,8 +53,9 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from mlc.dialects import ix
 from mlc.loops.affine import iteration_ranges, read_in_bounds, substitute
 from mlc.loops.compute_builders import Access, compute, shape_of
-from mlc.passes.lower_loops import describe
 from mlc.loops.scalars import cmpf, cmpi, const, index, minsi, muli, select, subi
+from mlc.passes.lower_loops import describe
+
 
 def word_bits(channels: int) -> int:
     """The packed word: 32 bits for at most 32 channels (a 16-channel layer's words are then half
@@ -107,10 +109,7 @@ class BinarySum:
 
     @property
     def terms(self) -> int:
-        count = 1
-        for extent in self.op.reduction_extents:
-            count *= extent
-        return count
+        return prod(self.op.reduction_extents)
 
 
 def binary_sum(op: ix.ComputeOp) -> BinarySum | str | None:
