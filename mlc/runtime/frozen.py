@@ -20,13 +20,13 @@ to 64 (NULL: a static buffer, so calls with NULL must not overlap). It returns 0
 
 from __future__ import annotations
 
-import ctypes
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 
+from mlc.backends.c.runtime import buffer_address
 from mlc.backends.cstyle.names import c_symbol, is_reserved
 from mlc.runtime.arguments import check_names, checked
 from mlc.runtime.program import Program, build_programs
@@ -80,9 +80,9 @@ class FrozenProgram:
         try:
             slots = call[1]
             for (k, _), array in zip(self._inputs, held):
-                slots[k] = _address(array)  # pyright: ignore[reportIndexIssue]
+                slots[k] = buffer_address(array)  # pyright: ignore[reportIndexIssue]
             for (k, _), array in zip(self._outputs, outs.values()):
-                slots[k] = _address(array)  # pyright: ignore[reportIndexIssue]
+                slots[k] = buffer_address(array)  # pyright: ignore[reportIndexIssue]
             self._function.call_slots(slots)  # pyright: ignore[reportArgumentType]
         finally:
             self._calls.append(call)
@@ -142,15 +142,6 @@ class FrozenProgram:
         source = directory / f"{name}.c"
         source.write_text("\n".join(body))
         return Export(source, header, sum(a.nbytes for a in baked.values()), self._parameter_bytes)
-
-
-def _address(array: np.ndarray) -> int:
-    """Where `array`'s data starts: through the buffer protocol (a third of `array.ctypes.data`'s
-    time), which a read-only array refuses."""
-    try:
-        return ctypes.addressof(ctypes.c_char.from_buffer(array))
-    except TypeError:
-        return array.ctypes.data
 
 
 def freeze(program: Program, params: Mapping[str, np.ndarray]) -> FrozenProgram:

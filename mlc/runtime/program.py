@@ -172,6 +172,9 @@ class Program:
         self.module = module
         """The final loop-level IR (None when the program came from the cache)."""
         self._arg_specs = arg_specs
+        self._reads_only = all(spec.read_only for spec in arg_specs[: len(signature.args)])
+        """Whether the call writes no argument (only its fresh outputs): then the `checked`
+        arguments need no further check (CFunction's `checked`)."""
         self._memory = dict(memory) if memory is not None else None
         self._fn = CFunction(load_library(library_path), signature.name, arg_specs, arena_bytes)
         self._optimising: OptimisedBuild | None = None
@@ -284,7 +287,7 @@ class Program:
         args = [checked(spec, arrays[spec.name], not buffer.read_only)
                 for spec, buffer in zip(self.signature.args, self._arg_specs)]
         outs = {s.name: np.empty(s.shape, dtype=s.dtype) for s in self.signature.outputs}
-        self._fn(*args, *outs.values())
+        self._fn(*args, *outs.values(), checked=self._reads_only)
         for spec, arg, buffer in zip(self.signature.args, args, self._arg_specs):
             if not buffer.read_only and arg is not arrays[spec.name]:  # updated in place, in a contiguous copy
                 np.copyto(arrays[spec.name], arg)
