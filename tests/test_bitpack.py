@@ -136,25 +136,23 @@ def test_grouped_binary_conv_stays_in_floats_and_says_why(capsys: pytest.Capture
     assert "stays in floats: no reduction variable indexes one whole axis of each operand" in capsys.readouterr().err
 
 
+def _sign_product(channels: int, x_features: int, w_features: int) -> tuple[str, list[tuple[int, int]], bool]:
+    """A custom sum over `channels` of sign(x) [2, x_features] times sign(w) [w_features, 3]."""
+    source = f"""op bd(s: f32[N, I], t: f32[J, O]) -> f32[N, O] {{
+  out[n, o] = sum(i: {channels}) s[n, i] * t[i, o]
+}}
+model m {{
+  input x: f32[2, {x_features}]
+  param w: f32[{w_features}, 3]
+  y = bd(sign(x), sign(w))
+  output y
+}}"""
+    return source, [(2, x_features), (w_features, 3)], False
+
+
 EDGE_CASES = {
-    "a sum over a prefix of the channels (stays in floats)": ("""op bd(s: f32[N, I], t: f32[J, O]) -> f32[N, O] {
-  out[n, o] = sum(i: 70) s[n, i] * t[i, o]
-}
-model m {
-  input x: f32[2, 100]
-  param w: f32[100, 3]
-  y = bd(sign(x), sign(w))
-  output y
-}""", [(2, 100), (100, 3)], False),
-    "a sum past the end of one operand (stays in floats)": ("""op bd(s: f32[N, I], t: f32[J, O]) -> f32[N, O] {
-  out[n, o] = sum(i: 50) s[n, i] * t[i, o]
-}
-model m {
-  input x: f32[2, 40]
-  param w: f32[50, 3]
-  y = bd(sign(x), sign(w))
-  output y
-}""", [(2, 40), (50, 3)], False),
+    "a sum over a prefix of the channels (stays in floats)": _sign_product(70, 100, 100),
+    "a sum past the end of one operand (stays in floats)": _sign_product(50, 40, 50),
     "the sign of a prefix of x (packed from the signs, not from x)": ("""op sgn(x: f32[N, C]) -> f32[N, 70] {
   out[n, c] = select(x[n, c] >= 0.0, 1.0, -1.0)
 }

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.special import erf
 from xdsl.dialects import arith, func, math
-from xdsl.dialects.builtin import Float32Type, Float64Type, FloatAttr, IntegerAttr, IntegerType, TensorType
+from xdsl.dialects.builtin import Float32Type, Float64Type, FloatAttr, IndexType, IntegerAttr, IntegerType, TensorType
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.ir.affine import AffineBinaryOpExpr, AffineBinaryOpKind, AffineConstantExpr, AffineDimExpr, AffineExpr
 
@@ -26,7 +26,7 @@ from mlc.dialects import ix
 
 Array = np.ndarray
 
-DTYPES: dict[type[Attribute], type[np.number]] = {Float32Type: np.float32, Float64Type: np.float64}
+DTYPES: dict[type[Attribute], type[np.number]] = {Float32Type: np.float32, Float64Type: np.float64, IndexType: np.int64}
 INTEGERS = {8: np.int8, 16: np.int16, 32: np.int32, 64: np.int64}
 
 
@@ -167,13 +167,13 @@ def scalar_op(op: Operation, operands: list[Array]) -> Array:
         if isinstance(value, FloatAttr):
             return np.asarray(value.value.data, dtype=dtype_of(value.type))
         assert isinstance(value, IntegerAttr)
-        return np.asarray(value.value.data, dtype=dtype_of(value.type) if isinstance(value.type, IntegerType) else np.int64)
+        return np.asarray(value.value.data, dtype=dtype_of(value.type))
     if isinstance(op, arith.CmpfOp):
         return cmpf(op.predicate.value.data, *operands)
     if isinstance(op, arith.CmpiOp):
         return CMPI[op.predicate.value.data](*operands)
     if isinstance(op, arith.IndexCastOp):
-        return operands[0].astype(dtype_of(op.result.type) if isinstance(op.result.type, IntegerType) else np.int64)
+        return operands[0].astype(dtype_of(op.result.type))
     if isinstance(op, arith.SIToFPOp):
         return operands[0].astype(dtype_of(op.result.type))
     if isinstance(op, math.CtPopOp):  # NumPy counts the bits of |x|; the op those of its two's complement

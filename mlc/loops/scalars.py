@@ -256,12 +256,19 @@ def _plus(a: Tangent, b: Tangent) -> Tangent:
     return add(a, b)
 
 
+def float_constant(v: SSAValue) -> float | None:
+    """The value of `v` when it is a float `arith.constant`, else None."""
+    owner = v.owner
+    if isinstance(owner, arith.ConstantOp) and isinstance(owner.value, FloatAttr):
+        return owner.value.value.data
+    return None
+
+
 def is_one(v: Scalar) -> bool:
     """Whether `v` is the constant 1 (so multiplying by it can be skipped)."""
     if not isinstance(v, SSAValue):
         return v == 1
-    owner = v.owner
-    return isinstance(owner, arith.ConstantOp) and isinstance(owner.value, FloatAttr) and owner.value.value.data == 1.0
+    return float_constant(v) == 1.0
 
 
 def times(a: Scalar, b: Scalar) -> SSAValue:

@@ -44,7 +44,7 @@ from math import prod
 from xdsl.builder import Builder, ImplicitBuilder
 from xdsl.context import Context
 from xdsl.dialects import arith, math
-from xdsl.dialects.builtin import FloatAttr, IntegerType, ModuleOp
+from xdsl.dialects.builtin import IntegerType, ModuleOp
 from xdsl.ir import SSAValue
 from xdsl.ir.affine import AffineDimExpr, AffineExpr, AffineMap
 from xdsl.passes import ModulePass
@@ -53,7 +53,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from mlc.dialects import ix
 from mlc.loops.affine import iteration_ranges, read_in_bounds, substitute
 from mlc.loops.compute_builders import Access, compute, shape_of
-from mlc.loops.scalars import cmpf, cmpi, const, index, minsi, muli, select, subi
+from mlc.loops.scalars import cmpf, cmpi, const, float_constant, index, minsi, muli, select, subi
 from mlc.passes.lower_loops import describe
 
 
@@ -73,14 +73,7 @@ def is_plus_minus_one(value: SSAValue) -> bool:
     if not isinstance(producer, ix.ComputeOp) or producer.reduction.data != "none":
         return False
     chosen = producer.yield_op.value.owner
-    return isinstance(chosen, arith.SelectOp) and _constant(chosen.lhs) == 1.0 and _constant(chosen.rhs) == -1.0
-
-
-def _constant(value: SSAValue) -> float | None:
-    owner = value.owner
-    if isinstance(owner, arith.ConstantOp) and isinstance(owner.value, FloatAttr):
-        return owner.value.value.data
-    return None
+    return isinstance(chosen, arith.SelectOp) and float_constant(chosen.lhs) == 1.0 and float_constant(chosen.rhs) == -1.0
 
 
 @dataclass(frozen=True)
@@ -148,14 +141,10 @@ def _channel_variable(op: ix.ComputeOp) -> tuple[int, tuple[int, int]] | None:
 
 
 def _bare_axis(amap: AffineMap, var: int) -> int | None:
-    axes = [k for k, e in enumerate(amap.results) if _uses(e, var)]
+    axes = [k for k, e in enumerate(amap.results) if var in e.used_dims()]
     if len(axes) != 1 or not (isinstance(e := amap.results[axes[0]], AffineDimExpr) and e.position == var):
         return None
     return axes[0]
-
-
-def _uses(expr: AffineExpr, var: int) -> bool:
-    return any(isinstance(e, AffineDimExpr) and e.position == var for e in expr.dfs())
 
 
 def _always_inside(op: ix.ComputeOp) -> list[bool]:
@@ -212,7 +201,7 @@ def _signed(value: SSAValue, axis: int) -> SSAValue | None:
     if len(ops) != 2 or not isinstance(compare := ops[0], arith.CmpfOp) or ops[1] is not chosen:
         return None
     if compare.predicate.value.data != arith.CMPF_COMPARISON_OPERATIONS.index("oge") \
-            or compare.lhs is not producer.body.block.args[0] or _constant(compare.rhs) != 0.0 \
+            or compare.lhs is not producer.body.block.args[0] or float_constant(compare.rhs) != 0.0 \
             or chosen.cond is not compare.result:  # pyright: ignore[reportAttributeAccessIssue]
         return None
     return producer.inputs[0]
@@ -231,23 +220,28 @@ def rewrite(found: BinarySum) -> SSAValue:
     maps = op.index_maps
     if fill != 0.0 or all(inside):
         reads = [Access(p, m, 0.0) for p, m in zip(packed, maps)]
-        disagree = compute(shape, reads, lambda a, b: math.CtPopOp(arith.XOrIOp(a, b).result).result,
-                           reduction="sum", extents=extents, element_type=word)
+        disagree = compute(shape, reads, _disagreements, reduction="sum", extents=extents, element_type=word)
 
         def plus_minus(s: SSAValue) -> SSAValue:  # T - 2 S
             return arith.SIToFPOp(subi(const(found.terms, word), muli(s, const(2, word))), elt).result
 
-        return compute(shape, [Access(disagree, _identity(len(shape)))], plus_minus, element_type=elt)
+        return compute(shape, [Access(disagree, AffineMap.identity(len(shape)))], plus_minus, element_type=elt)
     padded = 0 if not inside[0] else 1
     reads = [Access(packed[padded], maps[padded], 0.0), Access(packed[padded], maps[padded], -1.0),
              Access(packed[1 - padded], maps[1 - padded], 0.0), Access(_word_counts(found), _channel_map(found), 0.0)]
 
     def term(low: SSAValue, high: SSAValue, other: SSAValue, count: SSAValue) -> SSAValue:
-        differ = math.CtPopOp(arith.XOrIOp(low, other).result).result
+        differ = _disagreements(low, other)
         return select(cmpi("eq", low, high), subi(count, muli(differ, const(2, word))), const(0, word))
 
     total = compute(shape, reads, term, reduction="sum", extents=extents, element_type=word)
-    return compute(shape, [Access(total, _identity(len(shape)))], lambda s: arith.SIToFPOp(s, elt).result, element_type=elt)
+    return compute(shape, [Access(total, AffineMap.identity(len(shape)))], lambda s: arith.SIToFPOp(s, elt).result,
+                   element_type=elt)
+
+
+def _disagreements(a: SSAValue, b: SSAValue) -> SSAValue:
+    """The bits where two words differ: the −1 terms of their channels."""
+    return math.CtPopOp(arith.XOrIOp(a, b).result).result
 
 
 def _word_counts(found: BinarySum) -> SSAValue:
@@ -264,10 +258,6 @@ def _word_counts(found: BinarySum) -> SSAValue:
 
 def _channel_map(found: BinarySum) -> AffineMap:
     return AffineMap(len(found.op.iteration_extents), 0, (AffineExpr.dimension(found.channel),))
-
-
-def _identity(rank: int) -> AffineMap:
-    return AffineMap.identity(rank)
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,40 @@
 """Building the functions a pass splits a model function into (`mlc-split-vjp`,
-`mlc-split-params`): the ops a set of values depends on, and a new function of chosen arguments
-that computes chosen ops and returns chosen values."""
+`mlc-split-params`): the function's one block and its return, the ops a set of values depends
+on, a new function of chosen arguments that computes chosen ops and returns chosen values, the
+spec of a value passed between the halves, and the halves put in the function's place."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
 from xdsl.dialects import func
-from xdsl.dialects.builtin import StringAttr
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Block, OpResult, Operation, Region, SSAValue
+from xdsl.utils.exceptions import PassFailedException
 
-from mlc.graph.signature import ModelSignature
+from mlc.graph.signature import ModelSignature, TensorSpec, shape_and_dtype
 from mlc.passes.autodiff import PHASE
+
+
+def returned(f: func.FuncOp, pass_name: str) -> func.ReturnOp:
+    """The `func.return` of `f`, which a split needs to be one block ending in it."""
+    block = f.body.block
+    ret = block.last_op
+    if not isinstance(ret, func.ReturnOp) or any(op.successors for op in block.ops):
+        raise PassFailedException(f"{pass_name}: @{f.sym_name.data} is not one block ending in func.return")
+    return ret
+
+
+def replace_by(module: ModuleOp, f: func.FuncOp, halves: Iterable[func.FuncOp]) -> None:
+    """Put `halves` where `f` was in `module`, and erase `f`."""
+    module.body.block.insert_ops_after(list(halves), f)
+    module.body.block.detach_op(f)
+    f.erase()
+
+
+def spec_of(name: str, v: SSAValue, kind: str) -> TensorSpec:
+    """The signature entry of `v` passed between the halves under `name`."""
+    return TensorSpec(name, *shape_and_dtype(v.type), kind=kind)
 
 
 def ancestors(values: Iterable[SSAValue]) -> set[Operation]:

@@ -32,8 +32,8 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
 from mlc.graph.locations import OUTPUT_LOCS
-from mlc.graph.signature import IN_PLACE, ModelSignature, TensorSpec, is_model, shape_and_dtype
-from mlc.passes.function_split import ancestors, function_of
+from mlc.graph.signature import IN_PLACE, ModelSignature, is_model
+from mlc.passes.function_split import ancestors, function_of, replace_by, returned, spec_of
 
 PREPARED = "prepared."
 
@@ -47,19 +47,14 @@ class SplitParamsPass(ModulePass):
         if not models:
             raise PassFailedException("mlc-split-params: no model function to split")
         for f in models:
-            prepare, apply = split(f)
-            op.body.block.insert_ops_after([prepare, apply], f)
-            op.body.block.detach_op(f)
-            f.erase()
+            replace_by(op, f, split(f))
 
 
 def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
     """`@<f>_prepare` and `@<f>_apply` (see the module docstring)."""
     sig = ModelSignature.of(f)
     block = f.body.block
-    ret = block.last_op
-    if not isinstance(ret, func.ReturnOp) or any(op.successors for op in block.ops):
-        raise PassFailedException(f"mlc-split-params: @{sig.name} is not one block ending in func.return")
+    ret = returned(f, SplitParamsPass.name)
     if f.attributes.get(IN_PLACE) is not None or any(o.name.startswith("new.") for o in sig.outputs):
         raise PassFailedException(f"mlc-split-params: @{sig.name} updates its states (a training-mode function)")
     inputs = {v for a, v in zip(sig.args, block.args, strict=True) if a.kind == "input"}
@@ -82,15 +77,12 @@ def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
     prepare_args = [v for v in block.args if v not in inputs and any(v in op.operands for op in once)]
     prepare = function_of(f, f"{sig.name}_prepare", prepare_args, [o for o in block.ops if o in once], prepared,
                           ModelSignature(f"{sig.name}_prepare", tuple(specs[v] for v in prepare_args),
-                                         tuple(_spec(f"{PREPARED}{k}", v) for k, v in enumerate(prepared))))
+                                         tuple(spec_of(f"{PREPARED}{k}", v, "output") for k, v in enumerate(prepared))))
     prepare.attributes.pop(OUTPUT_LOCS, None)
     direct = [v for v in block.args if v in inputs or v in read]  # every input, as the model declares them
     apply_args = [*direct, *prepared]
-    apply_specs = (*(specs[v] for v in direct), *(_spec(f"{PREPARED}{k}", v, "param") for k, v in enumerate(prepared)))
+    apply_specs = (*(specs[v] for v in direct), *(spec_of(f"{PREPARED}{k}", v, "param") for k, v in enumerate(prepared)))
     apply = function_of(f, f"{sig.name}_apply", apply_args, [o for o in block.ops if o in per_call], list(ret.arguments),
                         ModelSignature(f"{sig.name}_apply", apply_specs, sig.outputs))
     return prepare, apply
 
-
-def _spec(name: str, v: SSAValue, kind: str = "output") -> TensorSpec:
-    return TensorSpec(name, *shape_and_dtype(v.type), kind=kind)

@@ -41,8 +41,8 @@ from xdsl.utils.exceptions import PassFailedException
 
 from mlc.dialects import ix
 from mlc.graph.locations import OUTPUT_LOCS
-from mlc.graph.signature import IN_PLACE, ModelSignature, TensorSpec, is_model, shape_and_dtype
-from mlc.passes.function_split import ancestors, function_of
+from mlc.graph.signature import IN_PLACE, ModelSignature, is_model
+from mlc.passes.function_split import ancestors, function_of, replace_by, returned, spec_of
 
 SAVED = "saved."
 COTANGENT = "cot."
@@ -57,10 +57,7 @@ class SplitVjpPass(ModulePass):
         if not vjps:
             raise PassFailedException("mlc-split-vjp: no vector-Jacobian function to split; run mlc-autodiff{vjp=true} first")
         for f in vjps:
-            forward, backward = split(f)
-            op.body.block.insert_ops_after([forward, backward], f)
-            op.body.block.detach_op(f)
-            f.erase()
+            replace_by(op, f, split(f))
 
 
 def is_vjp(f: func.FuncOp) -> bool:
@@ -73,9 +70,7 @@ def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
     """`@<f>_forward` and `@<f>_backward` (see the module docstring)."""
     sig = ModelSignature.of(f)
     block = f.body.block
-    ret = block.last_op
-    if not isinstance(ret, func.ReturnOp) or any(op.successors for op in block.ops):
-        raise PassFailedException(f"mlc-split-vjp: @{sig.name} is not one block ending in func.return")
+    ret = returned(f, SplitVjpPass.name)
     n_grads = len(f.attributes["mlc.grad_of"].data)  # pyright: ignore[reportAttributeAccessIssue]
     results = list(ret.arguments)
     kept, grads = results[: len(results) - n_grads], results[len(results) - n_grads :]
@@ -100,7 +95,7 @@ def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
     forward_name = f"{sig.name}_forward"
     forward = function_of(f, forward_name, [block.args[k] for k in model_args], [op for op in block.ops if op in forward_ops],
                         [*kept, *extra], ModelSignature(forward_name, tuple(sig.args[k] for k in model_args),
-                                                        (*sig.outputs[: len(kept)], *(_spec(saved[v], v) for v in extra))))
+                                                        (*sig.outputs[: len(kept)], *(spec_of(saved[v], v, "input") for v in extra))))
     for attribute in ("mlc.grad_of", "mlc.loss"):
         del forward.attributes[attribute]
 
@@ -110,7 +105,7 @@ def split(f: func.FuncOp) -> tuple[func.FuncOp, func.FuncOp]:
     backward_name = f"{sig.name}_backward"
     backward = function_of(f, backward_name, [v for _, v in inputs] + list(saved) + [v for _, v in cotangents],
                          [op for op in block.ops if op in backward_ops], grads,
-                         ModelSignature(backward_name, (*(a for a, _ in inputs), *(_spec(n, v) for v, n in saved.items()),
+                         ModelSignature(backward_name, (*(a for a, _ in inputs), *(spec_of(n, v, "input") for v, n in saved.items()),
                                                         *(a for a, _ in cotangents)), sig.outputs[len(kept) :]),
                          recomputed)
     for attribute in (OUTPUT_LOCS, IN_PLACE):
@@ -142,6 +137,3 @@ def _rearranges(op: Operation) -> bool:
     body = list(op.body.block.ops)
     return len(body) == 1 and isinstance(body[0], ix.YieldOp) and body[0].operands[0] is op.body.block.args[0]
 
-
-def _spec(name: str, v: SSAValue) -> TensorSpec:
-    return TensorSpec(name, *shape_and_dtype(v.type), kind="input")

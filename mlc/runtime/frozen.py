@@ -7,27 +7,22 @@ values. So a call does only the work that depends on its inputs, and the same va
 baked into C: `export_c` writes one `.c` and one `.h` that a C program compiles and links with
 nothing but libm, the binary layers' weights stored as their packed words (a bit per weight).
 
-The C entry point (see the header it writes):
-
-    int <model>_run(const float* <input>..., float* <output>..., void* workspace);
-
-Inputs and outputs are the model's, in declaration order, row-major (images NHWC), of the
-element type and shape the header lists, each named as in the model (or `arg<k>` for all, where
-a name is no C identifier of its own). `workspace` is `<MODEL>_WORKSPACE_BYTES` bytes aligned
-to 64 (NULL: a static buffer, so calls with NULL must not overlap). It returns 0. Compile with
-`cc -std=c99 -O2` (add `-march=native` for the host's vector units, `-fopenmp` for threads).
+The C entry point is `int <model>_run(inputs..., outputs..., void* workspace)`, the model's inputs
+and outputs in declaration order, row-major (images NHWC); `mlc.backends.c.library` says the
+rest. Compile with `cc -std=c99 -O2` (add `-march=native` for the host's vector units, `-fopenmp`
+for threads).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
-from mlc.backends.c.runtime import buffer_address
-from mlc.backends.cstyle.names import c_symbol, is_reserved
+from mlc.backends.c.library import c_library
+from mlc.backends.c.runtime import aligned_arena, buffer_address
 from mlc.runtime.arguments import check_names, checked
 from mlc.runtime.program import Program, build_programs
 
@@ -89,9 +84,7 @@ class FrozenProgram:
         return outs
 
     def _new_call(self) -> tuple[object, object]:
-        from mlc.backends.c.runtime import aligned_arena
-
-        fn = self.program.function
+        fn = self._function
         arena = None if fn.arena_bytes is None else aligned_arena(fn.arena_bytes)
         slots = fn.slots(arena)
         for k, array in self._fixed:
@@ -99,49 +92,17 @@ class FrozenProgram:
         return arena, slots
 
     def export_c(self, directory: str | Path, name: str | None = None) -> Export:
-        """Write `<name>.c` and `<name>.h` (`name` defaults to the model's) into `directory`."""
+        """Write `<name>.c` and `<name>.h` (`name` defaults to the model's) into `directory`: the
+        apply half's C with the fixed values baked in (`mlc.backends.c.library`)."""
         name = name or self.name
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise ValueError(f"'{name}' is not a C identifier")
+        library = c_library(name, f"the model {self.name}", self.program.c_source, self.program.signature,
+                            self._function.arena_bytes, self.values)
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        sig, fn = self.program.signature, self.program.function
-        inputs = [s for s in sig.args if s.kind == "input"]
-        baked = {s.name: np.ascontiguousarray(self.values[s.name], dtype=s.dtype) for s in sig.args if s.kind != "input"}
-        symbols = {n: f"mlc_{name}_p{k}" for k, n in enumerate(baked)}
-        names = _parameter_names([s.name for s in (*inputs, *sig.outputs)])
-        pointers = [f"(void*){names[s.name]}" if s.kind == "input" else f"(void*){symbols[s.name]}" for s in sig.args]
-        pointers += [f"(void*){names[s.name]}" for s in sig.outputs]
-        workspace = fn.arena_bytes or 0
-        if fn.arena_bytes is not None:
-            pointers.append(f"workspace ? workspace : (void*)mlc_{name}_workspace")
-        params = [f"const {_c_element(s.dtype)}* {names[s.name]}" for s in inputs]
-        params += [f"{_c_element(s.dtype)}* {names[s.name]}" for s in sig.outputs]
-        prototype = f"int {name}_run({', '.join([*params, 'void* workspace'])})"
-        guard = f"MLC_{name.upper()}_H"
-        lines = [f"/* {name}.h: the model {self.name}, compiled by mlc with its parameters baked in. */",
-                 f"#ifndef {guard}", f"#define {guard}", "", "#include <stddef.h>", "",
-                 "/* Scratch memory of one call: pass a 64-byte aligned buffer of this size, or NULL. */",
-                 f"#define {name.upper()}_WORKSPACE_BYTES {workspace}", ""]
-        for s in (*inputs, *sig.outputs):
-            kind = "input" if s in inputs else "output"
-            lines.append(f"/* {kind} {s.name}: {_c_element(s.dtype)}[{']['.join(map(str, s.shape)) or '1'}] */")
-        lines += ["", "/* Runs the model on the inputs, writing the outputs; returns 0. */", f"{prototype};", "",
-                  f"#endif /* {guard} */", ""]
-        header = directory / f"{name}.h"
-        header.write_text("\n".join(lines))
-        body = [f'#include "{name}.h"', "", self.program.c_source, ""]
-        for n, array in baked.items():
-            body.append(f"/* {n}: {array.dtype}[{']['.join(map(str, array.shape)) or '1'}] */")
-            body.append(f"static const {_c_element(array.dtype, unsigned=True)} {symbols[n]}[{max(array.size, 1)}] "
-                        f"__attribute__((aligned(64))) = {{{_literals(array)}}};")
-        if fn.arena_bytes is not None:
-            body.append(f"static unsigned char mlc_{name}_workspace[{max(workspace, 1)}] __attribute__((aligned(64)));")
-        body += ["", f"{prototype} {{", f"  void* mlc_args[] = {{{', '.join(pointers)}}};",
-                 f"  {c_symbol(sig.name)}_packed(mlc_args);", "  return 0;", "}", ""]
-        source = directory / f"{name}.c"
-        source.write_text("\n".join(body))
-        return Export(source, header, sum(a.nbytes for a in baked.values()), self._parameter_bytes)
+        source, header = directory / f"{name}.c", directory / f"{name}.h"
+        header.write_text(library.header)
+        source.write_text(library.source)
+        return Export(source, header, library.baked_bytes, self._parameter_bytes)
 
 
 def freeze(program: Program, params: Mapping[str, np.ndarray]) -> FrozenProgram:
@@ -161,40 +122,3 @@ def freeze(program: Program, params: Mapping[str, np.ndarray]) -> FrozenProgram:
               for s in apply.signature.args if s.kind != "input"}  # copies of their own, checked, contiguous
     declared = sum(np.asarray(params[s.name]).nbytes for s in (*program.signature.params, *program.signature.states))
     return FrozenProgram(apply, values, declared)
-
-
-def _parameter_names(names: list[str]) -> dict[str, str]:
-    """The C parameter of each input and output: its own name where that is a C identifier no
-    one else has and C does not reserve, else `in<k>`/`out<k>`-style positional names for all."""
-    mine = {n: n for n in names}
-    if len(set(names)) == len(names) and all(
-            re.fullmatch(r"[A-Za-z]\w*", n, flags=re.ASCII) and not is_reserved(n) and not n.startswith("mlc_")
-            and n != "workspace" for n in names):
-        return mine
-    return {n: f"arg{k}" for k, n in enumerate(names)}
-
-
-def _c_element(dtype: np.dtype, unsigned: bool = False) -> str:
-    kind = np.dtype(dtype)
-    if kind == np.float32:
-        return "float"
-    if kind == np.float64:
-        return "double"
-    return f"{'u' if unsigned else ''}int{kind.itemsize * 8}_t"
-
-
-def _literals(array: np.ndarray) -> str:
-    """The elements as exact C literals: floats with enough digits to round-trip, integer words
-    as unsigned hexadecimal (a word with its top bit set has no signed literal of its type)."""
-    flat = array.reshape(-1)
-    if flat.dtype.kind == "f":
-        if not np.all(np.isfinite(flat)):
-            raise ValueError("a parameter to bake is not finite")
-        digits, suffix = (9, "f") if flat.dtype == np.float32 else (17, "")
-        return ", ".join(_float_literal(f"{v:.{digits}g}") + suffix for v in flat.tolist())
-    suffix = "ull" if flat.dtype.itemsize == 8 else "u"
-    return ", ".join(f"0x{v:x}{suffix}" for v in flat.view(f"u{flat.dtype.itemsize}").tolist())
-
-
-def _float_literal(text: str) -> str:
-    return text if any(c in text for c in ".e") else text + ".0"

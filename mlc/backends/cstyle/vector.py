@@ -5,11 +5,12 @@ multiply-adds, with x86 intrinsics where the compiler says it has them and a por
 from __future__ import annotations
 
 from xdsl.dialects import arith, vector
+from xdsl.dialects.arith import CMPI_COMPARISON_OPERATIONS
 from xdsl.dialects.builtin import Float32Type, VectorType
 from xdsl.ir import SSAValue
 
 from mlc.backends.cstyle.core import PrinterCore
-from mlc.backends.cstyle.ops import VECTOR_CMPF
+from mlc.backends.cstyle.ops import CMPI_OPERATORS, VECTOR_CMPF
 from mlc.backends.cstyle.types import C_SIZES, CEmitError, c_type
 from mlc.dialects import vx
 
@@ -49,11 +50,11 @@ class VectorPrinter(PrinterCore):
         self.assign(op.result, f"{self.expr(op.lhs)} {VECTOR_CMPF[predicate]} {self.expr(op.rhs)}")
 
     def print_vector_cmpi(self, op: vx.CmpiOp) -> None:
-        operators = {"eq": "==", "ne": "!=", "slt": "<", "sle": "<=", "sgt": ">", "sge": ">="}
         predicate = op.predicate.data
-        if predicate not in operators:
+        operator, unsigned = CMPI_OPERATORS[CMPI_COMPARISON_OPERATIONS.index(predicate)]
+        if unsigned:  # would need the vector cast to unsigned lanes, which no lowering asks for yet
             raise CEmitError(f"C backend: no vector form of the cmpi predicate '{predicate}'")
-        self.assign(op.result, f"{self.expr(op.lhs)} {operators[predicate]} {self.expr(op.rhs)}")
+        self.assign(op.result, f"{self.expr(op.lhs)} {operator} {self.expr(op.rhs)}")
 
     def print_vector_select(self, op: vx.SelectOp) -> None:
         mask = self.expr(op.cond)

@@ -117,8 +117,7 @@ class BinConv2DOp(_WindowConv):
             self._set_inferred_type()
 
     def verify_(self) -> None:
-        if self.mode.data not in ("xnor", "bwn"):
-            raise VerifyException(f"nn.binconv2d: mode must be xnor or bwn, got {self.mode.data}")
+        _check_binary_mode(self)
         if self.pad_value.value.data not in (0, 1, -1):
             raise VerifyException(f"nn.binconv2d: pad_value must be 0, 1 or -1, got {self.pad_value.value.data}")
         super().verify_()
@@ -186,15 +185,25 @@ class DenseOp(GraphOp):
         self._set_inferred_type()
 
     def infer(self) -> TensorType:
-        x, w = tensor_type(self.x), tensor_type(self.w)
-        require_rank("dense input", x, 2)
-        require_rank("dense weight", w, 2)
-        if x.get_shape()[1] != w.get_shape()[0]:
-            raise ShapeError(f"input {fmt(x)} has {x.get_shape()[1]} features but the weight {fmt(w)} expects {w.get_shape()[0]}")
-        o = w.get_shape()[1]
+        n, o = _dense_shape("dense", self.x, self.w)
         if self.b is not None and tensor_type(self.b).get_shape() != (o,):
-            raise ShapeError(f"bias must be [{o}] for weight {fmt(w)}, got {fmt(tensor_type(self.b))}")
-        return self.tensor((x.get_shape()[0], o))
+            raise ShapeError(f"bias must be [{o}] for weight {fmt(tensor_type(self.w))}, got {fmt(tensor_type(self.b))}")
+        return self.tensor((n, o))
+
+
+def _dense_shape(kind: str, x: SSAValue, w: SSAValue) -> tuple[int, int]:
+    """(N, O) of a dense layer `kind` on x [N, I] and w [I, O], after checking those shapes."""
+    xt, wt = tensor_type(x), tensor_type(w)
+    require_rank(f"{kind} input", xt, 2)
+    require_rank(f"{kind} weight", wt, 2)
+    if xt.get_shape()[1] != wt.get_shape()[0]:
+        raise ShapeError(f"input {fmt(xt)} has {xt.get_shape()[1]} features but the weight {fmt(wt)} expects {wt.get_shape()[0]}")
+    return xt.get_shape()[0], wt.get_shape()[1]
+
+
+def _check_binary_mode(op: BinConv2DOp | BinDenseOp) -> None:
+    if op.mode.data not in ("xnor", "bwn"):
+        raise VerifyException(f"{op.name}: mode must be xnor or bwn, got {op.mode.data}")
 
 
 @irdl_op_definition
@@ -213,16 +222,10 @@ class BinDenseOp(GraphOp):
         self._set_inferred_type()
 
     def infer(self) -> TensorType:
-        x, w = tensor_type(self.x), tensor_type(self.w)
-        require_rank("bindense input", x, 2)
-        require_rank("bindense weight", w, 2)
-        if x.get_shape()[1] != w.get_shape()[0]:
-            raise ShapeError(f"input {fmt(x)} has {x.get_shape()[1]} features but the weight {fmt(w)} expects {w.get_shape()[0]}")
-        return self.tensor((x.get_shape()[0], w.get_shape()[1]))
+        return self.tensor(_dense_shape("bindense", self.x, self.w))
 
     def verify_(self) -> None:
-        if self.mode.data not in ("xnor", "bwn"):
-            raise VerifyException(f"nn.bindense: mode must be xnor or bwn, got {self.mode.data}")
+        _check_binary_mode(self)
         super().verify_()
 
 
